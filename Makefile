@@ -1,0 +1,51 @@
+# Two commands do all of the set-up on a fresh machine with Python 3.11:
+#   make demo   create .venv, install, write the sample landing data, run the pipeline
+#   make test   create .venv, install, run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+LANDING ?= data/landing
+DB ?= data/warehouse.duckdb
+
+.PHONY: install demo sample run test lint ui clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+sample: $(STAMP)
+	$(BIN)/retouch sample --out $(LANDING)
+
+run: $(STAMP)
+	$(BIN)/retouch run --landing $(LANDING) --db $(DB)
+
+demo: sample run
+
+# pytest exits 5 when it collects no tests: for this project that means collection broke,
+# so it fails the target instead of passing silently.
+test: $(STAMP)
+	@$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
+	exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+ui: $(STAMP)
+	$(BIN)/dagster dev -w workspace.yaml
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+
+clean:
+	rm -rf $(VENV) data/landing data/warehouse.duckdb data/outputs

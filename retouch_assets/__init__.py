@@ -1,0 +1,1 @@
+"""retouch_assets: quality gates, SLOs and error budgets for AI-generated marketing images."""

@@ -1,0 +1,185 @@
+"""`retouch`: build the sample, run the weekly pipeline, validate the configuration.
+
+Heavy imports (Dagster, the definitions, image libraries) happen inside the commands, so
+`retouch --help` answers at once.
+"""
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from retouch_assets import settings as settings_module
+from retouch_assets.config import ConfigError, load_config
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from retouch_assets.sample import generate_sample
+
+    out = Path(args.out)
+    with tqdm(total=args.weeks * args.per_week, unit="artifact", desc="sample") as bar:
+        summary = generate_sample(
+            out,
+            weeks=args.weeks,
+            per_week=args.per_week,
+            seed=args.seed,
+            start_week=date.fromisoformat(args.start_week),
+            on_artifact=bar.update,
+        )
+    defects = ", ".join(f"{k} {v}" for k, v in sorted(summary.defects.items()))
+    print(
+        f"sample: {summary.batches} batches, {summary.lines} manifest lines "
+        f"({summary.artifacts} artifact attempts, {summary.invalid_lines} invalid) in {out}\n"
+        f"defects: {defects}"
+    )
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(f"{args.config}: valid (service {config.service!r})")
+    return 0
+
+
+def _quiet_run_config() -> dict:
+    return {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _instance():
+    import dagster as dg
+
+    # With DAGSTER_HOME set, runs are recorded where `dagster dev` shows them.
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def _failure_summary(result) -> list[str]:
+    problems = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            problems.append(f"step {event.step_key} failed: {event.message}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                problems.append(f"check {evaluation.check_name} failed on {evaluation.asset_key.to_user_string()}")
+    return problems
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    landing = Path(args.landing)
+    if not landing.is_dir():
+        raise SystemExit(f"retouch run: landing folder {landing} does not exist (make one with `retouch sample`)")
+    load_config(args.config)  # fail fast, before any run starts
+    os.environ[settings_module.ENV_DUCKDB_PATH] = str(args.db)
+    os.environ[settings_module.ENV_LANDING_DIR] = str(landing)
+    os.environ[settings_module.ENV_SLO_CONFIG] = str(args.config)
+
+    from retouch_assets.definitions import defs
+    from retouch_assets.ingest.landing import list_batches, weeks_of_batches
+    from retouch_assets.partitions import partition_key, week_bounds
+
+    batches = list_batches(landing)
+    weeks = [partition_key(w) for w in weeks_of_batches(batches, week_bounds())]
+    if not weeks:
+        print(f"retouch run: no batches with a manifest.jsonl in {landing}; nothing to do")
+        return 0
+    job = defs.resolve_job_def("retouch_weekly")
+    started = time.perf_counter()
+    failures: dict[str, list[str]] = {}
+    with _instance() as instance:
+        for week in tqdm(weeks, unit="week", desc="retouch_weekly"):
+            result = job.execute_in_process(
+                partition_key=week,
+                instance=instance,
+                run_config=_quiet_run_config(),
+                raise_on_error=False,
+            )
+            if not result.success:
+                failures[week] = _failure_summary(result) or ["run failed"]
+    elapsed = time.perf_counter() - started
+    print(_summary(Path(args.db), batches, weeks, elapsed))
+    for week, problems in failures.items():
+        for problem in problems:
+            print(f"FAILED {week}: {problem}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _summary(db: Path, batches, weeks: list[str], elapsed: float) -> str:
+    from retouch_assets.ingest.landing import read_manifest_lines
+    from retouch_assets.warehouse import connect
+
+    lines = sum(len(read_manifest_lines(b)) for b in batches)
+    with connect(db, read_only=True) as con:
+        generations = con.execute("SELECT count(*) FROM retouch.generations").fetchone()[0]
+        quarantine = con.execute("SELECT count(*) FROM retouch.quarantine").fetchone()[0]
+        per_week = con.execute(
+            """
+            SELECT week, sum(g) AS generations, sum(q) AS quarantined FROM (
+                SELECT week, 1 AS g, 0 AS q FROM retouch.generations
+                UNION ALL SELECT week, 0, 1 FROM retouch.quarantine
+            ) GROUP BY week ORDER BY week
+            """
+        ).fetchall()
+        reasons = con.execute(
+            "SELECT reason_code, count(*) FROM retouch.quarantine GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+    accounted = "yes" if generations + quarantine == lines else "NO"
+    out = [
+        "",
+        f"retouch run: {len(weeks)} weeks, {len(batches)} batches in {elapsed:.1f}s",
+        f"  manifest lines {lines} = generations {generations} + quarantine {quarantine}: "
+        f"accounted for: {accounted}",
+        "  week         generations  quarantined",
+    ]
+    out += [f"  {week}  {g:>11}  {q:>11}" for week, g, q in per_week]
+    if reasons:
+        out.append("  quarantine reasons: " + ", ".join(f"{r} {n}" for r, n in reasons))
+    out.append(f"  warehouse: {db.resolve()}")
+    return "\n".join(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = settings_module.settings_from_env()
+    parser = argparse.ArgumentParser(
+        prog="retouch", description="Quality gates and SLOs for AI-generated marketing images."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sample = commands.add_parser("sample", help="write sample landing batches from real photos")
+    sample.add_argument("--out", required=True, help="landing folder to write (created)")
+    sample.add_argument("--weeks", type=int, default=4, help="weeks of data (default 4)")
+    sample.add_argument("--per-week", type=int, default=40, help="artifacts per week (default 40)")
+    sample.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    sample.add_argument(
+        "--start-week", default="2026-10-05", help="Monday of the first week (default 2026-10-05)"
+    )
+    sample.set_defaults(func=_cmd_sample)
+
+    run = commands.add_parser("run", help="materialize every asset for every week in the landing")
+    run.add_argument("--landing", default=defaults.landing_dir, help="landing folder")
+    run.add_argument("--db", default=defaults.duckdb_path, help="DuckDB warehouse file")
+    run.add_argument("--config", default=defaults.slo_config, help="retouch-slo.yaml to use")
+    run.set_defaults(func=_cmd_run)
+
+    validate = commands.add_parser("validate", help="check a retouch-slo.yaml and exit")
+    validate.add_argument("--config", default=defaults.slo_config, help="file to check")
+    validate.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure ingest logic: the landing-batch contract, with no Dagster import."""

@@ -1,0 +1,28 @@
+"""The one partitioning of the project: Monday weeks in UTC, keyed by the week's Monday."""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+
+from retouch_assets.ingest.landing import WeekBounds, week_of
+
+FIRST_WEEK = date(2025, 1, 6)  # a Monday; generations before it are quarantined
+
+# day_offset=1: Monday weeks (Dagster's default is Sunday), matching DuckDB date_trunc('week').
+# end_offset=1: the current, still open week is a partition too, so today's batches ingest now.
+weekly_partitions = dg.WeeklyPartitionsDefinition(
+    start_date=FIRST_WEEK.isoformat(), day_offset=1, end_offset=1, timezone="UTC"
+)
+
+
+def week_bounds(now: datetime | None = None) -> WeekBounds:
+    """The weeks that exist as partitions at `now`."""
+    return WeekBounds(first=FIRST_WEEK, last=week_of(now or datetime.now(UTC)))
+
+
+def partition_key(week: date) -> str:
+    return week.isoformat()
+
+
+def week_from_key(key: str) -> date:
+    return date.fromisoformat(key)

@@ -1,0 +1,353 @@
+"""A deterministic sample landing folder built from real photographs shipped with scikit-image.
+
+Masters are real photos with each template's text layers rendered on them. Outputs are the
+"generated/retouched" versions with realistic, varied defects: global colour casts of different
+strengths (in linear light), local edits, low-contrast text, JPEG re-encodes, near-duplicates,
+slow processing, reprocessing attempts; across campaigns, templates, channels, prompt versions
+and model versions. A few lines of each kind the input contract rejects are mixed in.
+"""
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+DEFAULT_START_WEEK = date(2026, 10, 5)  # a Monday
+IMAGE_SIZE = (480, 320)  # width, height: small enough for a quick demo, large enough to measure
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    template_id: str
+    photo: str
+    campaign_id: str
+    prompt: str
+    headline: str
+    headline_fg: str
+    headline_bg: str
+    legal_fg: str
+
+
+TEMPLATES = [
+    TemplateSpec("tpl-coffee-hero", "coffee", "cmp-autumn-roast",
+                 "studio photo of a cappuccino on a saucer, warm morning light, shallow depth "
+                 "of field", "Autumn Roast", "#FFFFFF", "#5A3A1E", "#FFFFFF"),
+    TemplateSpec("tpl-launch-banner", "rocket", "cmp-launch-week",
+                 "rocket on the launch pad at dawn, clear sky, dramatic wide angle",
+                 "Launch Week", "#FFFFFF", "#1B2A49", "#FFFFFF"),
+    TemplateSpec("tpl-pet-care", "chelsea", "cmp-pet-care",
+                 "close-up portrait of a tabby cat, soft natural light, calm mood",
+                 "Happy Cats", "#1A1A1A", "#F2E6C9", "#FFFFFF"),
+    TemplateSpec("tpl-astro-event", "astronaut", "cmp-launch-week",
+                 "astronaut portrait in a white suit holding a helmet, flag behind, studio "
+                 "lighting", "Meet the Crew", "#FFFFFF", "#0B3D91", "#FFFFFF"),
+    TemplateSpec("tpl-moto-promo", "motorcycle", "cmp-ride-season",
+                 "sport motorcycle in a garage, stereo product shot, even lighting",
+                 "Ride Season", "#FFFFFF", "#B3261E", "#000000"),
+]
+CHANNELS = ["web", "social", "email", "display"]
+SAMPLERS = ["dpmpp_2m", "euler_a", "ddim"]
+OFFSETS = [timezone.utc, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))]
+# Text colours a designer might pick that fail WCAG AA on their background.
+LOW_CONTRAST_FG = {"#FFFFFF": "#9A9A9A", "#1A1A1A": "#B8A88A", "#000000": "#5A2A2A"}
+
+# Defect kinds and their weights for a first attempt; later weeks and the newer model version
+# shift the mix towards colour casts (a regression the guardrails should see).
+DEFECTS = ["clean", "mild_cast", "strong_cast", "local_edit", "low_contrast", "jpeg", "near_dup"]
+WEIGHTS_STABLE = [0.46, 0.16, 0.12, 0.06, 0.08, 0.08, 0.04]
+WEIGHTS_NEW_MODEL = [0.30, 0.18, 0.26, 0.08, 0.06, 0.08, 0.04]
+
+INVALID_KINDS = [
+    "invalid_json", "missing_field", "wrong_type", "bad_timestamp", "bad_colour",
+    "duplicate_key", "prompt_hash_mismatch", "negative_time", "absolute_path",
+    "path_escape", "missing_file", "undecodable_image",
+]
+
+
+@dataclass
+class SampleSummary:
+    root: Path
+    batches: int = 0
+    lines: int = 0
+    artifacts: int = 0
+    invalid_lines: int = 0
+    defects: dict[str, int] = field(default_factory=dict)
+
+
+def _photo(name: str) -> np.ndarray:
+    from skimage import data
+
+    image = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
+    return np.asarray(image[..., :3], dtype=np.uint8)
+
+
+def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Centre-crop to the target aspect ratio, then resize with Lanczos."""
+    width, height = size
+    h, w = image.shape[:2]
+    target = width / height
+    if w / h > target:
+        new_w = int(round(h * target))
+        x0 = (w - new_w) // 2
+        image = image[:, x0 : x0 + new_w]
+    else:
+        new_h = int(round(w / target))
+        y0 = (h - new_h) // 2
+        image = image[y0 : y0 + new_h]
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+
+def _to_linear(srgb: np.ndarray) -> np.ndarray:
+    c = srgb.astype(np.float32) / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _to_srgb8(linear: np.ndarray) -> np.ndarray:
+    c = np.clip(linear, 0.0, 1.0)
+    c = np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+    return np.clip(np.rint(c * 255.0), 0, 255).astype(np.uint8)
+
+
+def _layers(spec: TemplateSpec, headline_fg: str, legal_fg: str) -> list[dict[str, Any]]:
+    width, height = IMAGE_SIZE
+    return [
+        {"id": "headline", "text": spec.headline, "fg": headline_fg, "bg": spec.headline_bg,
+         "bbox": [16, 16, 250, 44], "font_px": 28, "bold": True},
+        {"id": "legal", "text": "Terms apply. See site for details.", "fg": legal_fg,
+         "bg": None, "bbox": [16, height - 30, 260, 20], "font_px": 14, "bold": False},
+    ]
+
+
+def _render_layers(pixels: np.ndarray, layers: list[dict[str, Any]]) -> np.ndarray:
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    for layer in layers:
+        x, y, w, h = layer["bbox"]
+        if layer["bg"]:
+            draw.rectangle([x, y, x + w - 1, y + h - 1], fill=layer["bg"])
+        font = ImageFont.load_default(size=layer["font_px"])
+        draw.text((x + 8, y + (h - layer["font_px"]) // 2 - 1), layer["text"], fill=layer["fg"],
+                  font=font, stroke_width=1 if layer["bold"] else 0,
+                  stroke_fill=layer["fg"])
+    return np.asarray(image)
+
+
+def _apply_defect(photo: np.ndarray, defect: str, rng: np.random.Generator) -> np.ndarray:
+    """The retouched photo (before text layers) for one defect kind."""
+    linear = _to_linear(photo)
+    if defect in {"clean", "low_contrast", "jpeg", "near_dup"}:
+        gains = 1.0 + rng.normal(0.0, 0.003, 3)
+    elif defect == "mild_cast":
+        gains = 1.0 + rng.uniform(-0.025, 0.025, 3)
+    else:  # strong_cast, and the base of a local edit
+        gains = 1.0 + rng.uniform(0.05, 0.12, 3) * rng.choice([-1, 1], 3)
+        if defect == "local_edit":
+            gains = 1.0 + rng.normal(0.0, 0.003, 3)
+    out = linear * gains.astype(np.float32)
+    if defect == "local_edit":
+        h, w = out.shape[:2]
+        y0, x0 = int(rng.integers(h // 4, h // 2)), int(rng.integers(w // 4, w // 2))
+        region = out[y0 : y0 + h // 3, x0 : x0 + w // 3]
+        region[...] = region[..., [1, 2, 0]] * 0.6 + region * 0.4  # a hue swap, like an inpaint
+    noise = rng.normal(0.0, 0.6, out.shape).astype(np.float32) / 255.0
+    return _to_srgb8(out + noise * (out + 0.05))
+
+
+def _near_duplicate(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    jitter = rng.integers(-2, 3, source.shape)
+    return np.clip(source.astype(np.int16) + jitter, 0, 255).astype(np.uint8)
+
+
+def _timestamp(moment: datetime, rng: np.random.Generator) -> str:
+    offset = OFFSETS[int(rng.integers(len(OFFSETS)))]
+    text = moment.astimezone(offset).isoformat(timespec="seconds")
+    return text.replace("+00:00", "Z") if rng.random() < 0.5 else text
+
+
+def _save(pixels: np.ndarray, path: Path, jpeg: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(pixels)
+    if jpeg:
+        image.save(path, format="JPEG", quality=90, subsampling=0)
+    else:
+        # Level 1: the sample is about pixels, not file size, and it writes a few hundred.
+        image.save(path, format="PNG", compress_level=1)
+
+
+def _processing_ms(rng: np.random.Generator, slow: bool) -> int:
+    if slow:
+        return int(rng.uniform(95_000, 240_000))
+    return int(min(rng.lognormal(np.log(25_000), 0.45), 85_000))
+
+
+def generate_sample(
+    out: Path,
+    weeks: int = 4,
+    per_week: int = 40,
+    seed: int = 7,
+    start_week: date = DEFAULT_START_WEEK,
+    on_artifact: Callable[[], None] | None = None,
+) -> SampleSummary:
+    """Write `weeks` weeks of landing batches (two per week) under `out`; same seed, same
+    bytes. Returns what was written."""
+    if weeks < 1 or per_week < 1:
+        raise ValueError("weeks and per_week must be at least 1")
+    if start_week.weekday() != 0:
+        raise ValueError(f"start_week {start_week} is not a Monday")
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = SampleSummary(root=out)
+    photos = {spec.photo: _fit(_photo(spec.photo), IMAGE_SIZE) for spec in TEMPLATES}
+    masters = {
+        spec.template_id: _render_layers(
+            photos[spec.photo], _layers(spec, spec.headline_fg, spec.legal_fg)
+        )
+        for spec in TEMPLATES
+    }
+    master_png = {}
+    for template_id, pixels in masters.items():
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+        master_png[template_id] = buffer.getvalue()
+    first_of_campaign: dict[str, tuple[str, np.ndarray]] = {}
+    written_lines: list[str] = []
+    counter = 0
+    invalid_queue = list(INVALID_KINDS)
+
+    for week_index in range(weeks):
+        monday = datetime.combine(start_week + timedelta(weeks=week_index), datetime.min.time(), UTC)
+        new_model_live = week_index >= max(1, weeks // 2)
+        # Batches are named by landing day: one lands on Thursday with the first half of the
+        # week, the next on the following Monday with the week's tail.
+        batch_ids = [f"batch-{(monday + timedelta(days=d)).date()}" for d in (3, 7)]
+        batch_lines: dict[str, list[str]] = {b: [] for b in batch_ids}
+        for b in batch_ids:
+            for template_id, png in master_png.items():
+                (out / b / "masters").mkdir(parents=True, exist_ok=True)
+                (out / b / "masters" / f"{template_id}.png").write_bytes(png)
+
+        for i in range(per_week):
+            counter += 1
+            spec = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+            batch_id = batch_ids[0] if i < per_week * 0.6 else batch_ids[1]
+            day_span = (0, 3.5) if batch_id == batch_ids[0] else (3.5, 6.99)
+            moment = monday + timedelta(days=float(rng.uniform(*day_span)))
+            model = "sdxl-turbo-1.1" if new_model_live and rng.random() < 0.5 else "sdxl-1.0"
+            prompt_version = "v2" if week_index >= 2 and rng.random() < 0.5 else "v1"
+            weights = WEIGHTS_NEW_MODEL if model == "sdxl-turbo-1.1" else WEIGHTS_STABLE
+            defect = str(rng.choice(DEFECTS, p=weights))
+            if defect == "near_dup" and spec.campaign_id not in first_of_campaign:
+                defect = "clean"
+            artifact_id = f"art-{counter:05d}"
+            attempts = [defect] + (["mild_cast"] if defect == "strong_cast" and rng.random() < 0.6 else [])
+            for attempt, attempt_defect in enumerate(attempts, start=1):
+                if attempt_defect == "near_dup":
+                    source_id, source_pixels = first_of_campaign[spec.campaign_id]
+                    pixels = _near_duplicate(source_pixels, rng)
+                else:
+                    photo = _apply_defect(photos[spec.photo], attempt_defect, rng)
+                    low = attempt_defect == "low_contrast"
+                    headline_fg = LOW_CONTRAST_FG[spec.headline_fg] if low else spec.headline_fg
+                    legal_fg = LOW_CONTRAST_FG[spec.legal_fg] if low and rng.random() < 0.5 else spec.legal_fg
+                    pixels = _render_layers(photo, _layers(spec, headline_fg, legal_fg))
+                jpeg = attempt_defect == "jpeg"
+                image_rel = f"images/{artifact_id}_a{attempt}.{'jpg' if jpeg else 'png'}"
+                _save(pixels, out / batch_id / image_rel, jpeg=jpeg)
+                first_of_campaign.setdefault(spec.campaign_id, (artifact_id, pixels))
+                summary.defects[attempt_defect] = summary.defects.get(attempt_defect, 0) + 1
+                layers = (
+                    _layers(spec, spec.headline_fg, spec.legal_fg)
+                    if attempt_defect == "near_dup"
+                    else _layers(spec, headline_fg, legal_fg)
+                )
+                prompt = spec.prompt + (", high detail, brand palette" if prompt_version == "v2" else "")
+                record: dict[str, Any] = {
+                    "artifact_id": artifact_id,
+                    "attempt": attempt,
+                    "campaign_id": spec.campaign_id,
+                    "template_id": spec.template_id,
+                    "channel": CHANNELS[int(rng.integers(len(CHANNELS)))],
+                    "retouch_version": "rt-2.4" if week_index >= 1 else "rt-2.3",
+                    "model_version": model,
+                    "prompt": prompt,
+                    "prompt_version": f"{spec.template_id}/{prompt_version}",
+                    "negative_prompt": "blurry, watermark, extra fingers",
+                    "sampler": SAMPLERS[int(rng.integers(len(SAMPLERS)))],
+                    "seed": int(rng.integers(0, 2**31)),
+                    "steps": int(rng.choice([20, 25, 30, 40])),
+                    "cfg_scale": float(rng.choice([5.0, 6.5, 7.0, 7.5])),
+                    "generated_at": _timestamp(moment + timedelta(minutes=20 * (attempt - 1)), rng),
+                    "processing_ms": _processing_ms(rng, slow=rng.random() < 0.07),
+                    "image": image_rel,
+                    "master": f"masters/{spec.template_id}.png",
+                    "text_layers": layers,
+                }
+                if rng.random() < 0.5:
+                    record["prompt_hash"] = hashlib.sha256(prompt.encode()).hexdigest()
+                if rng.random() < 0.3:
+                    record["reviewer"] = ["ana", "ben", "chloe"][int(rng.integers(3))]
+                    record["review_seconds"] = float(round(rng.lognormal(np.log(120), 0.7), 1))
+                    record["review_labels"] = ["colour"] if "cast" in attempt_defect else ["ok"]
+                line = json.dumps(record, ensure_ascii=False)
+                batch_lines[batch_id].append(line)
+                written_lines.append(line)
+                summary.artifacts += 1
+            if on_artifact:
+                on_artifact()
+
+        # A few contract violations per week, each kind at least once over the sample.
+        take = max(1, -(-len(INVALID_KINDS) // weeks))
+        for kind in invalid_queue[:take]:
+            batch_id = batch_ids[len(batch_lines[batch_ids[1]]) % 2]
+            batch_lines[batch_id].append(
+                _invalid_line(kind, json.loads(batch_lines[batch_id][0]), written_lines[0],
+                              out / batch_id)
+            )
+            summary.invalid_lines += 1
+        invalid_queue = invalid_queue[take:]
+
+        for batch_id, lines in batch_lines.items():
+            (out / batch_id / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            summary.batches += 1
+            summary.lines += len(lines)
+    return summary
+
+
+def _invalid_line(kind: str, template: dict[str, Any], first_line: str, batch_dir: Path) -> str:
+    """One manifest line that breaks the contract in the way `kind` names."""
+    record = dict(template, artifact_id=f"bad-{kind}", attempt=1)
+    record.pop("prompt_hash", None)
+    if kind == "invalid_json":
+        return json.dumps(record)[:-20]
+    if kind == "missing_field":
+        record.pop("seed")
+    elif kind == "wrong_type":
+        record["steps"] = str(record["steps"])
+    elif kind == "bad_timestamp":
+        record["generated_at"] = record["generated_at"][:19].replace("T", " ")
+    elif kind == "bad_colour":
+        record["text_layers"] = [dict(record["text_layers"][0], fg="#12G45Z")]
+    elif kind == "duplicate_key":
+        return first_line
+    elif kind == "prompt_hash_mismatch":
+        record["prompt_hash"] = hashlib.sha256(b"another prompt").hexdigest()
+    elif kind == "negative_time":
+        record["processing_ms"] = -1200
+    elif kind == "absolute_path":
+        record["image"] = "/etc/hostname"
+    elif kind == "path_escape":
+        record["image"] = "../../outside/escape.png"
+    elif kind == "missing_file":
+        record["image"] = "images/never-rendered.png"
+    elif kind == "undecodable_image":
+        record["image"] = "images/truncated-upload.png"
+        (batch_dir / "images").mkdir(parents=True, exist_ok=True)
+        (batch_dir / "images" / "truncated-upload.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    return json.dumps(record, ensure_ascii=False)

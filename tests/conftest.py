@@ -1,0 +1,92 @@
+"""Shared fixtures: a small real sample, hand-made batches, and resources on a temp warehouse."""
+
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from retouch_assets.ingest.landing import WeekBounds
+from retouch_assets.resources import LandingResource, RetouchConfigResource, WarehouseResource
+from retouch_assets.sample import generate_sample
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BOUNDS = WeekBounds(first=date(2025, 1, 6), last=date(2026, 11, 16))
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory) -> Path:
+    """Two weeks, eight artifacts a week, every kind of invalid line: built once per session."""
+    out = tmp_path_factory.mktemp("landing")
+    generate_sample(out, weeks=2, per_week=8, seed=11)
+    return out
+
+
+def valid_record(**overrides: Any) -> dict[str, Any]:
+    record = {
+        "artifact_id": "art-1",
+        "attempt": 1,
+        "campaign_id": "cmp-a",
+        "template_id": "tpl-a",
+        "channel": "web",
+        "retouch_version": "rt-1",
+        "model_version": "m-1",
+        "prompt": "a cup of coffee",
+        "prompt_version": "tpl-a/v1",
+        "seed": 42,
+        "steps": 30,
+        "cfg_scale": 7.0,
+        "generated_at": "2026-10-07T10:00:00+02:00",
+        "processing_ms": 1200,
+        "image": "images/out.png",
+        "master": "masters/master.png",
+        "text_layers": [
+            {"id": "h", "text": "Hi", "fg": "#000000", "bg": "#FFFFFF", "bbox": None,
+             "font_px": 24, "bold": False}
+        ],
+    }
+    record.update(overrides)
+    return record
+
+
+@pytest.fixture
+def make_batch(tmp_path: Path) -> Callable[..., Path]:
+    """Write a batch folder with real PNG files and the given manifest lines; returns the
+    landing folder. Lines may be dicts (dumped as JSON), str or bytes (written verbatim)."""
+    landing = tmp_path / "landing"
+
+    def _make(batch_id: str, lines: list[Any], images: tuple[str, ...] = ("images/out.png", "masters/master.png")) -> Path:
+        batch = landing / batch_id
+        rng = np.random.default_rng(0)
+        for relative in images:
+            path = batch / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (16, 24, 3), dtype=np.uint8)).save(path)
+        chunks = []
+        for line in lines:
+            if isinstance(line, dict):
+                line = json.dumps(line)
+            chunks.append(line if isinstance(line, bytes) else line.encode("utf-8"))
+        batch.mkdir(parents=True, exist_ok=True)
+        (batch / "manifest.jsonl").write_bytes(b"\n".join(chunks) + b"\n")
+        return landing
+
+    return _make
+
+
+@pytest.fixture
+def resources(tmp_path: Path) -> Callable[[Path], dict[str, Any]]:
+    def _resources(landing: Path, config: Path | None = None) -> dict[str, Any]:
+        return {
+            "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
+            "landing": LandingResource(path=str(landing)),
+            "retouch_config": RetouchConfigResource(
+                path=str(config or REPO_ROOT / "retouch-slo.yaml")
+            ),
+        }
+
+    return _resources

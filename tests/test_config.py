@@ -1,0 +1,71 @@
+"""retouch-slo.yaml: the shipped file is valid; a bad one names the file, the field, the fix."""
+
+import pytest
+
+from retouch_assets.config import ConfigError, load_config
+from tests.conftest import REPO_ROOT
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "retouch-slo.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_file_is_valid_and_holds_the_brief_defaults():
+    config = load_config(REPO_ROOT / "retouch-slo.yaml")
+    assert config.gates.colour.delta_e_mean_max == 0.8
+    assert config.gates.colour.hist_delta_pct_max == 5.0
+    assert config.gates.prompt_drift.cosine_distance_max == 0.2
+    assert config.gates.delivery.processing_seconds_max == 90
+    assert "web" in config.ingest.channels
+
+
+def test_an_empty_file_means_all_defaults(tmp_path):
+    assert load_config(_write(tmp_path, "")).gates.accessibility.normal_text_min_ratio == 4.5
+
+
+def test_misspelt_key_suggests_the_right_one(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, "ingest:\n  chanels: [web]\n"))
+    message = str(err.value)
+    assert "retouch-slo.yaml: ingest.chanels" in message
+    assert "did you mean 'channels'" in message
+
+
+def test_wrong_type_names_the_field_and_value(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, "gates:\n  colour:\n    delta_e_mean_max: lots\n"))
+    assert "gates.colour.delta_e_mean_max" in str(err.value)
+    assert "'lots'" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_out_of_range_value(tmp_path):
+    with pytest.raises(ConfigError, match=r"gates\.delivery\.processing_seconds_max.*greater than 0"):
+        load_config(_write(tmp_path, "gates:\n  delivery:\n    processing_seconds_max: -5\n"))
+
+
+def test_inverted_range(tmp_path):
+    with pytest.raises(ConfigError, match=r"ingest\.ranges\.steps: min \(200\.0\) is greater"):
+        load_config(_write(tmp_path, "ingest:\n  ranges:\n    steps: {min: 200, max: 10}\n"))
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, "service: ''\ngates:\n  colour: {delta_e_mean_max: 0}\n"))
+    assert len(str(err.value).splitlines()) == 2
+
+
+def test_invalid_yaml_gives_the_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"retouch-slo.yaml: line 2, column 1: not valid YAML"):
+        load_config(_write(tmp_path, "gates:\n\tcolour: 1\n"))
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(_write(tmp_path, "- just\n- a list\n"))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
