@@ -5,6 +5,7 @@ Heavy imports (Dagster, the definitions, image libraries) happen inside the comm
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -53,7 +54,11 @@ def _instance():
     import dagster as dg
 
     # With DAGSTER_HOME set, runs are recorded where `dagster dev` shows them.
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    return (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
 
 
 def _failure_summary(result) -> list[str]:
@@ -64,7 +69,8 @@ def _failure_summary(result) -> list[str]:
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
-                problems.append(f"check {evaluation.check_name} failed on {evaluation.asset_key.to_user_string()}")
+                asset = evaluation.asset_key.to_user_string()
+                problems.append(f"check {evaluation.check_name} failed on {asset}")
     return problems
 
 
@@ -73,13 +79,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     landing = Path(args.landing)
     if not landing.is_dir():
-        raise SystemExit(f"retouch run: landing folder {landing} does not exist (make one with `retouch sample`)")
+        raise SystemExit(
+            f"retouch run: landing folder {landing} does not exist (make one with `retouch sample`)"
+        )
     load_config(args.config)  # fail fast, before any run starts
-    os.environ[settings_module.ENV_DUCKDB_PATH] = str(args.db)
-    os.environ[settings_module.ENV_LANDING_DIR] = str(landing)
-    os.environ[settings_module.ENV_SLO_CONFIG] = str(args.config)
 
-    from retouch_assets.definitions import defs
+    from retouch_assets.definitions import build_definitions
     from retouch_assets.ingest.landing import list_batches, weeks_of_batches
     from retouch_assets.partitions import partition_key, week_bounds
 
@@ -88,7 +93,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not weeks:
         print(f"retouch run: no batches with a manifest.jsonl in {landing}; nothing to do")
         return 0
-    job = defs.resolve_job_def("retouch_weekly")
+    paths = dataclasses.replace(
+        settings_module.settings_from_env(),
+        duckdb_path=str(args.db),
+        landing_dir=str(landing),
+        slo_config=str(args.config),
+    )
+    job = build_definitions(paths).resolve_job_def("retouch_weekly")
     started = time.perf_counter()
     failures: dict[str, list[str]] = {}
     with _instance() as instance:

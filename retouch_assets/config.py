@@ -97,7 +97,9 @@ def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """The field names allowed at `loc`, to suggest a fix for a misspelt key."""
     current: Any = model
     for part in loc:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if isinstance(part, int) or not (
+            isinstance(current, type) and issubclass(current, BaseModel)
+        ):
             continue
         field = current.model_fields.get(part)
         if field is None:
@@ -131,7 +133,9 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     for error in exc.errors():
         got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {_field_path(error['loc'])}: {message}{got}. Fix: {_fix_for(error)}")
+        lines.append(
+            f"{source}: {_field_path(error['loc'])}: {message}{got}. Fix: {_fix_for(error)}"
+        )
     return "\n".join(lines)
 
 
@@ -163,7 +167,9 @@ def load_config(path: str | Path) -> RetouchConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where}: not valid YAML ({exc}). Fix: correct the syntax") from None
+        raise ConfigError(
+            f"{path}:{where}: not valid YAML ({exc}). Fix: correct the syntax"
+        ) from None
     return parse_config(data, str(path))
 
 

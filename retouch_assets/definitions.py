@@ -1,4 +1,5 @@
-"""The one entry point: `dagster dev` (workspace.yaml) and the `retouch` CLI load `defs`.
+"""The one entry point: `dagster dev` (workspace.yaml) loads `defs`; the `retouch` CLI builds the
+same Definitions with its own paths through `build_definitions`.
 
 Nothing heavy happens here: no warehouse connection, no model, no config parsing.
 """
@@ -10,24 +11,24 @@ from retouch_assets.defs.ingest.checks import generations_expectations
 from retouch_assets.defs.ingest.sensors import landing_batches_sensor
 from retouch_assets.defs.jobs import weekly_job
 from retouch_assets.resources import LandingResource, RetouchConfigResource, WarehouseResource
-from retouch_assets.settings import settings_from_env
+from retouch_assets.settings import Settings, settings_from_env
 
 
-def build_resources() -> dict[str, dg.ConfigurableResource]:
-    settings = settings_from_env()
-    return {
-        "warehouse": WarehouseResource(path=settings.duckdb_path),
-        "landing": LandingResource(path=settings.landing_dir),
-        "retouch_config": RetouchConfigResource(path=settings.slo_config),
-    }
+def build_definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[ingest_landing_batches],
+        asset_checks=[generations_expectations],
+        jobs=[weekly_job],
+        sensors=[landing_batches_sensor],
+        resources={
+            "warehouse": WarehouseResource(path=settings.duckdb_path),
+            "landing": LandingResource(path=settings.landing_dir),
+            "retouch_config": RetouchConfigResource(path=settings.slo_config),
+        },
+        # DuckDB has one writer per file: the steps of a run execute one after another in one
+        # process (the `retouch_warehouse` pool serialises steps across runs).
+        executor=dg.in_process_executor,
+    )
 
 
-defs = dg.Definitions(
-    assets=[ingest_landing_batches],
-    asset_checks=[generations_expectations],
-    jobs=[weekly_job],
-    sensors=[landing_batches_sensor],
-    resources=build_resources(),
-    # DuckDB has one writer per file: steps of a run execute one after another in one process.
-    executor=dg.in_process_executor,
-)
+defs = build_definitions(settings_from_env())

@@ -45,4 +45,6 @@ class RetouchConfigResource(dg.ConfigurableResource):
     path: str
 
     def load(self) -> RetouchConfig:
-        return load_config_cached(self.path, os.stat(self.path).st_mtime_ns if os.path.exists(self.path) else 0)
+        return load_config_cached(
+            self.path, os.stat(self.path).st_mtime_ns if os.path.exists(self.path) else 0
+        )

@@ -36,25 +36,60 @@ class TemplateSpec:
 
 
 TEMPLATES = [
-    TemplateSpec("tpl-coffee-hero", "coffee", "cmp-autumn-roast",
-                 "studio photo of a cappuccino on a saucer, warm morning light, shallow depth "
-                 "of field", "Autumn Roast", "#FFFFFF", "#5A3A1E", "#FFFFFF"),
-    TemplateSpec("tpl-launch-banner", "rocket", "cmp-launch-week",
-                 "rocket on the launch pad at dawn, clear sky, dramatic wide angle",
-                 "Launch Week", "#FFFFFF", "#1B2A49", "#FFFFFF"),
-    TemplateSpec("tpl-pet-care", "chelsea", "cmp-pet-care",
-                 "close-up portrait of a tabby cat, soft natural light, calm mood",
-                 "Happy Cats", "#1A1A1A", "#F2E6C9", "#FFFFFF"),
-    TemplateSpec("tpl-astro-event", "astronaut", "cmp-launch-week",
-                 "astronaut portrait in a white suit holding a helmet, flag behind, studio "
-                 "lighting", "Meet the Crew", "#FFFFFF", "#0B3D91", "#FFFFFF"),
-    TemplateSpec("tpl-moto-promo", "motorcycle", "cmp-ride-season",
-                 "sport motorcycle in a garage, stereo product shot, even lighting",
-                 "Ride Season", "#FFFFFF", "#B3261E", "#000000"),
+    TemplateSpec(
+        "tpl-coffee-hero",
+        "coffee",
+        "cmp-autumn-roast",
+        "studio photo of a cappuccino on a saucer, warm morning light, shallow depth of field",
+        "Autumn Roast",
+        "#FFFFFF",
+        "#5A3A1E",
+        "#FFFFFF",
+    ),
+    TemplateSpec(
+        "tpl-launch-banner",
+        "rocket",
+        "cmp-launch-week",
+        "rocket on the launch pad at dawn, clear sky, dramatic wide angle",
+        "Launch Week",
+        "#FFFFFF",
+        "#1B2A49",
+        "#FFFFFF",
+    ),
+    TemplateSpec(
+        "tpl-pet-care",
+        "chelsea",
+        "cmp-pet-care",
+        "close-up portrait of a tabby cat, soft natural light, calm mood",
+        "Happy Cats",
+        "#1A1A1A",
+        "#F2E6C9",
+        "#FFFFFF",
+    ),
+    TemplateSpec(
+        "tpl-astro-event",
+        "astronaut",
+        "cmp-launch-week",
+        "astronaut portrait in a white suit holding a helmet, flag behind, studio lighting",
+        "Meet the Crew",
+        "#FFFFFF",
+        "#0B3D91",
+        "#FFFFFF",
+    ),
+    TemplateSpec(
+        "tpl-moto-promo",
+        "motorcycle",
+        "cmp-ride-season",
+        "sport motorcycle in a garage, stereo product shot, even lighting",
+        "Ride Season",
+        "#FFFFFF",
+        "#B3261E",
+        "#000000",
+    ),
 ]
 CHANNELS = ["web", "social", "email", "display"]
 SAMPLERS = ["dpmpp_2m", "euler_a", "ddim"]
-OFFSETS = [timezone.utc, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))]
+OFFSETS = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))]
 # Text colours a designer might pick that fail WCAG AA on their background.
 LOW_CONTRAST_FG = {"#FFFFFF": "#9A9A9A", "#1A1A1A": "#B8A88A", "#000000": "#5A2A2A"}
 
@@ -65,9 +100,18 @@ WEIGHTS_STABLE = [0.46, 0.16, 0.12, 0.06, 0.08, 0.08, 0.04]
 WEIGHTS_NEW_MODEL = [0.30, 0.18, 0.26, 0.08, 0.06, 0.08, 0.04]
 
 INVALID_KINDS = [
-    "invalid_json", "missing_field", "wrong_type", "bad_timestamp", "bad_colour",
-    "duplicate_key", "prompt_hash_mismatch", "negative_time", "absolute_path",
-    "path_escape", "missing_file", "undecodable_image",
+    "invalid_json",
+    "missing_field",
+    "wrong_type",
+    "bad_timestamp",
+    "bad_colour",
+    "duplicate_key",
+    "prompt_hash_mismatch",
+    "negative_time",
+    "absolute_path",
+    "path_escape",
+    "missing_file",
+    "undecodable_image",
 ]
 
 
@@ -118,10 +162,24 @@ def _to_srgb8(linear: np.ndarray) -> np.ndarray:
 def _layers(spec: TemplateSpec, headline_fg: str, legal_fg: str) -> list[dict[str, Any]]:
     width, height = IMAGE_SIZE
     return [
-        {"id": "headline", "text": spec.headline, "fg": headline_fg, "bg": spec.headline_bg,
-         "bbox": [16, 16, 250, 44], "font_px": 28, "bold": True},
-        {"id": "legal", "text": "Terms apply. See site for details.", "fg": legal_fg,
-         "bg": None, "bbox": [16, height - 30, 260, 20], "font_px": 14, "bold": False},
+        {
+            "id": "headline",
+            "text": spec.headline,
+            "fg": headline_fg,
+            "bg": spec.headline_bg,
+            "bbox": [16, 16, 250, 44],
+            "font_px": 28,
+            "bold": True,
+        },
+        {
+            "id": "legal",
+            "text": "Terms apply. See site for details.",
+            "fg": legal_fg,
+            "bg": None,
+            "bbox": [16, height - 30, 260, 20],
+            "font_px": 14,
+            "bold": False,
+        },
     ]
 
 
@@ -133,9 +191,14 @@ def _render_layers(pixels: np.ndarray, layers: list[dict[str, Any]]) -> np.ndarr
         if layer["bg"]:
             draw.rectangle([x, y, x + w - 1, y + h - 1], fill=layer["bg"])
         font = ImageFont.load_default(size=layer["font_px"])
-        draw.text((x + 8, y + (h - layer["font_px"]) // 2 - 1), layer["text"], fill=layer["fg"],
-                  font=font, stroke_width=1 if layer["bold"] else 0,
-                  stroke_fill=layer["fg"])
+        draw.text(
+            (x + 8, y + (h - layer["font_px"]) // 2 - 1),
+            layer["text"],
+            fill=layer["fg"],
+            font=font,
+            stroke_width=1 if layer["bold"] else 0,
+            stroke_fill=layer["fg"],
+        )
     return np.asarray(image)
 
 
@@ -222,7 +285,9 @@ def generate_sample(
     invalid_queue = list(INVALID_KINDS)
 
     for week_index in range(weeks):
-        monday = datetime.combine(start_week + timedelta(weeks=week_index), datetime.min.time(), UTC)
+        monday = datetime.combine(
+            start_week + timedelta(weeks=week_index), datetime.min.time(), UTC
+        )
         new_model_live = week_index >= max(1, weeks // 2)
         # Batches are named by landing day: one lands on Thursday with the first half of the
         # week, the next on the following Monday with the week's tail.
@@ -246,7 +311,9 @@ def generate_sample(
             if defect == "near_dup" and spec.campaign_id not in first_of_campaign:
                 defect = "clean"
             artifact_id = f"art-{counter:05d}"
-            attempts = [defect] + (["mild_cast"] if defect == "strong_cast" and rng.random() < 0.6 else [])
+            attempts = [defect] + (
+                ["mild_cast"] if defect == "strong_cast" and rng.random() < 0.6 else []
+            )
             for attempt, attempt_defect in enumerate(attempts, start=1):
                 if attempt_defect == "near_dup":
                     source_id, source_pixels = first_of_campaign[spec.campaign_id]
@@ -255,7 +322,11 @@ def generate_sample(
                     photo = _apply_defect(photos[spec.photo], attempt_defect, rng)
                     low = attempt_defect == "low_contrast"
                     headline_fg = LOW_CONTRAST_FG[spec.headline_fg] if low else spec.headline_fg
-                    legal_fg = LOW_CONTRAST_FG[spec.legal_fg] if low and rng.random() < 0.5 else spec.legal_fg
+                    legal_fg = (
+                        LOW_CONTRAST_FG[spec.legal_fg]
+                        if low and rng.random() < 0.5
+                        else spec.legal_fg
+                    )
                     pixels = _render_layers(photo, _layers(spec, headline_fg, legal_fg))
                 jpeg = attempt_defect == "jpeg"
                 image_rel = f"images/{artifact_id}_a{attempt}.{'jpg' if jpeg else 'png'}"
@@ -267,7 +338,9 @@ def generate_sample(
                     if attempt_defect == "near_dup"
                     else _layers(spec, headline_fg, legal_fg)
                 )
-                prompt = spec.prompt + (", high detail, brand palette" if prompt_version == "v2" else "")
+                prompt = spec.prompt + (
+                    ", high detail, brand palette" if prompt_version == "v2" else ""
+                )
                 record: dict[str, Any] = {
                     "artifact_id": artifact_id,
                     "attempt": attempt,
@@ -307,14 +380,17 @@ def generate_sample(
         for kind in invalid_queue[:take]:
             batch_id = batch_ids[len(batch_lines[batch_ids[1]]) % 2]
             batch_lines[batch_id].append(
-                _invalid_line(kind, json.loads(batch_lines[batch_id][0]), written_lines[0],
-                              out / batch_id)
+                _invalid_line(
+                    kind, json.loads(batch_lines[batch_id][0]), written_lines[0], out / batch_id
+                )
             )
             summary.invalid_lines += 1
         invalid_queue = invalid_queue[take:]
 
         for batch_id, lines in batch_lines.items():
-            (out / batch_id / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            (out / batch_id / "manifest.jsonl").write_text(
+                "\n".join(lines) + "\n", encoding="utf-8"
+            )
             summary.batches += 1
             summary.lines += len(lines)
     return summary
@@ -349,5 +425,7 @@ def _invalid_line(kind: str, template: dict[str, Any], first_line: str, batch_di
     elif kind == "undecodable_image":
         record["image"] = "images/truncated-upload.png"
         (batch_dir / "images").mkdir(parents=True, exist_ok=True)
-        (batch_dir / "images" / "truncated-upload.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+        (batch_dir / "images" / "truncated-upload.png").write_bytes(
+            b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+        )
     return json.dumps(record, ensure_ascii=False)

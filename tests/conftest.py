@@ -45,8 +45,15 @@ def valid_record(**overrides: Any) -> dict[str, Any]:
         "image": "images/out.png",
         "master": "masters/master.png",
         "text_layers": [
-            {"id": "h", "text": "Hi", "fg": "#000000", "bg": "#FFFFFF", "bbox": None,
-             "font_px": 24, "bold": False}
+            {
+                "id": "h",
+                "text": "Hi",
+                "fg": "#000000",
+                "bg": "#FFFFFF",
+                "bbox": None,
+                "font_px": 24,
+                "bold": False,
+            }
         ],
     }
     record.update(overrides)
@@ -59,7 +66,11 @@ def make_batch(tmp_path: Path) -> Callable[..., Path]:
     landing folder. Lines may be dicts (dumped as JSON), str or bytes (written verbatim)."""
     landing = tmp_path / "landing"
 
-    def _make(batch_id: str, lines: list[Any], images: tuple[str, ...] = ("images/out.png", "masters/master.png")) -> Path:
+    def _make(
+        batch_id: str,
+        lines: list[Any],
+        images: tuple[str, ...] = ("images/out.png", "masters/master.png"),
+    ) -> Path:
         batch = landing / batch_id
         rng = np.random.default_rng(0)
         for relative in images:

@@ -41,7 +41,9 @@ def test_wrong_type_names_the_field_and_value(tmp_path):
 
 
 def test_out_of_range_value(tmp_path):
-    with pytest.raises(ConfigError, match=r"gates\.delivery\.processing_seconds_max.*greater than 0"):
+    with pytest.raises(
+        ConfigError, match=r"gates\.delivery\.processing_seconds_max.*greater than 0"
+    ):
         load_config(_write(tmp_path, "gates:\n  delivery:\n    processing_seconds_max: -5\n"))
 
 

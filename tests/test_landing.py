@@ -45,8 +45,11 @@ def test_blank_lines_are_not_records(make_batch):
 def test_lines_without_a_usable_timestamp_are_filed_under_the_batch_week(make_batch):
     landing = make_batch(
         "b1",
-        [valid_record(generated_at="2026-10-14T09:00:00Z"), "not json",
-         valid_record(artifact_id="art-2", generated_at="2026-10-07T09:00:00Z")],
+        [
+            valid_record(generated_at="2026-10-14T09:00:00Z"),
+            "not json",
+            valid_record(artifact_id="art-2", generated_at="2026-10-07T09:00:00Z"),
+        ],
     )
     triage = triage_landing(landing, BOUNDS)
     (bad,) = triage.quarantined
@@ -57,8 +60,10 @@ def test_lines_without_a_usable_timestamp_are_filed_under_the_batch_week(make_ba
 def test_a_rejected_line_with_a_timestamp_is_filed_under_its_own_week(make_batch):
     landing = make_batch(
         "b1",
-        [valid_record(generated_at="2026-10-07T09:00:00Z"),
-         valid_record(artifact_id="art-2", seed=-1, generated_at="2026-10-14T09:00:00Z")],
+        [
+            valid_record(generated_at="2026-10-07T09:00:00Z"),
+            valid_record(artifact_id="art-2", seed=-1, generated_at="2026-10-14T09:00:00Z"),
+        ],
     )
     (bad,) = triage_landing(landing, BOUNDS).quarantined
     assert bad.week == date(2026, 10, 12)
@@ -67,14 +72,20 @@ def test_a_rejected_line_with_a_timestamp_is_filed_under_its_own_week(make_batch
 def test_week_filter_keeps_only_that_week(make_batch):
     landing = make_batch(
         "b1",
-        [valid_record(generated_at="2026-10-07T09:00:00Z"),
-         valid_record(artifact_id="art-2", generated_at="2026-10-14T09:00:00Z",
-                      image="images/missing.png")],
+        [
+            valid_record(generated_at="2026-10-07T09:00:00Z"),
+            valid_record(
+                artifact_id="art-2", generated_at="2026-10-14T09:00:00Z", image="images/missing.png"
+            ),
+        ],
     )
     triage = triage_landing(landing, BOUNDS, weeks={date(2026, 10, 5)})
     assert [a.record.artifact_id for a in triage.accepted] == ["art-1"]
     assert triage.quarantined == []  # the missing file belongs to another week
-    assert weeks_of_batches(list_batches(landing), BOUNDS) == [date(2026, 10, 5), date(2026, 10, 12)]
+    assert weeks_of_batches(list_batches(landing), BOUNDS) == [
+        date(2026, 10, 5),
+        date(2026, 10, 12),
+    ]
 
 
 def test_every_sample_line_is_accepted_or_quarantined_exactly_once(small_sample):
@@ -87,7 +98,15 @@ def test_every_sample_line_is_accepted_or_quarantined_exactly_once(small_sample)
     assert len(keys) == len(set(keys)) == len(lines)
     assert set(keys) == lines
     assert {q.rejection.code for q in whole.quarantined} >= {
-        "invalid_json", "missing_field", "wrong_type", "bad_timestamp", "bad_colour",
-        "duplicate_key", "prompt_hash_mismatch", "negative_time", "unsafe_path",
-        "missing_file", "undecodable_image",
+        "invalid_json",
+        "missing_field",
+        "wrong_type",
+        "bad_timestamp",
+        "bad_colour",
+        "duplicate_key",
+        "prompt_hash_mismatch",
+        "negative_time",
+        "unsafe_path",
+        "missing_file",
+        "undecodable_image",
     }

@@ -19,8 +19,15 @@ def _only_rejection(landing, batch_id="b1"):
 
 
 def _layer(**overrides):
-    layer = {"id": "h", "text": "Hi", "fg": "#000000", "bg": "#FFFFFF", "bbox": None,
-             "font_px": 24, "bold": False}
+    layer = {
+        "id": "h",
+        "text": "Hi",
+        "fg": "#000000",
+        "bg": "#FFFFFF",
+        "bbox": None,
+        "font_px": 24,
+        "bold": False,
+    }
     layer.update(overrides)
     return layer
 

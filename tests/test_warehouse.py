@@ -11,8 +11,15 @@ from retouch_assets.warehouse import QUARANTINE_SCHEMA, connect, ensure_schema, 
 
 def _quarantine_rows(n, week):
     rows = [
-        {"batch_id": "b", "line_no": i, "artifact_id": None, "reason_code": "x", "reason": "x: y",
-         "raw": "{}", "week": week}
+        {
+            "batch_id": "b",
+            "line_no": i,
+            "artifact_id": None,
+            "reason_code": "x",
+            "reason": "x: y",
+            "raw": "{}",
+            "week": week,
+        }
         for i in range(n)
     ]
     return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)

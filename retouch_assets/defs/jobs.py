@@ -2,11 +2,9 @@
 
 import dagster as dg
 
-from retouch_assets.partitions import weekly_partitions
-
+# Partitioning (Monday weeks) is inferred from the selected assets.
 weekly_job = dg.define_asset_job(
     name="retouch_weekly",
     selection=dg.AssetSelection.all(),
-    partitions_def=weekly_partitions,
     description="Every layer of the asset graph for one Monday week (UTC).",
 )

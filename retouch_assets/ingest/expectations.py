@@ -16,9 +16,25 @@ if TYPE_CHECKING:
 
 KEY_COLUMNS = ["artifact_id", "attempt"]
 REQUIRED_COLUMNS = [
-    "artifact_id", "attempt", "campaign_id", "template_id", "channel", "retouch_version",
-    "model_version", "prompt", "prompt_version", "prompt_hash", "seed", "steps", "cfg_scale",
-    "generated_at", "processing_ms", "image", "master", "batch_id", "week",
+    "artifact_id",
+    "attempt",
+    "campaign_id",
+    "template_id",
+    "channel",
+    "retouch_version",
+    "model_version",
+    "prompt",
+    "prompt_version",
+    "prompt_hash",
+    "seed",
+    "steps",
+    "cfg_scale",
+    "generated_at",
+    "processing_ms",
+    "image",
+    "master",
+    "batch_id",
+    "week",
 ]
 
 

@@ -123,7 +123,9 @@ def read_manifest_lines(batch: Batch) -> list[ManifestLine]:
             lines.append(ManifestLine(batch.batch_id, line_no, chunk.decode("utf-8")))
         except UnicodeDecodeError as exc:
             raw = chunk.decode("utf-8", errors="replace")
-            lines.append(ManifestLine(batch.batch_id, line_no, raw, f"byte {exc.start}: {exc.reason}"))
+            lines.append(
+                ManifestLine(batch.batch_id, line_no, raw, f"byte {exc.start}: {exc.reason}")
+            )
     return lines
 
 
@@ -136,9 +138,13 @@ class _Parsed:
 
 def _parse(line: ManifestLine, bounds: WeekBounds) -> _Parsed:
     if line.encoding_error:
-        return _Parsed(line, Rejection(INVALID_ENCODING, f"not UTF-8 ({line.encoding_error})"), None)
+        return _Parsed(
+            line, Rejection(INVALID_ENCODING, f"not UTF-8 ({line.encoding_error})"), None
+        )
     outcome = parse_line(line.raw)
-    moment = outcome.generated_at if isinstance(outcome, ManifestRecord) else lenient_timestamp(line.raw)
+    moment = (
+        outcome.generated_at if isinstance(outcome, ManifestRecord) else lenient_timestamp(line.raw)
+    )
     week = week_of(moment) if moment is not None else None
     if week is None or bounds.first <= week <= bounds.last:
         return _Parsed(line, outcome, week)
@@ -146,7 +152,7 @@ def _parse(line: ManifestLine, bounds: WeekBounds) -> _Parsed:
         if week < bounds.first:
             outcome = Rejection(
                 TIMESTAMP_BEFORE_PARTITIONS,
-                f"generated_at {moment.isoformat()} is before the first partition week {bounds.first}",
+                f"generated_at {moment.isoformat()} is before the first week {bounds.first}",
             )
         else:
             outcome = Rejection(
@@ -169,7 +175,9 @@ def _home_week(batch: Batch, parsed: list[_Parsed], bounds: WeekBounds) -> date:
 def _file_problem(batch_root: Path, relative: str, field_name: str) -> Rejection | None:
     path = batch_root / relative
     if not path.resolve().is_relative_to(batch_root.resolve()):
-        return Rejection(UNSAFE_PATH, f"{field_name} '{relative}' resolves outside the batch folder")
+        return Rejection(
+            UNSAFE_PATH, f"{field_name} '{relative}' resolves outside the batch folder"
+        )
     if not path.is_file():
         return Rejection(MISSING_FILE, f"{field_name} '{relative}' does not exist")
     return None
@@ -231,7 +239,9 @@ def triage_landing(
         else:
             artifact_id = lenient_artifact_id(p.line.raw) if not p.line.encoding_error else None
             triage.quarantined.append(
-                Quarantined(batch.batch_id, p.line.line_no, week, artifact_id, p.outcome, p.line.raw)
+                Quarantined(
+                    batch.batch_id, p.line.line_no, week, artifact_id, p.outcome, p.line.raw
+                )
             )
     return triage
 
@@ -244,13 +254,19 @@ def _check_files(kept: list[tuple[Batch, _Parsed, date]], workers: int | None) -
             continue
         problem = None
         for field_name in ("image", "master"):
-            problem = problem or _file_problem(batch.path, getattr(p.outcome, field_name), field_name)
+            problem = problem or _file_problem(
+                batch.path, getattr(p.outcome, field_name), field_name
+            )
         if problem:
             p.outcome = problem
         else:
             candidates.append((batch, p))
     errors = _decode_errors(
-        (batch.path / getattr(p.outcome, f) for batch, p in candidates for f in ("image", "master")),
+        (
+            batch.path / getattr(p.outcome, f)
+            for batch, p in candidates
+            for f in ("image", "master")
+        ),
         workers,
     )
     for batch, p in candidates:

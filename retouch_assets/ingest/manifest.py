@@ -77,7 +77,11 @@ def relative_path_error(value: str) -> str | None:
     """Why `value` is not a safe path inside the batch folder, or None when it is."""
     if not value:
         return "is empty"
-    if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or value[:1] in "\\/":
+    if (
+        PurePosixPath(value).is_absolute()
+        or PureWindowsPath(value).is_absolute()
+        or value[:1] in "\\/"
+    ):
         return f"'{value}' is absolute"
     if PureWindowsPath(value).drive:
         return f"'{value}' names a drive"
@@ -127,12 +131,14 @@ class TextLayer(BaseModel):
     def _background_is_measurable(self) -> "TextLayer":
         if self.bg is None and self.bbox is None:
             raise PydanticCustomError(
-                BAD_TEXT_LAYER, "layer '{id}' has neither bg nor bbox to measure a background from",
+                BAD_TEXT_LAYER,
+                "layer '{id}' has neither bg nor bbox to measure a background from",
                 {"id": self.id},
             )
         if self.bbox is not None and (min(self.bbox[:2]) < 0 or min(self.bbox[2:]) <= 0):
             raise PydanticCustomError(
-                BAD_TEXT_LAYER, "layer '{id}' bbox {bbox} needs x, y >= 0 and w, h > 0",
+                BAD_TEXT_LAYER,
+                "layer '{id}' bbox {bbox} needs x, y >= 0 and w, h > 0",
                 {"id": self.id, "bbox": self.bbox},
             )
         return self

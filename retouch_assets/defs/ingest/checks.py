@@ -11,7 +11,6 @@ from retouch_assets.partitions import week_from_key, weekly_partitions
 from retouch_assets.resources import RetouchConfigResource, WarehouseResource
 from retouch_assets.warehouse import GENERATIONS_SCHEMA
 
-
 # Partition-aware asset checks are a Dagster 1.13 preview; we rely on them on purpose (one
 # check evaluation per week), so their PreviewWarning is silenced here and only here.
 with warnings.catch_warnings():

@@ -1,0 +1,51 @@
+"""The definitions the UI and the CLI load: keys, groups, checks, jobs, sensors."""
+
+import dagster as dg
+
+from retouch_assets.definitions import defs
+from retouch_assets.partitions import weekly_partitions
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_asset_keys_mirror_tables_and_sit_in_their_layer():
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"retouch/generations", "retouch/quarantine"} <= keys
+    for key in (dg.AssetKey(["retouch", "generations"]), dg.AssetKey(["retouch", "quarantine"])):
+        node = graph.get(key)
+        assert node.group_name == "ingest"
+        assert node.partitions_def == weekly_partitions
+        assert node.owners == ["team:creative-ops-data"]
+
+
+def test_generations_has_a_blocking_partitioned_expectations_check():
+    graph = defs.resolve_asset_graph()
+    check_key = dg.AssetCheckKey(
+        dg.AssetKey(["retouch", "generations"]), "generations_expectations"
+    )
+    assert check_key in graph.asset_check_keys
+    spec = graph.get_check_spec(check_key)
+    assert spec.blocking
+
+
+def test_weekly_job_sensor_and_executor():
+    job = defs.resolve_job_def("retouch_weekly")
+    assert job.partitions_def == weekly_partitions
+    assert job.executor_def.name == "in_process"
+    sensor = defs.resolve_sensor_def("landing_batches_sensor")
+    assert sensor.job_name == "retouch_weekly"
+
+
+def test_weeks_are_monday_weeks_in_utc():
+    assert weekly_partitions.day_offset == 1
+    assert weekly_partitions.timezone == "UTC"
+
+
+def test_warehouse_steps_share_one_pool():
+    assert (
+        defs.resolve_assets_def(dg.AssetKey(["retouch", "generations"])).op.pool
+        == "retouch_warehouse"
+    )
