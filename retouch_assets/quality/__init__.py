@@ -1,0 +1,1 @@
+"""Pure image-quality logic: colour difference, histograms, contrast, hashing, decoding."""
