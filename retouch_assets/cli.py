@@ -47,7 +47,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _quiet_run_config() -> dict:
-    return {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # The CLI prints its own summary and names every failure; Dagster's console log would
+    # repeat each failure with a stack trace.
+    return {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def _instance():
@@ -98,6 +100,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         duckdb_path=str(args.db),
         landing_dir=str(landing),
         slo_config=str(args.config),
+        outputs_dir=str(args.outputs),
     )
     job = build_definitions(paths).resolve_job_def("retouch_weekly")
     started = time.perf_counter()
@@ -175,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing", default=defaults.landing_dir, help="landing folder")
     run.add_argument("--db", default=defaults.duckdb_path, help="DuckDB warehouse file")
     run.add_argument("--config", default=defaults.slo_config, help="retouch-slo.yaml to use")
+    run.add_argument("--outputs", default=defaults.outputs_dir, help="published images folder")
     run.set_defaults(func=_cmd_run)
 
     validate = commands.add_parser("validate", help="check a retouch-slo.yaml and exit")

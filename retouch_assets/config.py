@@ -7,7 +7,7 @@ A bad file fails fast with the file, the field and the fix, e.g.
 import difflib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -76,6 +76,37 @@ class Gates(_Strict):
     accessibility: AccessibilityGate = AccessibilityGate()
     prompt_drift: PromptDriftGate = PromptDriftGate()
     delivery: DeliveryGate = DeliveryGate()
+    systemic_failure_tolerance: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="Largest share of a week's artifacts that may still fail after healing "
+        "before publication of the week is blocked.",
+    )
+
+
+HealPreset = Literal["white_balance", "colour_matrix"]
+
+
+class Healing(_Strict):
+    """Bounded, global corrections fitted against the master, tried in order."""
+
+    presets: list[HealPreset] = Field(
+        default_factory=lambda: ["white_balance", "colour_matrix"], max_length=4
+    )
+    max_gain_deviation: float = Field(0.25, gt=0, le=1, description="|gain - 1| per channel")
+    max_matrix_deviation: float = Field(
+        0.35, gt=0, le=2, description="largest |M - I| entry of the 3x3 colour matrix"
+    )
+
+
+class Quality(_Strict):
+    duplicate_max_hamming: int = Field(
+        4, ge=0, le=32, description="perceptual-hash bits within which an artifact duplicates"
+    )
+    alpha_background: str = Field(
+        "#FFFFFF", pattern=r"^#[0-9A-Fa-f]{6}$", description="what transparent pixels become"
+    )
 
 
 class RetouchConfig(_Strict):
@@ -83,7 +114,9 @@ class RetouchConfig(_Strict):
 
     service: str = Field("retouch-assets", min_length=1)
     ingest: IngestConfig = IngestConfig()
+    quality: Quality = Quality()
     gates: Gates = Gates()
+    healing: Healing = Healing()
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -125,6 +158,10 @@ def _fix_for(error: dict[str, Any]) -> str:
         return "use a value inside the allowed range"
     if kind == "too_short":
         return "list at least one value"
+    if kind == "literal_error":
+        return f"use one of the values listed ({error['msg'].removeprefix('Input should be ')})"
+    if kind == "string_pattern_mismatch":
+        return "write a colour as #RRGGBB"
     return "see the commented defaults in the repository's retouch-slo.yaml"
 
 

@@ -39,6 +39,16 @@ class LandingResource(dg.ConfigurableResource):
         return Path(self.path)
 
 
+class OutputsResource(dg.ConfigurableResource):
+    """Where approved and healed images are published: `<path>/<week>/<artifact>_a<n>.png`."""
+
+    path: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path)
+
+
 class RetouchConfigResource(dg.ConfigurableResource):
     """`retouch-slo.yaml`, validated; an invalid file fails the step with the field and fix."""
 

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from retouch_assets.quality.icc import DISPLAY_P3, encode_in_profile, matrix_trc_profile
+
 DEFAULT_START_WEEK = date(2026, 10, 5)  # a Monday
 IMAGE_SIZE = (480, 320)  # width, height: small enough for a quick demo, large enough to measure
 
@@ -91,13 +93,22 @@ CHANNELS = ["web", "social", "email", "display"]
 SAMPLERS = ["dpmpp_2m", "euler_a", "ddim"]
 OFFSETS = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))]
 # Text colours a designer might pick that fail WCAG AA on their background.
-LOW_CONTRAST_FG = {"#FFFFFF": "#9A9A9A", "#1A1A1A": "#B8A88A", "#000000": "#5A2A2A"}
+LOW_CONTRAST_FG = {"#FFFFFF": "#707070", "#1A1A1A": "#B8A88A", "#000000": "#8A8A8A"}
 
 # Defect kinds and their weights for a first attempt; later weeks and the newer model version
 # shift the mix towards colour casts (a regression the guardrails should see).
-DEFECTS = ["clean", "mild_cast", "strong_cast", "local_edit", "low_contrast", "jpeg", "near_dup"]
-WEIGHTS_STABLE = [0.46, 0.16, 0.12, 0.06, 0.08, 0.08, 0.04]
-WEIGHTS_NEW_MODEL = [0.30, 0.18, 0.26, 0.08, 0.06, 0.08, 0.04]
+DEFECTS = [
+    "clean",
+    "mild_cast",
+    "strong_cast",
+    "local_edit",
+    "low_contrast",
+    "jpeg",
+    "near_dup",
+    "display_p3",
+]
+WEIGHTS_STABLE = [0.42, 0.16, 0.12, 0.06, 0.08, 0.08, 0.04, 0.04]
+WEIGHTS_NEW_MODEL = [0.26, 0.18, 0.26, 0.08, 0.06, 0.08, 0.04, 0.04]
 
 INVALID_KINDS = [
     "invalid_json",
@@ -148,6 +159,19 @@ def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
 
+def _framing(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A different framing of the template's photo for each artifact (zoom 1.15-2.2x, shifted,
+    sometimes mirrored), so that distinct artifacts have distinct perceptual hashes."""
+    if rng.random() < 0.5:
+        photo = photo[:, ::-1]
+    h, w = photo.shape[:2]
+    zoom = float(rng.uniform(1.15, 2.2))
+    ch, cw = int(h / zoom), int(w / zoom)
+    y0 = int(rng.integers(0, h - ch + 1))
+    x0 = int(rng.integers(0, w - cw + 1))
+    return _fit(photo[y0 : y0 + ch, x0 : x0 + cw], IMAGE_SIZE)
+
+
 def _to_linear(srgb: np.ndarray) -> np.ndarray:
     c = srgb.astype(np.float32) / 255.0
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
@@ -184,6 +208,16 @@ def _layers(spec: TemplateSpec, headline_fg: str, legal_fg: str) -> list[dict[st
 
 
 def _render_layers(pixels: np.ndarray, layers: list[dict[str, Any]]) -> np.ndarray:
+    pixels = pixels.copy()
+    for layer in layers:
+        if not layer["bg"]:
+            # Text straight on the photo sits on a scrim (darkened for light text, lightened
+            # for dark text), as designers do; its contrast is measured from the pixels.
+            x, y, w, h = layer["bbox"]
+            region = pixels[y : y + h, x : x + w].astype(np.float32)
+            light_text = sum(int(layer["fg"][i : i + 2], 16) for i in (1, 3, 5)) > 384
+            scrim = region * 0.3 if light_text else 255 - (255 - region) * 0.3
+            pixels[y : y + h, x : x + w] = np.rint(scrim).astype(np.uint8)
     image = Image.fromarray(pixels)
     draw = ImageDraw.Draw(image)
     for layer in layers:
@@ -202,25 +236,31 @@ def _render_layers(pixels: np.ndarray, layers: list[dict[str, Any]]) -> np.ndarr
     return np.asarray(image)
 
 
-def _apply_defect(photo: np.ndarray, defect: str, rng: np.random.Generator) -> np.ndarray:
-    """The retouched photo (before text layers) for one defect kind."""
+def _generation_noise(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The generated background: the master's photo with sub-level sensor-like noise."""
     linear = _to_linear(photo)
-    if defect in {"clean", "low_contrast", "jpeg", "near_dup"}:
-        gains = 1.0 + rng.normal(0.0, 0.003, 3)
-    elif defect == "mild_cast":
+    noise = rng.normal(0.0, 0.6, linear.shape).astype(np.float32) / 255.0
+    return _to_srgb8(linear + noise * (linear + 0.05))
+
+
+def _retouch_defect(image: np.ndarray, defect: str, rng: np.random.Generator) -> np.ndarray:
+    """What the retouch step does to the whole composed frame: a global colour cast of some
+    strength (gains in linear light, as a wrong LUT or white point would), or a local edit."""
+    if defect == "mild_cast":
         gains = 1.0 + rng.uniform(-0.025, 0.025, 3)
-    else:  # strong_cast, and the base of a local edit
+    elif defect == "strong_cast":
         gains = 1.0 + rng.uniform(0.05, 0.12, 3) * rng.choice([-1, 1], 3)
-        if defect == "local_edit":
-            gains = 1.0 + rng.normal(0.0, 0.003, 3)
-    out = linear * gains.astype(np.float32)
+    elif defect == "local_edit":
+        gains = np.ones(3)
+    else:
+        return image
+    out = _to_linear(image) * gains.astype(np.float32)
     if defect == "local_edit":
         h, w = out.shape[:2]
         y0, x0 = int(rng.integers(h // 4, h // 2)), int(rng.integers(w // 4, w // 2))
         region = out[y0 : y0 + h // 3, x0 : x0 + w // 3]
         region[...] = region[..., [1, 2, 0]] * 0.6 + region * 0.4  # a hue swap, like an inpaint
-    noise = rng.normal(0.0, 0.6, out.shape).astype(np.float32) / 255.0
-    return _to_srgb8(out + noise * (out + 0.05))
+    return _to_srgb8(out)
 
 
 def _near_duplicate(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -234,13 +274,21 @@ def _timestamp(moment: datetime, rng: np.random.Generator) -> str:
     return text.replace("+00:00", "Z") if rng.random() < 0.5 else text
 
 
-def _save(pixels: np.ndarray, path: Path, jpeg: bool) -> None:
+def _png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    # Level 1: the sample is about pixels, not file size, and it writes a few hundred.
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _save(pixels: np.ndarray, path: Path, jpeg: bool, icc_profile: bytes | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(pixels)
-    if jpeg:
+    if icc_profile is not None:
+        image.save(path, format="PNG", compress_level=1, icc_profile=icc_profile)
+    elif jpeg:
         image.save(path, format="JPEG", quality=90, subsampling=0)
     else:
-        # Level 1: the sample is about pixels, not file size, and it writes a few hundred.
         image.save(path, format="PNG", compress_level=1)
 
 
@@ -267,19 +315,11 @@ def generate_sample(
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     summary = SampleSummary(root=out)
-    photos = {spec.photo: _fit(_photo(spec.photo), IMAGE_SIZE) for spec in TEMPLATES}
-    masters = {
-        spec.template_id: _render_layers(
-            photos[spec.photo], _layers(spec, spec.headline_fg, spec.legal_fg)
-        )
-        for spec in TEMPLATES
-    }
-    master_png = {}
-    for template_id, pixels in masters.items():
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-        master_png[template_id] = buffer.getvalue()
-    first_of_campaign: dict[str, tuple[str, np.ndarray]] = {}
+    photos = {spec.photo: _photo(spec.photo) for spec in TEMPLATES}
+    p3_profile = matrix_trc_profile("Display P3 (retouch_assets sample)", DISPLAY_P3)
+    # campaign -> (artifact_id, output pixels, master PNG) of its first artifact, which later
+    # near-duplicates copy.
+    first_of_campaign: dict[str, tuple[str, np.ndarray, bytes]] = {}
     written_lines: list[str] = []
     counter = 0
     invalid_queue = list(INVALID_KINDS)
@@ -294,9 +334,7 @@ def generate_sample(
         batch_ids = [f"batch-{(monday + timedelta(days=d)).date()}" for d in (3, 7)]
         batch_lines: dict[str, list[str]] = {b: [] for b in batch_ids}
         for b in batch_ids:
-            for template_id, png in master_png.items():
-                (out / b / "masters").mkdir(parents=True, exist_ok=True)
-                (out / b / "masters" / f"{template_id}.png").write_bytes(png)
+            (out / b / "masters").mkdir(parents=True, exist_ok=True)
 
         for i in range(per_week):
             counter += 1
@@ -314,30 +352,41 @@ def generate_sample(
             attempts = [defect] + (
                 ["mild_cast"] if defect == "strong_cast" and rng.random() < 0.6 else []
             )
+            photo = _framing(photos[spec.photo], rng)
+            master_pixels = _render_layers(photo, _layers(spec, spec.headline_fg, spec.legal_fg))
+            master_png = _png_bytes(master_pixels)
             for attempt, attempt_defect in enumerate(attempts, start=1):
+                headline_fg, legal_fg = spec.headline_fg, spec.legal_fg
                 if attempt_defect == "near_dup":
-                    source_id, source_pixels = first_of_campaign[spec.campaign_id]
-                    pixels = _near_duplicate(source_pixels, rng)
+                    _, pixels, master_png = first_of_campaign[spec.campaign_id]
+                    pixels = _near_duplicate(pixels, rng)
                 else:
-                    photo = _apply_defect(photos[spec.photo], attempt_defect, rng)
-                    low = attempt_defect == "low_contrast"
-                    headline_fg = LOW_CONTRAST_FG[spec.headline_fg] if low else spec.headline_fg
-                    legal_fg = (
-                        LOW_CONTRAST_FG[spec.legal_fg]
-                        if low and rng.random() < 0.5
-                        else spec.legal_fg
+                    if attempt_defect == "low_contrast":
+                        headline_fg = LOW_CONTRAST_FG[spec.headline_fg]
+                        if rng.random() < 0.5:
+                            legal_fg = LOW_CONTRAST_FG[spec.legal_fg]
+                    composed = _render_layers(
+                        _generation_noise(photo, rng), _layers(spec, headline_fg, legal_fg)
                     )
-                    pixels = _render_layers(photo, _layers(spec, headline_fg, legal_fg))
+                    pixels = _retouch_defect(composed, attempt_defect, rng)
                 jpeg = attempt_defect == "jpeg"
                 image_rel = f"images/{artifact_id}_a{attempt}.{'jpg' if jpeg else 'png'}"
-                _save(pixels, out / batch_id / image_rel, jpeg=jpeg)
-                first_of_campaign.setdefault(spec.campaign_id, (artifact_id, pixels))
+                if attempt_defect == "display_p3":
+                    # Produced in Display P3 and tagged: only a decoder that honours the
+                    # embedded profile sees the same colours as the master.
+                    _save(
+                        encode_in_profile(pixels, DISPLAY_P3),
+                        out / batch_id / image_rel,
+                        jpeg=False,
+                        icc_profile=p3_profile,
+                    )
+                else:
+                    _save(pixels, out / batch_id / image_rel, jpeg=jpeg)
+                master_rel = f"masters/{artifact_id}.png"
+                (out / batch_id / master_rel).write_bytes(master_png)
+                first_of_campaign.setdefault(spec.campaign_id, (artifact_id, pixels, master_png))
                 summary.defects[attempt_defect] = summary.defects.get(attempt_defect, 0) + 1
-                layers = (
-                    _layers(spec, spec.headline_fg, spec.legal_fg)
-                    if attempt_defect == "near_dup"
-                    else _layers(spec, headline_fg, legal_fg)
-                )
+                layers = _layers(spec, headline_fg, legal_fg)
                 prompt = spec.prompt + (
                     ", high detail, brand palette" if prompt_version == "v2" else ""
                 )
@@ -359,7 +408,7 @@ def generate_sample(
                     "generated_at": _timestamp(moment + timedelta(minutes=20 * (attempt - 1)), rng),
                     "processing_ms": _processing_ms(rng, slow=rng.random() < 0.07),
                     "image": image_rel,
-                    "master": f"masters/{spec.template_id}.png",
+                    "master": master_rel,
                     "text_layers": layers,
                 }
                 if rng.random() < 0.5:

@@ -71,6 +71,119 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+ARTIFACT_QUALITY_SCHEMA = pa.schema(
+    [
+        ("artifact_id", pa.string()),
+        ("attempt", pa.int64()),
+        ("week", pa.date32()),
+        ("campaign_id", pa.string()),
+        ("template_id", pa.string()),
+        ("generated_at", pa.timestamp("us", tz="UTC")),
+        ("delta_e_mean", pa.float64()),
+        ("delta_e_p95", pa.float64()),
+        ("hist_delta", pa.float64()),
+        ("min_contrast_ratio", pa.float64()),
+        ("wcag_aa_pass", pa.bool_()),
+        ("clip_score", pa.float64()),
+        ("prompt_drift", pa.float64()),
+        ("phash", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("processing_ms", pa.int64()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("image_profile", pa.string()),
+        ("master_profile", pa.string()),
+        ("measure_error", pa.string()),
+        ("layer_contrast", pa.string()),
+    ]
+)
+
+GATE_RESULTS_SCHEMA = pa.schema(
+    [
+        ("artifact_id", pa.string()),
+        ("attempt", pa.int64()),
+        ("week", pa.date32()),
+        ("gate", pa.string()),
+        ("metric", pa.string()),
+        ("phase", pa.string()),
+        ("value", pa.float64()),
+        ("threshold", pa.float64()),
+        ("passed", pa.bool_()),
+        ("final", pa.bool_()),
+    ]
+)
+
+GATE_DECISIONS_SCHEMA = pa.schema(
+    [
+        ("artifact_id", pa.string()),
+        ("attempt", pa.int64()),
+        ("week", pa.date32()),
+        ("campaign_id", pa.string()),
+        ("template_id", pa.string()),
+        ("channel", pa.string()),
+        ("generated_at", pa.timestamp("us", tz="UTC")),
+        ("status", pa.string()),
+        ("failed_gates", pa.list_(pa.string())),
+        ("unresolved_gates", pa.list_(pa.string())),
+        ("heal_actions", pa.string()),
+        ("proposals", pa.string()),
+        ("review_reasons", pa.list_(pa.string())),
+        ("delta_e_mean", pa.float64()),
+        ("final_delta_e_mean", pa.float64()),
+        ("final_hist_delta", pa.float64()),
+        ("delivery_breach", pa.bool_()),
+    ]
+)
+
+REVIEW_QUEUE_SCHEMA = pa.schema(
+    [
+        ("artifact_id", pa.string()),
+        ("attempt", pa.int64()),
+        ("week", pa.date32()),
+        ("campaign_id", pa.string()),
+        ("template_id", pa.string()),
+        ("queued_at", pa.timestamp("us", tz="UTC")),
+        ("priority", pa.string()),
+        ("reasons", pa.list_(pa.string())),
+        ("proposals", pa.string()),
+    ]
+)
+
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("week", pa.date32()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("event_type", pa.string()),
+        ("gate", pa.string()),
+        ("artifact_id", pa.string()),
+        ("attempt", pa.int64()),
+        ("campaign_id", pa.string()),
+        ("template_id", pa.string()),
+        ("channel", pa.string()),
+        ("prompt_version", pa.string()),
+        ("model_version", pa.string()),
+        ("delta_e", pa.float64()),
+        ("contrast_ratio", pa.float64()),
+        ("processing_ms", pa.int64()),
+        ("details", pa.string()),
+    ]
+)
+
+GATED_OUTPUTS_SCHEMA = pa.schema(
+    [
+        ("artifact_id", pa.string()),
+        ("attempt", pa.int64()),
+        ("week", pa.date32()),
+        ("status", pa.string()),
+        ("failed_gates", pa.list_(pa.string())),
+        ("heal_actions", pa.string()),
+        ("final_delta_e_mean", pa.float64()),
+        ("output_path", pa.string()),
+        ("sidecar_path", pa.string()),
+    ]
+)
+
 # No PRIMARY KEY constraints: DuckDB checks them eagerly, so deleting a week and inserting the
 # same keys again in one transaction would fail. Uniqueness is enforced by the ingest triage
 # and verified by the batch expectations.
@@ -116,18 +229,123 @@ CREATE TABLE IF NOT EXISTS retouch.quarantine (
     raw VARCHAR NOT NULL,
     week DATE NOT NULL
 );
+CREATE TABLE IF NOT EXISTS retouch.artifact_quality (
+    artifact_id VARCHAR NOT NULL,
+    attempt BIGINT NOT NULL,
+    week DATE NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    template_id VARCHAR NOT NULL,
+    generated_at TIMESTAMPTZ NOT NULL,
+    delta_e_mean DOUBLE,
+    delta_e_p95 DOUBLE,
+    hist_delta DOUBLE,
+    min_contrast_ratio DOUBLE,
+    wcag_aa_pass BOOLEAN,
+    clip_score DOUBLE,
+    prompt_drift DOUBLE,
+    phash VARCHAR,
+    duplicate_of VARCHAR,
+    processing_ms BIGINT NOT NULL,
+    width BIGINT,
+    height BIGINT,
+    image_profile VARCHAR,
+    master_profile VARCHAR,
+    measure_error VARCHAR,
+    layer_contrast JSON
+);
+CREATE TABLE IF NOT EXISTS retouch.gate_results (
+    artifact_id VARCHAR NOT NULL,
+    attempt BIGINT NOT NULL,
+    week DATE NOT NULL,
+    gate VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    phase VARCHAR NOT NULL,
+    value DOUBLE,
+    threshold DOUBLE,
+    passed BOOLEAN NOT NULL,
+    final BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retouch.gate_decisions (
+    artifact_id VARCHAR NOT NULL,
+    attempt BIGINT NOT NULL,
+    week DATE NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    template_id VARCHAR NOT NULL,
+    channel VARCHAR NOT NULL,
+    generated_at TIMESTAMPTZ NOT NULL,
+    status VARCHAR NOT NULL,
+    failed_gates VARCHAR[] NOT NULL,
+    unresolved_gates VARCHAR[] NOT NULL,
+    heal_actions JSON NOT NULL,
+    proposals JSON NOT NULL,
+    review_reasons VARCHAR[] NOT NULL,
+    delta_e_mean DOUBLE,
+    final_delta_e_mean DOUBLE,
+    final_hist_delta DOUBLE,
+    delivery_breach BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retouch.review_queue (
+    artifact_id VARCHAR NOT NULL,
+    attempt BIGINT NOT NULL,
+    week DATE NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    template_id VARCHAR NOT NULL,
+    queued_at TIMESTAMPTZ NOT NULL,
+    priority VARCHAR NOT NULL,
+    reasons VARCHAR[] NOT NULL,
+    proposals JSON NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retouch.gated_outputs (
+    artifact_id VARCHAR NOT NULL,
+    attempt BIGINT NOT NULL,
+    week DATE NOT NULL,
+    status VARCHAR NOT NULL,
+    failed_gates VARCHAR[] NOT NULL,
+    heal_actions JSON NOT NULL,
+    final_delta_e_mean DOUBLE,
+    output_path VARCHAR,
+    sidecar_path VARCHAR
+);
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE TABLE IF NOT EXISTS ops.events (
+    event_id VARCHAR NOT NULL,
+    week DATE NOT NULL,
+    event_time TIMESTAMPTZ NOT NULL,
+    event_type VARCHAR NOT NULL,
+    gate VARCHAR,
+    artifact_id VARCHAR,
+    attempt BIGINT,
+    campaign_id VARCHAR,
+    template_id VARCHAR,
+    channel VARCHAR,
+    prompt_version VARCHAR,
+    model_version VARCHAR,
+    delta_e DOUBLE,
+    contrast_ratio DOUBLE,
+    processing_ms BIGINT,
+    details JSON
+);
 """
 
-# Table name -> the only statement that may clear one week of it. Kept as literals so no SQL is
-# ever assembled from a key or a config value.
-_DELETE_WEEK = {
-    "retouch.generations": "DELETE FROM retouch.generations WHERE week = $week",
-    "retouch.quarantine": "DELETE FROM retouch.quarantine WHERE week = $week",
+# The weekly tables and their Arrow schemas. Statements are built only from these constant
+# names, never from a key, a config value or file contents; values are always parameters.
+WEEKLY_TABLES = {
+    "retouch.generations": GENERATIONS_SCHEMA,
+    "retouch.quarantine": QUARANTINE_SCHEMA,
+    "retouch.artifact_quality": ARTIFACT_QUALITY_SCHEMA,
+    "retouch.gate_results": GATE_RESULTS_SCHEMA,
+    "retouch.gate_decisions": GATE_DECISIONS_SCHEMA,
+    "retouch.review_queue": REVIEW_QUEUE_SCHEMA,
+    "retouch.gated_outputs": GATED_OUTPUTS_SCHEMA,
+    "ops.events": EVENTS_SCHEMA,
 }
-_INSERT_ALL = {
-    "retouch.generations": "INSERT INTO retouch.generations BY NAME SELECT * FROM incoming",
-    "retouch.quarantine": "INSERT INTO retouch.quarantine BY NAME SELECT * FROM incoming",
-}
+_DELETE_WEEK = {name: f"DELETE FROM {name} WHERE week = $week" for name in WEEKLY_TABLES}
+_INSERT_ALL = {name: f"INSERT INTO {name} BY NAME SELECT * FROM incoming" for name in WEEKLY_TABLES}
+
+
+def arrow_rows(table: str, rows: list[dict]) -> pa.Table:
+    """Rows shaped as `table`'s Arrow schema (missing keys become NULL)."""
+    return pa.Table.from_pylist(rows, schema=WEEKLY_TABLES[table])
 
 
 @contextmanager

@@ -1,5 +1,47 @@
-"""Names every layer's wiring shares."""
+"""Names and small helpers every layer's wiring shares."""
+
+import time
+from collections.abc import Callable
+
+import dagster as dg
 
 # Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to one.
 WAREHOUSE_POOL = "retouch_warehouse"
 OWNERS = ["team:creative-ops-data"]
+
+GENERATIONS = dg.AssetKey(["retouch", "generations"])
+QUARANTINE = dg.AssetKey(["retouch", "quarantine"])
+ARTIFACT_QUALITY = dg.AssetKey(["retouch", "artifact_quality"])
+GATE_RESULTS = dg.AssetKey(["retouch", "gate_results"])
+GATE_DECISIONS = dg.AssetKey(["retouch", "gate_decisions"])
+REVIEW_QUEUE = dg.AssetKey(["retouch", "review_queue"])
+EVENTS = dg.AssetKey(["ops", "events"])
+GATED_OUTPUTS = dg.AssetKey(["retouch", "gated_outputs"])
+
+
+def markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def progress_logger(
+    context: dg.OpExecutionContext, what: str, every_s: float = 5.0
+) -> Callable[[int, int], None]:
+    """A progress callback that logs `done/total` at most every few seconds, and at the end."""
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= every_s:
+            last[0] = now
+            context.log.info(f"{what}: {done}/{total}")
+
+    return report
+
+
+def fetch_dicts(con, sql: str, params: dict) -> list[dict]:
+    """Rows of a parameterised query as dicts."""
+    cursor = con.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

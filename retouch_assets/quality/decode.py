@@ -44,7 +44,9 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     return image
 
 
-def to_srgb8(image: Image.Image, background: tuple[int, int, int] = DEFAULT_BACKGROUND) -> DecodedImage:
+def to_srgb8(
+    image: Image.Image, background: tuple[int, int, int] = DEFAULT_BACKGROUND
+) -> DecodedImage:
     """Convert an open Pillow image; see the module docstring for the rules."""
     image = ImageOps.exif_transpose(image)
     icc = image.info.get("icc_profile")

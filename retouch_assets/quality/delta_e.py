@@ -70,8 +70,6 @@ def _f(t, table):
     return cube_root if t > _EPSILON else _KAPPA_SLOPE * t + 16.0 / 116.0
 
 
-
-
 def _ciede2000(l1, a1, b1, l2, a2, b2):
     """The scalar reference: one pair of Lab colours (Sharma pairs, and opposite hues)."""
     c1 = math.sqrt(a1 * a1 + b1 * b1)
@@ -193,7 +191,9 @@ def _delta_e_row(l1s, a1s, b1s, l2s, a2s, b2s, out, tcs, ths, chs, shs, cbs, sum
         u1x, u1y = a1p * i1 + z1, b1 * i1
         u2x, u2y = a2p * i2 + z2, b2 * i2
         dx, dy = u2x - u1x, u2y - u1y
-        dhp = math.copysign(math.sqrt(c1p * c2p) * math.sqrt(dx * dx + dy * dy), u1x * u2y - u2x * u1y)
+        dhp = math.copysign(
+            math.sqrt(c1p * c2p) * math.sqrt(dx * dx + dy * dy), u1x * u2y - u2x * u1y
+        )
         # h̄' = h1' + h2' when one chroma is zero (colour-science): the other colour's hue.
         sx = u2x if z1 > 0.0 else (u1x if z2 > 0.0 else u1x + u2x)
         sy = u2y if z1 > 0.0 else (u1y if z2 > 0.0 else u1y + u2y)
@@ -254,7 +254,14 @@ def _delta_e_rows(rgb, master, lut, m, inv_xn, inv_zn, table, out, start, stop):
     width = rgb.shape[1]
     l2, a2, b2 = np.empty(width), np.empty(width), np.empty(width)
     scratch = [np.empty(width) for _ in range(6)]
-    tcs, ths, chs, shs, cbs, sums = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4], scratch[5]
+    tcs, ths, chs, shs, cbs, sums = (
+        scratch[0],
+        scratch[1],
+        scratch[2],
+        scratch[3],
+        scratch[4],
+        scratch[5],
+    )
     row = np.empty(width)
     for i in range(start, stop):
         _lab_row(rgb[i], lut, m, inv_xn, inv_zn, table, l2, a2, b2)

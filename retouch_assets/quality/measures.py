@@ -49,7 +49,9 @@ def is_large_text(font_px: float, bold: bool) -> bool:
     return font_px >= LARGE_TEXT_PX or (bold and font_px >= LARGE_BOLD_TEXT_PX)
 
 
-def required_ratio(font_px: float, bold: bool, normal: float = AA_NORMAL, large: float = AA_LARGE) -> float:
+def required_ratio(
+    font_px: float, bold: bool, normal: float = AA_NORMAL, large: float = AA_LARGE
+) -> float:
     return large if is_large_text(font_px, bold) else normal
 
 
@@ -84,7 +86,9 @@ def layer_contrast(
     need = required_ratio(layer["font_px"], layer["bold"], normal, large)
     if layer.get("bg"):
         bg_lum = float(relative_luminance(np.array(hex_to_rgb(layer["bg"]))))
-        return LayerContrast(layer["id"], float(contrast_ratio(fg_lum, bg_lum)), need, layer["bg"].upper(), False)
+        return LayerContrast(
+            layer["id"], float(contrast_ratio(fg_lum, bg_lum)), need, layer["bg"].upper(), False
+        )
     if image is None:
         raise ValueError(f"layer {layer['id']} has no bg and no image to measure")
     x, y, w, h = layer["bbox"]
@@ -96,7 +100,9 @@ def layer_contrast(
     candidates = ratios[background] if background.any() else ratios
     worst = float(np.percentile(candidates, WORST_BACKGROUND_PERCENTILE))
     pixels = region[background] if background.any() else region
-    worst_pixel = pixels[int(np.argmin(np.abs((ratios[background] if background.any() else ratios) - worst)))]
+    worst_pixel = pixels[
+        int(np.argmin(np.abs((ratios[background] if background.any() else ratios) - worst)))
+    ]
     return LayerContrast(layer["id"], worst, need, rgb_to_hex(worst_pixel), True)
 
 
@@ -118,7 +124,9 @@ def nearest_accessible_colour(fg: str, background: str, required: float) -> str:
     if not ok.any():
         return "#000000" if bg_lum > 0.18 else "#FFFFFF"
     cand_rgb = rgb[ok]
-    distance = delta_e_lab(np.broadcast_to(lab, (len(cand_rgb), 3)), srgb8_to_lab(cand_rgb.reshape(1, -1, 3))[0])
+    distance = delta_e_lab(
+        np.broadcast_to(lab, (len(cand_rgb), 3)), srgb8_to_lab(cand_rgb.reshape(1, -1, 3))[0]
+    )
     return rgb_to_hex(cand_rgb[int(np.argmin(distance))])
 
 

@@ -5,21 +5,18 @@ from collections import Counter
 
 import dagster as dg
 
-from retouch_assets.defs.shared import OWNERS, WAREHOUSE_POOL
+from retouch_assets.defs.shared import (
+    GENERATIONS,
+    OWNERS,
+    QUARANTINE,
+    WAREHOUSE_POOL,
+    markdown_table,
+)
 from retouch_assets.ingest.landing import triage_landing
 from retouch_assets.ingest.rows import generations_table, quarantine_table
 from retouch_assets.partitions import week_bounds, week_from_key, weekly_partitions
 from retouch_assets.resources import LandingResource, WarehouseResource
 from retouch_assets.warehouse import replace_weeks
-
-GENERATIONS = dg.AssetKey(["retouch", "generations"])
-QUARANTINE = dg.AssetKey(["retouch", "quarantine"])
-
-
-def _markdown_table(header: tuple[str, str], rows: list[tuple[str, int]]) -> str:
-    lines = [f"| {header[0]} | {header[1]} |", "|---|---:|"]
-    lines += [f"| {name} | {count} |" for name, count in rows]
-    return "\n".join(lines)
 
 
 @dg.multi_asset(
@@ -69,7 +66,7 @@ def ingest_landing_batches(
         metadata={
             "dagster/row_count": generations.num_rows,
             "batches": dg.MetadataValue.md(
-                _markdown_table(("batch", "accepted"), sorted(batches.items()))
+                markdown_table(("batch", "accepted"), sorted(batches.items()))
             ),
         },
     )
@@ -78,7 +75,7 @@ def ingest_landing_batches(
         metadata={
             "dagster/row_count": quarantine.num_rows,
             "reasons": dg.MetadataValue.md(
-                _markdown_table(("reason", "lines"), reasons.most_common())
+                markdown_table(("reason", "lines"), reasons.most_common())
             ),
         },
     )

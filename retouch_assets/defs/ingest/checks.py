@@ -4,8 +4,7 @@ import warnings
 
 import dagster as dg
 
-from retouch_assets.defs.ingest.assets import GENERATIONS
-from retouch_assets.defs.shared import WAREHOUSE_POOL
+from retouch_assets.defs.shared import GENERATIONS, WAREHOUSE_POOL
 from retouch_assets.ingest.expectations import validate_generations
 from retouch_assets.partitions import week_from_key, weekly_partitions
 from retouch_assets.resources import RetouchConfigResource, WarehouseResource

@@ -1,0 +1,300 @@
+"""Gates layer: decide each artifact (approve, heal, human review, reject), then publish."""
+
+import json
+import shutil
+from collections import Counter
+
+import dagster as dg
+
+from retouch_assets.defs.shared import (
+    ARTIFACT_QUALITY,
+    EVENTS,
+    GATE_DECISIONS,
+    GATE_RESULTS,
+    GATED_OUTPUTS,
+    GENERATIONS,
+    OWNERS,
+    REVIEW_QUEUE,
+    WAREHOUSE_POOL,
+    fetch_dicts,
+    markdown_table,
+    progress_logger,
+)
+from retouch_assets.gates.decide import PUBLISHABLE
+from retouch_assets.gates.heal import Correction, apply_correction
+from retouch_assets.gates.publish import TRAINED_ALGORITHMIC_MEDIA, publish_image
+from retouch_assets.gates.week import (
+    GateInput,
+    decision_rows,
+    event_rows,
+    gate_rows,
+    gate_week,
+    measurement_from_row,
+    review_rows,
+)
+from retouch_assets.partitions import week_from_key, weekly_partitions
+from retouch_assets.quality.decode import DecodeError, decode_srgb8
+from retouch_assets.quality.measures import hex_to_rgb
+from retouch_assets.resources import (
+    LandingResource,
+    OutputsResource,
+    RetouchConfigResource,
+    WarehouseResource,
+)
+from retouch_assets.warehouse import arrow_rows, replace_weeks
+
+_WEEK_TO_GATE = """
+SELECT g.campaign_id, g.template_id, g.channel, g.prompt_version, g.model_version,
+       g.batch_id, g.image, g.master, g.text_layers, q.*
+FROM retouch.artifact_quality q
+JOIN retouch.generations g USING (artifact_id, attempt)
+WHERE q.week = $week
+ORDER BY q.artifact_id, q.attempt
+"""
+
+_WEEK_TO_PUBLISH = """
+SELECT d.artifact_id, d.attempt, d.status, d.failed_gates, d.heal_actions,
+       d.final_delta_e_mean, d.final_hist_delta, g.*
+       EXCLUDE (artifact_id, attempt, text_layers, review_labels, reviewer, review_seconds)
+FROM retouch.gate_decisions d
+JOIN retouch.generations g USING (artifact_id, attempt)
+WHERE d.week = $week
+ORDER BY d.artifact_id, d.attempt
+"""
+
+
+def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key,
+        description=description,
+        deps=list(deps),
+        group_name="gates",
+        kinds={"duckdb", "python"},
+        owners=OWNERS,
+    )
+
+
+@dg.multi_asset(
+    name="evaluate_gates",
+    specs=[
+        _spec(
+            GATE_RESULTS,
+            "Every gate measurement per artifact: gate, metric, phase (measured "
+            "or the healing preset), value, threshold, passed, and whether it was final.",
+            [ARTIFACT_QUALITY, GENERATIONS],
+        ),
+        _spec(
+            GATE_DECISIONS,
+            "Per artifact attempt: status (approved, healed, "
+            "needs_human_review, rejected), failed and unresolved gates, heal actions.",
+            [ARTIFACT_QUALITY, GENERATIONS],
+        ),
+        _spec(
+            REVIEW_QUEUE,
+            "Artifacts waiting for a person, with reasons and the proposed "
+            "accessible text colours.",
+            [ARTIFACT_QUALITY, GENERATIONS],
+        ),
+        _spec(
+            EVENTS,
+            "Gate events: retouch_success, gate_failed, healed, needs_human_review, "
+            "rejected, queue_reprioritisation.",
+            [ARTIFACT_QUALITY, GENERATIONS],
+        ),
+    ],
+    partitions_def=weekly_partitions,
+    pool=WAREHOUSE_POOL,
+)
+def evaluate_gates(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    landing: LandingResource,
+    retouch_config: RetouchConfigResource,
+):
+    """Apply the colour, accessibility and delivery gates, healing colour failures."""
+    week = week_from_key(context.partition_key)
+    config = retouch_config.load()
+    with warehouse.connect() as con:
+        rows = fetch_dicts(con, _WEEK_TO_GATE, {"week": week})
+    items = [
+        GateInput(
+            artifact_id=r["artifact_id"],
+            attempt=r["attempt"],
+            campaign_id=r["campaign_id"],
+            template_id=r["template_id"],
+            channel=r["channel"],
+            prompt_version=r["prompt_version"],
+            model_version=r["model_version"],
+            generated_at=r["generated_at"],
+            image_path=landing.root / r["batch_id"] / r["image"],
+            master_path=landing.root / r["batch_id"] / r["master"],
+            text_layers=r["text_layers"] or [],
+            measurement=measurement_from_row(r),
+        )
+        for r in rows
+    ]
+    decisions = gate_week(items, config, on_done=progress_logger(context, "gated"))
+    tables = {
+        "retouch.gate_results": gate_rows(week, items, decisions),
+        "retouch.gate_decisions": decision_rows(week, items, decisions),
+        "retouch.review_queue": review_rows(week, items, decisions),
+        "ops.events": event_rows(week, items, decisions),
+    }
+    with warehouse.connect() as con:
+        replace_weeks(con, week, {name: arrow_rows(name, rows) for name, rows in tables.items()})
+
+    statuses = Counter(d.status for d in decisions)
+    failed = Counter(g for d in decisions for g in d.failed_gates)
+    context.log.info(f"week {week}: {dict(statuses)}")
+    yield dg.MaterializeResult(
+        asset_key=GATE_RESULTS,
+        metadata={
+            "dagster/row_count": len(tables["retouch.gate_results"]),
+            "failed_gates": dg.MetadataValue.md(
+                markdown_table(("gate", "artifacts"), failed.most_common())
+            ),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=GATE_DECISIONS,
+        metadata={
+            "dagster/row_count": len(decisions),
+            **{
+                f"status/{s}": statuses.get(s, 0)
+                for s in ("approved", "healed", "needs_human_review", "rejected")
+            },
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=REVIEW_QUEUE, metadata={"dagster/row_count": len(tables["retouch.review_queue"])}
+    )
+    yield dg.MaterializeResult(
+        asset_key=EVENTS,
+        metadata={
+            "dagster/row_count": len(tables["ops.events"]),
+            "event_types": dg.MetadataValue.md(
+                markdown_table(
+                    ("event", "count"),
+                    Counter(e["event_type"] for e in tables["ops.events"]).most_common(),
+                )
+            ),
+        },
+    )
+
+
+def _provenance(row: dict, gates: list[dict]) -> dict:
+    generation = {
+        k: row[k]
+        for k in (
+            "model_version",
+            "retouch_version",
+            "prompt",
+            "prompt_version",
+            "prompt_hash",
+            "negative_prompt",
+            "sampler",
+            "seed",
+            "steps",
+            "cfg_scale",
+        )
+    }
+    return {
+        "artifact_id": row["artifact_id"],
+        "attempt": row["attempt"],
+        "status": row["status"],
+        "campaign_id": row["campaign_id"],
+        "template_id": row["template_id"],
+        "channel": row["channel"],
+        "generated_at": row["generated_at"].isoformat(),
+        "digital_source_type": TRAINED_ALGORITHMIC_MEDIA,
+        **generation,
+        "final_delta_e_mean": row["final_delta_e_mean"],
+        "final_hist_delta_pct": row["final_hist_delta"],
+        "heal_actions": json.loads(row["heal_actions"]),
+        "gates": gates,
+    }
+
+
+@dg.asset(
+    key=GATED_OUTPUTS,
+    deps=[GATE_DECISIONS, GATE_RESULTS],
+    group_name="gates",
+    kinds={"duckdb", "python"},
+    owners=OWNERS,
+    partitions_def=weekly_partitions,
+    pool=WAREHOUSE_POOL,
+)
+def gated_outputs(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    landing: LandingResource,
+    outputs: OutputsResource,
+    retouch_config: RetouchConfigResource,
+) -> dg.MaterializeResult:
+    """Publish approved and healed images (sRGB PNG + XMP provenance + JSON sidecar) under
+    the outputs folder and record every artifact's outcome and output path."""
+    week = week_from_key(context.partition_key)
+    background = hex_to_rgb(retouch_config.load().quality.alpha_background)
+    with warehouse.connect() as con:
+        rows = fetch_dicts(con, _WEEK_TO_PUBLISH, {"week": week})
+        gates = fetch_dicts(
+            con,
+            "SELECT artifact_id, attempt, gate, metric, phase, value, threshold, passed "
+            "FROM retouch.gate_results WHERE week = $week AND final",
+            {"week": week},
+        )
+    gates_of: dict[tuple, list[dict]] = {}
+    for g in gates:
+        key = (g.pop("artifact_id"), g.pop("attempt"))
+        gates_of.setdefault(key, []).append(g)
+
+    # The week's folder belongs to this asset: rebuilt from scratch, so re-runs are exact.
+    week_dir = outputs.root / week.isoformat()
+    shutil.rmtree(week_dir, ignore_errors=True)
+    published, records = 0, []
+    for row in rows:
+        record = {
+            k: row[k]
+            for k in (
+                "artifact_id",
+                "attempt",
+                "status",
+                "failed_gates",
+                "heal_actions",
+                "final_delta_e_mean",
+            )
+        }
+        record |= {"week": week, "output_path": None, "sidecar_path": None}
+        if row["status"] in PUBLISHABLE:
+            try:
+                pixels = decode_srgb8(
+                    landing.root / row["batch_id"] / row["image"], background
+                ).pixels
+            except DecodeError as exc:
+                context.log.warning(f"{row['artifact_id']}: not published, image changed: {exc}")
+                records.append(record)
+                continue
+            kept = [a for a in json.loads(row["heal_actions"]) if a.get("passed")]
+            if kept:
+                pixels = apply_correction(pixels, Correction(kept[0]["preset"], kept[0]["matrix"]))
+            name = f"{row['artifact_id']}_a{row['attempt']}.png"
+            image_path, sidecar = publish_image(
+                pixels,
+                week_dir / name,
+                _provenance(row, gates_of.get((row["artifact_id"], row["attempt"]), [])),
+            )
+            record |= {"output_path": str(image_path), "sidecar_path": str(sidecar)}
+            published += 1
+        records.append(record)
+    with warehouse.connect() as con:
+        replace_weeks(
+            con, week, {"retouch.gated_outputs": arrow_rows("retouch.gated_outputs", records)}
+        )
+    context.log.info(f"week {week}: published {published} of {len(rows)} to {week_dir}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(records),
+            "published": published,
+            "outputs_folder": dg.MetadataValue.path(str(week_dir)),
+        }
+    )

@@ -1,0 +1,165 @@
+"""Blocking gates on each week: stop publication when the batch is systemically broken, and
+prove that nothing published violates a gate."""
+
+import warnings
+from pathlib import Path
+
+import dagster as dg
+
+from retouch_assets.defs.shared import (
+    GATE_DECISIONS,
+    GATED_OUTPUTS,
+    WAREHOUSE_POOL,
+    fetch_dicts,
+    markdown_table,
+)
+from retouch_assets.gates.decide import NEEDS_HUMAN_REVIEW, PUBLISHABLE, REJECTED
+from retouch_assets.partitions import week_from_key, weekly_partitions
+from retouch_assets.quality.artifact import (
+    ArtifactInput,
+    MasterCache,
+    QualitySettings,
+    measure_artifact,
+)
+from retouch_assets.quality.measures import hex_to_rgb
+from retouch_assets.resources import LandingResource, RetouchConfigResource, WarehouseResource
+
+_STATUS_COUNTS = (
+    "SELECT status, count(*) AS n FROM retouch.gate_decisions WHERE week = $week GROUP BY 1"
+)
+_WORST_FAILURES = """
+SELECT artifact_id, attempt, template_id, status, round(delta_e_mean, 2) AS delta_e_mean,
+       array_to_string(review_reasons, ' | ') AS reasons
+FROM retouch.gate_decisions
+WHERE week = $week AND status IN ('needs_human_review', 'rejected')
+ORDER BY delta_e_mean DESC NULLS FIRST, artifact_id LIMIT 5
+"""
+_PUBLISHED = """
+SELECT o.artifact_id, o.attempt, o.status, o.output_path, o.sidecar_path, g.campaign_id,
+       g.generated_at, g.batch_id, g.master, g.text_layers, g.processing_ms,
+       (SELECT count(*) FROM retouch.gate_results r
+         WHERE r.artifact_id = o.artifact_id AND r.attempt = o.attempt AND r.final
+           AND NOT r.passed AND r.gate <> 'delivery') AS failed_final_gates
+FROM retouch.gated_outputs o JOIN retouch.generations g USING (artifact_id, attempt)
+WHERE o.week = $week AND o.output_path IS NOT NULL
+ORDER BY o.artifact_id, o.attempt
+"""
+
+with warnings.catch_warnings():
+    # Partition-aware asset checks are a Dagster 1.13 preview, used on purpose.
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+
+    @dg.asset_check(
+        asset=GATE_DECISIONS,
+        name="batch_not_systemically_broken",
+        blocking=True,
+        partitions_def=weekly_partitions,
+        pool=WAREHOUSE_POOL,
+    )
+    def batch_not_systemically_broken(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        retouch_config: RetouchConfigResource,
+    ) -> dg.AssetCheckResult:
+        """The share of the week's artifacts still failing after healing stays within the
+        configured tolerance; otherwise nothing of the week is published."""
+        week = week_from_key(context.partition_key)
+        tolerance = retouch_config.load().gates.systemic_failure_tolerance
+        with warehouse.connect() as con:
+            counts = {r["status"]: r["n"] for r in fetch_dicts(con, _STATUS_COUNTS, {"week": week})}
+            worst = fetch_dicts(con, _WORST_FAILURES, {"week": week})
+        total = sum(counts.values())
+        failing = counts.get(NEEDS_HUMAN_REVIEW, 0) + counts.get(REJECTED, 0)
+        share = failing / total if total else 0.0
+        return dg.AssetCheckResult(
+            passed=share <= tolerance,
+            metadata={
+                "artifacts": total,
+                "failing_after_healing": failing,
+                "failing_share": round(share, 4),
+                "tolerance": tolerance,
+                **{f"status/{k}": v for k, v in sorted(counts.items())},
+                "worst_offenders": dg.MetadataValue.md(
+                    markdown_table(
+                        tuple(worst[0]) if worst else ("artifact_id",),
+                        [tuple(w.values()) for w in worst],
+                    )
+                ),
+            },
+        )
+
+    @dg.asset_check(
+        asset=GATED_OUTPUTS,
+        name="published_outputs_pass_gates",
+        blocking=True,
+        partitions_def=weekly_partitions,
+        pool=WAREHOUSE_POOL,
+    )
+    def published_outputs_pass_gates(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        landing: LandingResource,
+        retouch_config: RetouchConfigResource,
+    ) -> dg.AssetCheckResult:
+        """Every published image is approved or healed, has no failed final gate, exists with
+        its sidecar, and passes the colour and accessibility gates when measured again from
+        the published file."""
+        week = week_from_key(context.partition_key)
+        config = retouch_config.load()
+        with warehouse.connect() as con:
+            published = fetch_dicts(con, _PUBLISHED, {"week": week})
+        settings = QualitySettings(
+            normal_text_ratio=config.gates.accessibility.normal_text_min_ratio,
+            large_text_ratio=config.gates.accessibility.large_text_min_ratio,
+            background=hex_to_rgb(config.quality.alpha_background),
+        )
+        masters = MasterCache(background=settings.background)
+        colour = config.gates.colour
+        violations = []
+        for row in published:
+            problems = []
+            if row["status"] not in PUBLISHABLE:
+                problems.append(f"status {row['status']}")
+            if row["failed_final_gates"]:
+                problems.append(f"{row['failed_final_gates']} failed final gate rows")
+            if not Path(row["output_path"]).is_file() or not Path(row["sidecar_path"]).is_file():
+                problems.append("published file or sidecar missing")
+            else:
+                m = measure_artifact(
+                    ArtifactInput(
+                        row["artifact_id"],
+                        row["attempt"],
+                        row["campaign_id"],
+                        row["generated_at"],
+                        Path(row["output_path"]),
+                        landing.root / row["batch_id"] / row["master"],
+                        row["text_layers"] or [],
+                        row["processing_ms"],
+                    ),
+                    masters,
+                    settings,
+                )
+                if m.measure_error:
+                    problems.append(m.measure_error)
+                else:
+                    if (
+                        m.delta_e_mean > colour.delta_e_mean_max
+                        or m.hist_delta > colour.hist_delta_pct_max
+                    ):
+                        problems.append(
+                            f"re-measured ΔE {m.delta_e_mean:.3f}, hist {m.hist_delta:.2f} %"
+                        )
+                    if not m.wcag_aa_pass:
+                        problems.append(f"re-measured contrast {m.min_contrast_ratio:.2f}:1")
+            if problems:
+                violations.append((row["artifact_id"], row["attempt"], "; ".join(problems)))
+        return dg.AssetCheckResult(
+            passed=not violations,
+            metadata={
+                "published": len(published),
+                "violations": len(violations),
+                "worst_offenders": dg.MetadataValue.md(
+                    markdown_table(("artifact_id", "attempt", "problem"), violations[:10])
+                ),
+            },
+        )

@@ -1,0 +1,231 @@
+"""The four gates of the article, per artifact: colour fidelity, accessibility, prompt drift
+and delivery SLA, with self-healing, and the resulting status.
+
+- colour fidelity: ΔE00 mean and histogram delta within limits, else try the healing presets
+  in order and keep the first that passes on re-measure (`healed`), else human review;
+- accessibility: every text layer reaches WCAG AA; a failure gets the nearest accessible text
+  colour proposed (the palette balancer) and goes to human review;
+- prompt drift: evaluated once CLIP scores exist (no rows until then, never a made-up value);
+- delivery: processing time under the SLA; a breach counts toward the SLO and raises a
+  queue-reprioritisation event, it never rejects an image.
+An artifact that cannot be measured (undecodable, size mismatch) is `rejected`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from retouch_assets.config import RetouchConfig
+from retouch_assets.gates.heal import Correction
+from retouch_assets.quality.artifact import ArtifactMeasurement
+from retouch_assets.quality.measures import nearest_accessible_colour
+
+APPROVED, HEALED, NEEDS_HUMAN_REVIEW, REJECTED = (
+    "approved",
+    "healed",
+    "needs_human_review",
+    "rejected",
+)
+PUBLISHABLE = (APPROVED, HEALED)
+COLOUR, ACCESSIBILITY, DELIVERY, INTEGRITY = (
+    "colour_fidelity",
+    "accessibility",
+    "delivery",
+    "input_integrity",
+)
+MEASURED = "measured"  # the phase of rows measured on the image as delivered
+
+
+@dataclass(frozen=True)
+class GateRow:
+    gate: str
+    metric: str
+    phase: str
+    value: float | None
+    threshold: float | None
+    passed: bool
+    final: bool = False  # the row that decided the artifact's status
+
+
+@dataclass(frozen=True)
+class HealAttempt:
+    """One preset tried: the correction fitted (None if out of bounds) and the re-measure."""
+
+    preset: str
+    correction: Correction | None
+    delta_e_mean: float | None = None
+    delta_e_p95: float | None = None
+    hist_delta: float | None = None
+    note: str | None = None
+
+
+Healer = Callable[[str], HealAttempt]
+
+
+@dataclass
+class Decision:
+    status: str
+    rows: list[GateRow] = field(default_factory=list)
+    failed_gates: list[str] = field(default_factory=list)
+    unresolved_gates: list[str] = field(default_factory=list)
+    heal_actions: list[dict] = field(default_factory=list)
+    proposals: list[dict] = field(default_factory=list)
+    review_reasons: list[str] = field(default_factory=list)
+    final_delta_e_mean: float | None = None
+    final_hist_delta: float | None = None
+    delivery_breach: bool = False
+    correction: Correction | None = None
+
+
+def _colour_rows(de_mean: float, hist: float, phase: str, config: RetouchConfig) -> list[GateRow]:
+    gate = config.gates.colour
+    return [
+        GateRow(
+            COLOUR,
+            "delta_e_mean",
+            phase,
+            de_mean,
+            gate.delta_e_mean_max,
+            de_mean <= gate.delta_e_mean_max,
+        ),
+        GateRow(
+            COLOUR,
+            "hist_delta_pct",
+            phase,
+            hist,
+            gate.hist_delta_pct_max,
+            hist <= gate.hist_delta_pct_max,
+        ),
+    ]
+
+
+def _finalise(rows: list[GateRow]) -> list[GateRow]:
+    return [GateRow(r.gate, r.metric, r.phase, r.value, r.threshold, r.passed, True) for r in rows]
+
+
+def _remeasured(attempt: HealAttempt) -> tuple[float, float]:
+    return attempt.delta_e_mean, attempt.hist_delta
+
+
+def _heal_action(attempt: HealAttempt, config: RetouchConfig) -> dict:
+    """What `heal_actions` records for one preset: the correction and its re-measure."""
+    action: dict = {"preset": attempt.preset, "passed": False}
+    if attempt.correction is None:
+        action["note"] = attempt.note or "fitted correction out of bounds"
+        return action
+    rows = _colour_rows(*_remeasured(attempt), attempt.preset, config)
+    action.update(
+        attempt.correction.as_dict(),
+        delta_e_mean=round(attempt.delta_e_mean, 4),
+        delta_e_p95=round(attempt.delta_e_p95, 4),
+        hist_delta_pct=round(attempt.hist_delta, 4),
+        passed=all(r.passed for r in rows),
+    )
+    return action
+
+
+def _describe(action: dict) -> str:
+    if "delta_e_mean" not in action:
+        return f"{action['preset']} ({action['note']})"
+    return f"{action['preset']} → ΔE {action['delta_e_mean']:.2f}"
+
+
+def decide(
+    m: ArtifactMeasurement, layers: list[dict], config: RetouchConfig, healer: Healer | None
+) -> Decision:
+    """Gate one measured artifact. `healer(preset)` fits and re-measures a correction; it is
+    only called when the colour gate fails."""
+    delivery_limit = config.gates.delivery.processing_seconds_max
+    seconds = m.processing_ms / 1000.0
+    delivery = GateRow(
+        DELIVERY,
+        "processing_seconds",
+        MEASURED,
+        seconds,
+        delivery_limit,
+        seconds < delivery_limit,
+        True,
+    )
+    if m.measure_error:
+        decision = Decision(REJECTED, rows=[delivery], delivery_breach=not delivery.passed)
+        decision.rows.insert(0, GateRow(INTEGRITY, "measurable", MEASURED, None, None, False, True))
+        decision.failed_gates = [INTEGRITY] + ([DELIVERY] if not delivery.passed else [])
+        decision.unresolved_gates = [INTEGRITY]
+        decision.review_reasons = [m.measure_error]
+        return decision
+
+    decision = Decision(APPROVED, final_delta_e_mean=m.delta_e_mean, final_hist_delta=m.hist_delta)
+    colour = _colour_rows(m.delta_e_mean, m.hist_delta, MEASURED, config)
+    colour_ok = all(r.passed for r in colour)
+    if colour_ok:
+        decision.rows += _finalise(colour)
+    else:
+        decision.failed_gates.append(COLOUR)
+        colour_at = len(decision.rows)
+        decision.rows += colour
+        kept = None
+        for preset in config.healing.presets if healer else []:
+            attempt = healer(preset)
+            decision.heal_actions.append(_heal_action(attempt, config))
+            if decision.heal_actions[-1]["passed"]:
+                kept = attempt
+                decision.rows += _finalise(_colour_rows(*_remeasured(attempt), preset, config))
+                break
+            if attempt.correction is not None:
+                decision.rows += _colour_rows(*_remeasured(attempt), preset, config)
+        if kept:
+            decision.status = HEALED
+            decision.correction = kept.correction
+            decision.final_delta_e_mean, decision.final_hist_delta = _remeasured(kept)
+        else:
+            decision.rows[colour_at : colour_at + len(colour)] = _finalise(colour)
+            decision.unresolved_gates.append(COLOUR)
+            tried = ", ".join(_describe(action) for action in decision.heal_actions)
+            decision.review_reasons.append(
+                f"colour fidelity: ΔE mean {m.delta_e_mean:.2f}, histogram delta "
+                f"{m.hist_delta:.1f} %; healing tried: {tried or 'none'}"
+            )
+
+    for layer_result, layer in zip(m.layers, layers, strict=True):
+        decision.rows.append(
+            GateRow(
+                ACCESSIBILITY,
+                f"contrast:{layer_result.layer_id}",
+                MEASURED,
+                layer_result.ratio,
+                layer_result.required,
+                layer_result.passed,
+                True,
+            )
+        )
+        if not layer_result.passed:
+            proposal = nearest_accessible_colour(
+                layer["fg"], layer_result.background, layer_result.required
+            )
+            decision.proposals.append(
+                {
+                    "layer": layer_result.layer_id,
+                    "fg": layer["fg"],
+                    "background": layer_result.background,
+                    "ratio": round(layer_result.ratio, 3),
+                    "required": layer_result.required,
+                    "proposed_fg": proposal,
+                }
+            )
+    if decision.proposals:
+        decision.failed_gates.append(ACCESSIBILITY)
+        decision.unresolved_gates.append(ACCESSIBILITY)
+        decision.review_reasons.append(
+            "accessibility: "
+            + "; ".join(
+                f"layer {p['layer']} {p['ratio']}:1 < {p['required']}:1, try {p['proposed_fg']}"
+                for p in decision.proposals
+            )
+        )
+
+    decision.rows.append(delivery)
+    if not delivery.passed:
+        decision.failed_gates.append(DELIVERY)
+        decision.delivery_breach = True
+    if decision.unresolved_gates:
+        decision.status = NEEDS_HUMAN_REVIEW
+    return decision

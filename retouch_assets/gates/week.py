@@ -1,0 +1,227 @@
+"""A week of gating: measurements in, decisions, gate rows, review queue and events out."""
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from retouch_assets.config import RetouchConfig
+from retouch_assets.gates.decide import (
+    APPROVED,
+    DELIVERY,
+    HEALED,
+    NEEDS_HUMAN_REVIEW,
+    REJECTED,
+    Decision,
+    decide,
+)
+from retouch_assets.gates.heal import make_healer
+from retouch_assets.quality.artifact import ArtifactMeasurement, MasterCache
+from retouch_assets.quality.decode import DecodeError, decode_srgb8
+from retouch_assets.quality.measures import LayerContrast, hex_to_rgb
+
+
+@dataclass(frozen=True)
+class GateInput:
+    """One artifact attempt of the week: its generation fields and its measurement."""
+
+    artifact_id: str
+    attempt: int
+    campaign_id: str
+    template_id: str
+    channel: str
+    prompt_version: str
+    model_version: str
+    generated_at: datetime
+    image_path: Path
+    master_path: Path
+    text_layers: list[dict]
+    measurement: ArtifactMeasurement
+
+
+def measurement_from_row(row: dict) -> ArtifactMeasurement:
+    """Rebuild a measurement from its `retouch.artifact_quality` row."""
+    layers = [LayerContrast(**layer) for layer in json.loads(row["layer_contrast"] or "[]")]
+    return ArtifactMeasurement(
+        artifact_id=row["artifact_id"],
+        attempt=row["attempt"],
+        campaign_id=row["campaign_id"],
+        generated_at=row["generated_at"],
+        processing_ms=row["processing_ms"],
+        delta_e_mean=row["delta_e_mean"],
+        delta_e_p95=row["delta_e_p95"],
+        hist_delta=row["hist_delta"],
+        min_contrast_ratio=row["min_contrast_ratio"],
+        wcag_aa_pass=row["wcag_aa_pass"],
+        phash=row["phash"],
+        duplicate_of=row["duplicate_of"],
+        measure_error=row["measure_error"],
+        layers=layers,
+    )
+
+
+def _needs_healing(m: ArtifactMeasurement, config: RetouchConfig) -> bool:
+    gate = config.gates.colour
+    return m.measure_error is None and (
+        m.delta_e_mean > gate.delta_e_mean_max or m.hist_delta > gate.hist_delta_pct_max
+    )
+
+
+def gate_week(
+    items: list[GateInput],
+    config: RetouchConfig,
+    workers: int | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[Decision]:
+    """Decide every artifact; those failing the colour gate are decoded again and healed."""
+    background = hex_to_rgb(config.quality.alpha_background)
+    masters = MasterCache(background=background)
+    bounds = {
+        "white_balance": config.healing.max_gain_deviation,
+        "colour_matrix": config.healing.max_matrix_deviation,
+    }
+
+    def one(item: GateInput) -> Decision:
+        healer = None
+        if _needs_healing(item.measurement, config):
+            try:
+                image = decode_srgb8(item.image_path, background).pixels
+                master, master_lab = masters.get(item.master_path)
+                healer = make_healer(image, master.pixels, master_lab, bounds)
+            except DecodeError:
+                healer = None  # changed on disk since measured: decided without healing
+        return decide(item.measurement, item.text_layers, config, healer)
+
+    decisions = []
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+        for done, decision in enumerate(pool.map(one, items), start=1):
+            decisions.append(decision)
+            if on_done:
+                on_done(done, len(items))
+    return decisions
+
+
+def gate_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:
+    return [
+        {
+            "artifact_id": item.artifact_id,
+            "attempt": item.attempt,
+            "week": week,
+            "gate": row.gate,
+            "metric": row.metric,
+            "phase": row.phase,
+            "value": row.value,
+            "threshold": row.threshold,
+            "passed": row.passed,
+            "final": row.final,
+        }
+        for item, decision in zip(items, decisions, strict=True)
+        for row in decision.rows
+    ]
+
+
+def decision_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:
+    return [
+        {
+            "artifact_id": item.artifact_id,
+            "attempt": item.attempt,
+            "week": week,
+            "campaign_id": item.campaign_id,
+            "template_id": item.template_id,
+            "channel": item.channel,
+            "generated_at": item.generated_at,
+            "status": d.status,
+            "failed_gates": d.failed_gates,
+            "unresolved_gates": d.unresolved_gates,
+            "heal_actions": json.dumps(d.heal_actions),
+            "proposals": json.dumps(d.proposals),
+            "review_reasons": d.review_reasons,
+            "delta_e_mean": item.measurement.delta_e_mean,
+            "final_delta_e_mean": d.final_delta_e_mean,
+            "final_hist_delta": d.final_hist_delta,
+            "delivery_breach": d.delivery_breach,
+        }
+        for item, d in zip(items, decisions, strict=True)
+    ]
+
+
+def review_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:
+    """The human-review queue: unresolved failures, urgent when delivery is also late."""
+    return [
+        {
+            "artifact_id": item.artifact_id,
+            "attempt": item.attempt,
+            "week": week,
+            "campaign_id": item.campaign_id,
+            "template_id": item.template_id,
+            "queued_at": item.generated_at,
+            "priority": "high" if d.delivery_breach else "normal",
+            "reasons": d.review_reasons,
+            "proposals": json.dumps(d.proposals),
+        }
+        for item, d in zip(items, decisions, strict=True)
+        if d.status == NEEDS_HUMAN_REVIEW
+    ]
+
+
+def _event(
+    week: date, item: GateInput, event_type: str, gate: str | None, d: Decision, details: dict
+) -> dict:
+    key = f"{week}|{event_type}|{gate}|{item.artifact_id}|{item.attempt}"
+    m = item.measurement
+    return {
+        "event_id": hashlib.sha256(key.encode()).hexdigest()[:32],
+        "week": week,
+        "event_time": item.generated_at,
+        "event_type": event_type,
+        "gate": gate,
+        "artifact_id": item.artifact_id,
+        "attempt": item.attempt,
+        "campaign_id": item.campaign_id,
+        "template_id": item.template_id,
+        "channel": item.channel,
+        "prompt_version": item.prompt_version,
+        "model_version": item.model_version,
+        "delta_e": d.final_delta_e_mean if d.final_delta_e_mean is not None else m.delta_e_mean,
+        "contrast_ratio": m.min_contrast_ratio,
+        "processing_ms": m.processing_ms,
+        "details": json.dumps(details),
+    }
+
+
+def event_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:
+    """`ops.events`: retouch_success, gate_failed (one per failed gate), healed,
+    needs_human_review, rejected and queue_reprioritisation (delivery breaches). Event ids
+    are stable, so re-running a week writes the same events."""
+    events = []
+    for item, d in zip(items, decisions, strict=True):
+        for gate in d.failed_gates:
+            events.append(_event(week, item, "gate_failed", gate, d, {"status": d.status}))
+        if d.status in (APPROVED, HEALED):
+            events.append(_event(week, item, "retouch_success", None, d, {"status": d.status}))
+        if d.status == HEALED:
+            kept = next(a for a in d.heal_actions if a["passed"])
+            events.append(_event(week, item, "healed", None, d, {"preset": kept["preset"]}))
+        if d.status == NEEDS_HUMAN_REVIEW:
+            events.append(
+                _event(week, item, "needs_human_review", None, d, {"reasons": d.review_reasons})
+            )
+        if d.status == REJECTED:
+            events.append(_event(week, item, "rejected", None, d, {"reasons": d.review_reasons}))
+        if d.delivery_breach:
+            seconds = item.measurement.processing_ms / 1000
+            events.append(
+                _event(
+                    week,
+                    item,
+                    "queue_reprioritisation",
+                    DELIVERY,
+                    d,
+                    {"processing_seconds": seconds},
+                )
+            )
+    return events
