@@ -142,6 +142,17 @@ def _summary(db: Path, batches, weeks: list[str], elapsed: float) -> str:
         reasons = con.execute(
             "SELECT reason_code, count(*) FROM retouch.quarantine GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
+        statuses = dict(
+            con.execute("SELECT status, count(*) FROM retouch.gate_decisions GROUP BY 1").fetchall()
+        )
+        published = con.execute(
+            "SELECT count(*) FROM retouch.gated_outputs WHERE output_path IS NOT NULL"
+        ).fetchone()[0]
+        review = con.execute("SELECT count(*) FROM retouch.review_queue").fetchone()[0]
+        failed_gates = con.execute(
+            "SELECT gate, count(*) FROM (SELECT unnest(failed_gates) AS gate "
+            "FROM retouch.gate_decisions) GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
     accounted = "yes" if generations + quarantine == lines else "NO"
     out = [
         "",
@@ -153,8 +164,35 @@ def _summary(db: Path, batches, weeks: list[str], elapsed: float) -> str:
     out += [f"  {week}  {g:>11}  {q:>11}" for week, g, q in per_week]
     if reasons:
         out.append("  quarantine reasons: " + ", ".join(f"{r} {n}" for r, n in reasons))
+    order = ("approved", "healed", "needs_human_review", "rejected")
+    out.append("  gate status: " + ", ".join(f"{s} {statuses.get(s, 0)}" for s in order))
+    if failed_gates:
+        out.append(
+            "  failed gates (before healing): " + ", ".join(f"{g} {n}" for g, n in failed_gates)
+        )
+    out.append(f"  published {published} images, {review} in the human-review queue")
     out.append(f"  warehouse: {db.resolve()}")
     return "\n".join(out)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from retouch_assets import bench
+
+    if args.what == "delta-e":
+        print(
+            f"bench delta-e: {args.megapixels} MP photograph, best of {args.repeat}...",
+            file=sys.stderr,
+        )
+        result = bench.bench_delta_e(args.megapixels, args.repeat)
+    else:
+        print(
+            f"bench quality: {args.artifacts} artifacts of {args.megapixels} MP...", file=sys.stderr
+        )
+        result = bench.bench_quality(args.artifacts, args.megapixels, args.repeat)
+    print(json.dumps(result))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--outputs", default=defaults.outputs_dir, help="published images folder")
     run.set_defaults(func=_cmd_run)
 
+    bench = commands.add_parser("bench", help="benchmarks with a same-run baseline (JSON last)")
+    bench.add_argument("what", choices=["delta-e", "quality"])
+    bench.add_argument("--megapixels", type=float, default=None, help="image size (4.2 / 1.0)")
+    bench.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
+    bench.add_argument("--artifacts", type=int, default=48, help="quality: artifacts (48)")
+    bench.set_defaults(func=_cmd_bench)
+
     validate = commands.add_parser("validate", help="check a retouch-slo.yaml and exit")
     validate.add_argument("--config", default=defaults.slo_config, help="file to check")
     validate.set_defaults(func=_cmd_validate)
@@ -189,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "bench" and args.megapixels is None:
+        args.megapixels = 4.2 if args.what == "delta-e" else 1.0
     try:
         return args.func(args)
     except ConfigError as exc:

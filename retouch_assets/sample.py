@@ -252,6 +252,9 @@ def _retouch_defect(image: np.ndarray, defect: str, rng: np.random.Generator) ->
         gains = 1.0 + rng.uniform(0.05, 0.12, 3) * rng.choice([-1, 1], 3)
     elif defect == "local_edit":
         gains = np.ones(3)
+    elif defect == "wrong_size":
+        # Rendered at the wrong aspect ratio: cannot be compared with its master.
+        return np.asarray(Image.fromarray(image).resize((image.shape[1] - 24, image.shape[0])))
     else:
         return image
     out = _to_linear(image) * gains.astype(np.float32)

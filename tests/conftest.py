@@ -11,7 +11,12 @@ import pytest
 from PIL import Image
 
 from retouch_assets.ingest.landing import WeekBounds
-from retouch_assets.resources import LandingResource, RetouchConfigResource, WarehouseResource
+from retouch_assets.resources import (
+    LandingResource,
+    OutputsResource,
+    RetouchConfigResource,
+    WarehouseResource,
+)
 from retouch_assets.sample import generate_sample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +27,7 @@ BOUNDS = WeekBounds(first=date(2025, 1, 6), last=date(2026, 11, 16))
 def small_sample(tmp_path_factory) -> Path:
     """Two weeks, eight artifacts a week, every kind of invalid line: built once per session."""
     out = tmp_path_factory.mktemp("landing")
-    generate_sample(out, weeks=2, per_week=8, seed=11)
+    generate_sample(out, weeks=2, per_week=8, seed=18)  # its first week hits every gate path
     return out
 
 
@@ -95,6 +100,7 @@ def resources(tmp_path: Path) -> Callable[[Path], dict[str, Any]]:
         return {
             "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
             "landing": LandingResource(path=str(landing)),
+            "outputs": OutputsResource(path=str(tmp_path / "outputs")),
             "retouch_config": RetouchConfigResource(
                 path=str(config or REPO_ROOT / "retouch-slo.yaml")
             ),

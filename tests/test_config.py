@@ -71,3 +71,15 @@ def test_top_level_must_be_a_mapping(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_unknown_healing_preset_lists_the_allowed_ones(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, "healing:\n  presets: [white_balance, magic]\n"))
+    message = str(err.value)
+    assert "healing.presets[1]" in message and "'white_balance' or 'colour_matrix'" in message
+
+
+def test_bad_alpha_background_colour(tmp_path):
+    with pytest.raises(ConfigError, match=r"quality\.alpha_background.*#RRGGBB"):
+        load_config(_write(tmp_path, "quality:\n  alpha_background: white\n"))

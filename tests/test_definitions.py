@@ -10,15 +10,32 @@ def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
 
 
+LAYERS = {
+    "retouch/generations": "ingest",
+    "retouch/quarantine": "ingest",
+    "retouch/artifact_quality": "quality",
+    "retouch/gate_results": "gates",
+    "retouch/gate_decisions": "gates",
+    "retouch/review_queue": "gates",
+    "ops/events": "gates",
+    "retouch/gated_outputs": "gates",
+}
+
+
 def test_asset_keys_mirror_tables_and_sit_in_their_layer():
     graph = defs.resolve_asset_graph()
-    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert {"retouch/generations", "retouch/quarantine"} <= keys
-    for key in (dg.AssetKey(["retouch", "generations"]), dg.AssetKey(["retouch", "quarantine"])):
-        node = graph.get(key)
-        assert node.group_name == "ingest"
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(LAYERS)
+    for name, group in LAYERS.items():
+        node = graph.get(dg.AssetKey(name.split("/")))
+        assert node.group_name == group
         assert node.partitions_def == weekly_partitions
         assert node.owners == ["team:creative-ops-data"]
+
+
+def test_publication_waits_for_the_gate_decisions():
+    graph = defs.resolve_asset_graph()
+    parents = graph.get(dg.AssetKey(["retouch", "gated_outputs"])).parent_keys
+    assert dg.AssetKey(["retouch", "gate_decisions"]) in parents
 
 
 def test_generations_has_a_blocking_partitioned_expectations_check():

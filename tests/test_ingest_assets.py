@@ -6,8 +6,8 @@ import dagster as dg
 import duckdb
 
 from retouch_assets.defs.ingest.assets import ingest_landing_batches
-from retouch_assets.defs.shared import GENERATIONS
 from retouch_assets.defs.ingest.checks import generations_expectations
+from retouch_assets.defs.shared import GENERATIONS
 from retouch_assets.ingest.landing import list_batches, read_manifest_lines, triage_landing
 from tests.conftest import BOUNDS, valid_record
 

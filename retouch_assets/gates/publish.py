@@ -69,7 +69,10 @@ def publish_image(pixels: np.ndarray, destination: Path, provenance: dict) -> tu
     destination.parent.mkdir(parents=True, exist_ok=True)
     info = PngImagePlugin.PngInfo()
     info.add_itxt(XMP_KEY, xmp_packet(provenance))
-    Image.fromarray(pixels).save(destination, format="PNG", pnginfo=info, icc_profile=_srgb_icc())
+    # zlib level 3: within a few percent of the default's size at a third of its time.
+    Image.fromarray(pixels).save(
+        destination, format="PNG", pnginfo=info, icc_profile=_srgb_icc(), compress_level=3
+    )
     sidecar = destination.with_suffix(".json")
     sidecar.write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n")
     return destination, sidecar

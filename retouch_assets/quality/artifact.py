@@ -105,7 +105,7 @@ class MasterCache:
 
 
 def measure_artifact(
-    item: ArtifactInput, masters: MasterCache, settings: QualitySettings
+    item: ArtifactInput, masters: MasterCache, settings: QualitySettings, with_hash: bool = True
 ) -> ArtifactMeasurement:
     """All per-artifact metrics; a failure is recorded in `measure_error`, never raised."""
     result = ArtifactMeasurement(
@@ -124,7 +124,7 @@ def measure_artifact(
     pixels = image.pixels
     result.height, result.width = pixels.shape[:2]
     result.image_profile, result.master_profile = image.profile, master.profile
-    result.phash = phash_hex(pixels)
+    result.phash = phash_hex(pixels) if with_hash else None
     try:
         result.layers = [
             layer_contrast(layer, pixels, settings.normal_text_ratio, settings.large_text_ratio)
@@ -154,6 +154,7 @@ def measure_all(
     settings: QualitySettings,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
+    with_hash: bool = True,
 ) -> list[ArtifactMeasurement]:
     """Measure every artifact (order kept); `on_done(done, total)` reports progress."""
     masters = MasterCache(background=settings.background)
@@ -161,7 +162,9 @@ def measure_all(
     order = sorted(range(len(items)), key=lambda k: str(items[k].master_path))
     results: list[ArtifactMeasurement | None] = [None] * len(items)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        futures = {pool.submit(measure_artifact, items[k], masters, settings): k for k in order}
+        futures = {
+            pool.submit(measure_artifact, items[k], masters, settings, with_hash): k for k in order
+        }
         for done, future in enumerate(futures, start=1):
             results[futures[future]] = future.result()
             if on_done:

@@ -272,6 +272,50 @@ def _delta_e_rows(rgb, master, lut, m, inv_xn, inv_zn, table, out, start, stop):
             out[i, j] = row[j]
 
 
+def _order_statistics(values, k, bins):
+    """The k-th and (k+1)-th smallest of `values` (flat float32), exactly, in two linear
+    passes: a histogram finds the bins holding those ranks, then only their values are
+    sorted. (np.percentile copies and partitions the whole array.)"""
+    top = 0.0
+    for v in values:
+        top = max(top, v)
+    scale = (bins - 1) / top if top > 0.0 else 0.0
+    counts = np.zeros(bins, dtype=np.int64)
+    for v in values:
+        counts[int(v * scale)] += 1
+    seen, first_bin = 0, 0
+    while seen + counts[first_bin] <= k:
+        seen += counts[first_bin]
+        first_bin += 1
+    rank_in_bin = k - seen
+    last_bin = first_bin
+    if rank_in_bin + 1 >= counts[first_bin] and k + 1 < values.shape[0]:
+        last_bin = first_bin + 1
+        while counts[last_bin] == 0:
+            last_bin += 1
+    picked = np.empty(
+        counts[first_bin] + (counts[last_bin] if last_bin != first_bin else 0), dtype=values.dtype
+    )
+    n = 0
+    for v in values:
+        b = int(v * scale)
+        if b == first_bin or b == last_bin:
+            picked[n] = v
+            n += 1
+    picked.sort()
+    low = picked[rank_in_bin]
+    high = picked[min(rank_in_bin + 1, n - 1)]
+    return low, high
+
+
+def _channel_histograms(pixels, counts):
+    for i in range(pixels.shape[0]):
+        for j in range(pixels.shape[1]):
+            counts[0, pixels[i, j, 0]] += 1
+            counts[1, pixels[i, j, 1]] += 1
+            counts[2, pixels[i, j, 2]] += 1
+
+
 def _delta_e_pairs(lab1, lab2, out):
     for k in range(lab1.shape[0]):
         out[k] = _ciede2000(lab1[k, 0], lab1[k, 1], lab1[k, 2], lab2[k, 0], lab2[k, 1], lab2[k, 2])
@@ -295,7 +339,13 @@ def _kernels():
         if not hasattr(g[name], "py_func"):
             g[name] = numba.njit(**options)(g[name])
     jit = numba.njit(**options)
-    return jit(_lab_rows), jit(_delta_e_rows), jit(_delta_e_pairs)
+    return (
+        jit(_lab_rows),
+        jit(_delta_e_rows),
+        jit(_delta_e_pairs),
+        jit(_order_statistics),
+        jit(_channel_histograms),
+    )
 
 
 _LUT = srgb_decoding_table()
@@ -360,6 +410,27 @@ def delta_e_lab(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     return out.reshape(np.shape(lab1)[:-1])
 
 
+def percentile(values: np.ndarray, q: float) -> float:
+    """The q-th percentile with numpy's default (linear) interpolation, without copying or
+    partitioning the array. For non-negative finite values (ΔE maps); others go to numpy."""
+    flat = np.ascontiguousarray(values, dtype=np.float32).ravel()
+    if flat.size == 0:
+        raise ValueError("percentile of an empty array")
+    if not (np.isfinite(flat).all() and flat.min() >= 0.0):
+        return float(np.percentile(flat, q))
+    position = q / 100.0 * (flat.size - 1)
+    k = int(np.floor(position))
+    low, high = _kernels()[3](flat, k, 65536)
+    return float(low) + (position - k) * (float(high) - float(low))
+
+
 def delta_e_summary(delta_e: np.ndarray) -> tuple[float, float]:
     """Mean and 95th percentile (numpy's linear interpolation) of a ΔE map."""
-    return float(delta_e.mean(dtype=np.float64)), float(np.percentile(delta_e, 95))
+    return float(delta_e.mean(dtype=np.float64)), percentile(delta_e, 95.0)
+
+
+def rgb_histograms(pixels: np.ndarray) -> np.ndarray:
+    """Counts of each 8-bit value per channel, shape (3, 256), in one pass over the image."""
+    counts = np.zeros((3, 256), dtype=np.int64)
+    _kernels()[4](_as_rgb8(pixels), counts)
+    return counts

@@ -1,4 +1,5 @@
-"""Minimal ICC v2 matrix/TRC profiles (e.g. Display P3), built from primaries.
+"""Minimal ICC v2 matrix/TRC profiles with the sRGB transfer curve (Display P3), built from
+primaries.
 
 Pillow ships no ICC files, and real producers embed Display P3 or Adobe RGB profiles: this lets
 the sample and the tests make such images without downloading anything.
@@ -13,7 +14,6 @@ _BRADFORD = np.array(
     [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]]
 )
 DISPLAY_P3 = {"r": (0.680, 0.320), "g": (0.265, 0.690), "b": (0.150, 0.060), "w": (0.3127, 0.3290)}
-ADOBE_RGB = {"r": (0.640, 0.330), "g": (0.210, 0.710), "b": (0.150, 0.060), "w": (0.3127, 0.3290)}
 
 
 def _xyz(xy: tuple[float, float]) -> np.ndarray:

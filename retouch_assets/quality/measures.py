@@ -15,12 +15,11 @@ LARGE_BOLD_TEXT_PX = 18.66
 def histogram_delta_pct(image: np.ndarray, master: np.ndarray) -> float:
     """Mean over R, G, B of the total-variation distance (½ Σ|p − q|) between the normalised
     256-bin histograms, in percent."""
-    distances = []
-    for channel in range(3):
-        p = np.bincount(image[..., channel].ravel(), minlength=256) / image[..., 0].size
-        q = np.bincount(master[..., channel].ravel(), minlength=256) / master[..., 0].size
-        distances.append(0.5 * np.abs(p - q).sum())
-    return float(np.mean(distances) * 100.0)
+    from retouch_assets.quality.delta_e import rgb_histograms
+
+    p = rgb_histograms(image) / (image.shape[0] * image.shape[1])
+    q = rgb_histograms(master) / (master.shape[0] * master.shape[1])
+    return float((0.5 * np.abs(p - q).sum(axis=1)).mean() * 100.0)
 
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:

@@ -1,8 +1,10 @@
 """Gates layer: decide each artifact (approve, heal, human review, reject), then publish."""
 
 import json
+import os
 import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
@@ -251,41 +253,37 @@ def gated_outputs(
     # The week's folder belongs to this asset: rebuilt from scratch, so re-runs are exact.
     week_dir = outputs.root / week.isoformat()
     shutil.rmtree(week_dir, ignore_errors=True)
-    published, records = 0, []
-    for row in rows:
+
+    def publish(row: dict) -> dict:
         record = {
-            k: row[k]
-            for k in (
-                "artifact_id",
-                "attempt",
-                "status",
-                "failed_gates",
-                "heal_actions",
-                "final_delta_e_mean",
-            )
+            k: row[k] for k in ("artifact_id", "attempt", "status", "failed_gates", "heal_actions")
         }
-        record |= {"week": week, "output_path": None, "sidecar_path": None}
-        if row["status"] in PUBLISHABLE:
-            try:
-                pixels = decode_srgb8(
-                    landing.root / row["batch_id"] / row["image"], background
-                ).pixels
-            except DecodeError as exc:
-                context.log.warning(f"{row['artifact_id']}: not published, image changed: {exc}")
-                records.append(record)
-                continue
-            kept = [a for a in json.loads(row["heal_actions"]) if a.get("passed")]
-            if kept:
-                pixels = apply_correction(pixels, Correction(kept[0]["preset"], kept[0]["matrix"]))
-            name = f"{row['artifact_id']}_a{row['attempt']}.png"
-            image_path, sidecar = publish_image(
-                pixels,
-                week_dir / name,
-                _provenance(row, gates_of.get((row["artifact_id"], row["attempt"]), [])),
-            )
-            record |= {"output_path": str(image_path), "sidecar_path": str(sidecar)}
-            published += 1
-        records.append(record)
+        record |= {
+            "final_delta_e_mean": row["final_delta_e_mean"],
+            "week": week,
+            "output_path": None,
+            "sidecar_path": None,
+        }
+        if row["status"] not in PUBLISHABLE:
+            return record
+        try:
+            pixels = decode_srgb8(landing.root / row["batch_id"] / row["image"], background).pixels
+        except DecodeError as exc:
+            context.log.warning(f"{row['artifact_id']}: not published, image changed: {exc}")
+            return record
+        kept = [a for a in json.loads(row["heal_actions"]) if a.get("passed")]
+        if kept:
+            pixels = apply_correction(pixels, Correction(kept[0]["preset"], kept[0]["matrix"]))
+        key = (row["artifact_id"], row["attempt"])
+        image_path, sidecar = publish_image(
+            pixels, week_dir / f"{key[0]}_a{key[1]}.png", _provenance(row, gates_of.get(key, []))
+        )
+        return record | {"output_path": str(image_path), "sidecar_path": str(sidecar)}
+
+    # PNG encoding (zlib) and decoding release the GIL: one thread per core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        records = list(pool.map(publish, rows))
+    published = sum(1 for r in records if r["output_path"])
     with warehouse.connect() as con:
         replace_weeks(
             con, week, {"retouch.gated_outputs": arrow_rows("retouch.gated_outputs", records)}

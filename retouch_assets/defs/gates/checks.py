@@ -15,12 +15,7 @@ from retouch_assets.defs.shared import (
 )
 from retouch_assets.gates.decide import NEEDS_HUMAN_REVIEW, PUBLISHABLE, REJECTED
 from retouch_assets.partitions import week_from_key, weekly_partitions
-from retouch_assets.quality.artifact import (
-    ArtifactInput,
-    MasterCache,
-    QualitySettings,
-    measure_artifact,
-)
+from retouch_assets.quality.artifact import ArtifactInput, QualitySettings, measure_all
 from retouch_assets.quality.measures import hex_to_rgb
 from retouch_assets.resources import LandingResource, RetouchConfigResource, WarehouseResource
 
@@ -113,46 +108,47 @@ with warnings.catch_warnings():
             large_text_ratio=config.gates.accessibility.large_text_min_ratio,
             background=hex_to_rgb(config.quality.alpha_background),
         )
-        masters = MasterCache(background=settings.background)
         colour = config.gates.colour
-        violations = []
+        problems: dict[tuple, list[str]] = {}
+        present = []
         for row in published:
-            problems = []
+            key = (row["artifact_id"], row["attempt"])
+            problems[key] = []
             if row["status"] not in PUBLISHABLE:
-                problems.append(f"status {row['status']}")
+                problems[key].append(f"status {row['status']}")
             if row["failed_final_gates"]:
-                problems.append(f"{row['failed_final_gates']} failed final gate rows")
-            if not Path(row["output_path"]).is_file() or not Path(row["sidecar_path"]).is_file():
-                problems.append("published file or sidecar missing")
+                problems[key].append(f"{row['failed_final_gates']} failed final gate rows")
+            if Path(row["output_path"]).is_file() and Path(row["sidecar_path"]).is_file():
+                present.append(row)
             else:
-                m = measure_artifact(
-                    ArtifactInput(
-                        row["artifact_id"],
-                        row["attempt"],
-                        row["campaign_id"],
-                        row["generated_at"],
-                        Path(row["output_path"]),
-                        landing.root / row["batch_id"] / row["master"],
-                        row["text_layers"] or [],
-                        row["processing_ms"],
-                    ),
-                    masters,
-                    settings,
+                problems[key].append("published file or sidecar missing")
+        remeasured = measure_all(
+            [
+                ArtifactInput(
+                    r["artifact_id"],
+                    r["attempt"],
+                    r["campaign_id"],
+                    r["generated_at"],
+                    Path(r["output_path"]),
+                    landing.root / r["batch_id"] / r["master"],
+                    r["text_layers"] or [],
+                    r["processing_ms"],
                 )
-                if m.measure_error:
-                    problems.append(m.measure_error)
-                else:
-                    if (
-                        m.delta_e_mean > colour.delta_e_mean_max
-                        or m.hist_delta > colour.hist_delta_pct_max
-                    ):
-                        problems.append(
-                            f"re-measured ΔE {m.delta_e_mean:.3f}, hist {m.hist_delta:.2f} %"
-                        )
-                    if not m.wcag_aa_pass:
-                        problems.append(f"re-measured contrast {m.min_contrast_ratio:.2f}:1")
-            if problems:
-                violations.append((row["artifact_id"], row["attempt"], "; ".join(problems)))
+                for r in present
+            ],
+            settings,
+            with_hash=False,
+        )
+        for m in remeasured:
+            found = problems[(m.artifact_id, m.attempt)]
+            if m.measure_error:
+                found.append(m.measure_error)
+                continue
+            if m.delta_e_mean > colour.delta_e_mean_max or m.hist_delta > colour.hist_delta_pct_max:
+                found.append(f"re-measured ΔE {m.delta_e_mean:.3f}, hist {m.hist_delta:.2f} %")
+            if not m.wcag_aa_pass:
+                found.append(f"re-measured contrast {m.min_contrast_ratio:.2f}:1")
+        violations = [(*key, "; ".join(found)) for key, found in problems.items() if found]
         return dg.AssetCheckResult(
             passed=not violations,
             metadata={
