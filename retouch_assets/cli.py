@@ -116,14 +116,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if not result.success:
                 failures[week] = _failure_summary(result) or ["run failed"]
     elapsed = time.perf_counter() - started
-    print(_summary(Path(args.db), batches, weeks, elapsed))
+    print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed))
     for week, problems in failures.items():
         for problem in problems:
             print(f"FAILED {week}: {problem}", file=sys.stderr)
     return 1 if failures else 0
 
 
-def _summary(db: Path, batches, weeks: list[str], elapsed: float) -> str:
+def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) -> str:
     from retouch_assets.ingest.landing import read_manifest_lines
     from retouch_assets.warehouse import connect
 
@@ -170,7 +170,7 @@ def _summary(db: Path, batches, weeks: list[str], elapsed: float) -> str:
         out.append(
             "  failed gates (before healing): " + ", ".join(f"{g} {n}" for g, n in failed_gates)
         )
-    out.append(f"  published {published} images, {review} in the human-review queue")
+    out.append(f"  published {published} images to {outputs}, {review} in the human-review queue")
     out.append(f"  warehouse: {db.resolve()}")
     return "\n".join(out)
 

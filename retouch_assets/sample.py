@@ -351,6 +351,8 @@ def generate_sample(
             defect = str(rng.choice(DEFECTS, p=weights))
             if defect == "near_dup" and spec.campaign_id not in first_of_campaign:
                 defect = "clean"
+            if week_index == weeks - 1 and i == 2:
+                defect = "wrong_size"  # at least one artifact the gates must reject
             artifact_id = f"art-{counter:05d}"
             attempts = [defect] + (
                 ["mild_cast"] if defect == "strong_cast" and rng.random() < 0.6 else []
