@@ -5,12 +5,23 @@ A bad file fails fast with the file, the field and the fix, e.g.
 """
 
 import difflib
+import re
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -109,6 +120,191 @@ class Quality(_Strict):
     )
 
 
+_DURATION = re.compile(r"^(\d+)([mhdw])$")
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 10080}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'5m', '1h', '30d', '2w' -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"'{value}' is not a duration such as 5m, 1h, 30d or 2w")
+    return timedelta(minutes=int(match.group(1)) * _UNIT_MINUTES[match.group(2)])
+
+
+def format_duration(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    for unit, size in (("w", 10080), ("d", 1440), ("h", 60)):
+        if minutes % size == 0:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+
+# What an SLO can count: each metric is a fact of an artifact attempt. Kept as a closed list so
+# the SLI is always computed by tested code, never by SQL written in the config.
+SliMetric = Literal[
+    "delta_e_mean",
+    "final_delta_e_mean",
+    "hist_delta",
+    "min_contrast_ratio",
+    "wcag_aa_pass",
+    "processing_seconds",
+    "passed_gates",
+    "reprocess_success",
+]
+BOOLEAN_METRICS = {"wcag_aa_pass", "passed_gates", "reprocess_success"}
+Dimension = Literal["campaign_id", "template_id", "channel"]
+
+
+class Indicator(_Strict):
+    """Good events: artifacts whose `metric` satisfies `op threshold`; total: artifacts where
+    the metric exists (reprocess_success: attempts > 1 only)."""
+
+    metric: SliMetric
+    op: Literal["<", "<=", ">", ">=", "=="]
+    threshold: float | bool
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Indicator":
+        boolean = self.metric in BOOLEAN_METRICS
+        if boolean and (self.op != "==" or not isinstance(self.threshold, bool)):
+            raise ValueError(f"{self.metric} is true/false: use op '==' with threshold true")
+        if not boolean and isinstance(self.threshold, bool):
+            raise ValueError(f"{self.metric} is a number: give a numeric threshold")
+        return self
+
+
+class Slo(_Strict):
+    """One service-level objective, in the spirit of OpenSLO's SLO spec."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="lower-case, dashes")
+    description: str = ""
+    indicator: Indicator
+    objective: float = Field(gt=0, lt=1, description="share of good events, e.g. 0.95")
+    window: Duration = Field(default_factory=lambda: timedelta(days=30))
+    dimensions: list[Dimension] = Field(
+        default_factory=lambda: ["campaign_id", "template_id", "channel"]
+    )
+
+
+def _default_slos() -> list[Slo]:
+    return [
+        Slo(
+            name="colour-fidelity",
+            description="CIEDE2000 mean to the master at most 1.0",
+            indicator=Indicator(metric="delta_e_mean", op="<=", threshold=1.0),
+            objective=0.95,
+        ),
+        Slo(
+            name="accessibility",
+            description="every text layer meets WCAG 2.x AA",
+            indicator=Indicator(metric="wcag_aa_pass", op="==", threshold=True),
+            objective=0.99,
+        ),
+        Slo(
+            name="delivery",
+            description="artifacts processed in under 90 seconds",
+            indicator=Indicator(metric="processing_seconds", op="<", threshold=90),
+            objective=0.95,
+        ),
+        Slo(
+            name="reprocess-success",
+            description="reprocessing attempts that pass their gates",
+            indicator=Indicator(metric="reprocess_success", op="==", threshold=True),
+            objective=0.98,
+        ),
+    ]
+
+
+class BudgetPolicy(_Strict):
+    """What budget consumption allows: freeze new creative work at 60 %, SLO freeze (template
+    changes and new prompt versions held) at 90 %, exhausted at 100 %."""
+
+    freeze_new_work_at: float = Field(0.6, gt=0)
+    slo_freeze_at: float = Field(0.9, gt=0)
+    exhausted_at: float = Field(1.0, gt=0)
+    low_traffic_min_events: int = Field(
+        20, ge=1, description="fewer events than this in a window: flagged, never paged"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BudgetPolicy":
+        if not self.freeze_new_work_at < self.slo_freeze_at <= self.exhausted_at:
+            raise ValueError(
+                "thresholds must rise: freeze_new_work_at < slo_freeze_at <= exhausted_at"
+            )
+        return self
+
+
+class AlertWindow(_Strict):
+    """A multi-window burn-rate alert: it fires when the burn rate over both the long and the
+    short window exceeds budget_consumed × SLO window / long window."""
+
+    severity: Literal["page", "ticket"]
+    budget_consumed: float = Field(gt=0, le=1)
+    long: Duration
+    short: Duration
+
+    @model_validator(mode="after")
+    def _short_is_shorter(self) -> "AlertWindow":
+        if self.short >= self.long:
+            raise ValueError("short window must be shorter than long window")
+        return self
+
+
+def _default_windows() -> list[AlertWindow]:
+    """The SRE Workbook's table ("Alerting on SLOs"); factors scale with the SLO window."""
+    return [
+        AlertWindow(severity="page", budget_consumed=0.02, long="1h", short="5m"),
+        AlertWindow(severity="page", budget_consumed=0.05, long="6h", short="30m"),
+        AlertWindow(severity="ticket", budget_consumed=0.10, long="1d", short="2h"),
+        AlertWindow(severity="ticket", budget_consumed=0.10, long="3d", short="6h"),
+    ]
+
+
+class AlertRoute(_Strict):
+    """Where alerts go; secrets are named by environment variable, never written here."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["pagerduty", "slack", "jira"]
+    severities: list[Literal["page", "ticket"]] = Field(min_length=1)
+    url_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    secret_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")
+
+
+class Alerting(_Strict):
+    windows: list[AlertWindow] = Field(default_factory=_default_windows, min_length=1)
+    routes: list[AlertRoute] = Field(default_factory=list)
+
+
+class Review(_Strict):
+    cadence: Literal["weekly"] = "weekly"
+    weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday"] = "monday"
+    time: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "Europe/Berlin"
+    slow_review_seconds: float = Field(300, gt=0)
+
+    @model_validator(mode="after")
+    def _known_timezone(self) -> "Review":
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone '{self.timezone}' (use an IANA name)") from None
+        return self
+
+
+class Guardrail(_Strict):
+    """A model or prompt version new in a week is compared with the previous weeks' baseline."""
+
+    baseline_weeks: int = Field(4, ge=1, le=26)
+    max_worse_pct: float = Field(20.0, gt=0, description="allowed ΔE mean increase, percent")
+    min_artifacts: int = Field(5, ge=1, description="fewer artifacts: not judged yet")
+
+
 class RetouchConfig(_Strict):
     """The whole of `retouch-slo.yaml`."""
 
@@ -117,6 +313,22 @@ class RetouchConfig(_Strict):
     quality: Quality = Quality()
     gates: Gates = Gates()
     healing: Healing = Healing()
+    slos: list[Slo] = Field(default_factory=_default_slos, min_length=1)
+    budget_policy: BudgetPolicy = BudgetPolicy()
+    alerting: Alerting = Alerting()
+    review: Review = Review()
+    guardrail: Guardrail = Guardrail()
+
+    @model_validator(mode="after")
+    def _unique_slo_names(self) -> "RetouchConfig":
+        names = [slo.name for slo in self.slos]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"SLO names must be unique; repeated: {', '.join(duplicated)}")
+        return self
+
+    def slo(self, name: str) -> Slo:
+        return next(s for s in self.slos if s.name == name)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -95,8 +95,9 @@ OFFSETS = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))]
 # Text colours a designer might pick that fail WCAG AA on their background.
 LOW_CONTRAST_FG = {"#FFFFFF": "#707070", "#1A1A1A": "#B8A88A", "#000000": "#8A8A8A"}
 
-# Defect kinds and their weights for a first attempt; later weeks and the newer model version
-# shift the mix towards colour casts (a regression the guardrails should see).
+# Defect kinds and their weights for a first attempt. A healthy pipeline misses the colour
+# SLO (ΔE <= 1.0 for 95 %) for a few percent of its artifacts; the newer model version doubles
+# the casts, a regression the SLOs and the guardrail must see. (wrong_size is also forced once.)
 DEFECTS = [
     "clean",
     "mild_cast",
@@ -106,9 +107,10 @@ DEFECTS = [
     "jpeg",
     "near_dup",
     "display_p3",
+    "wrong_size",
 ]
-WEIGHTS_STABLE = [0.42, 0.16, 0.12, 0.06, 0.08, 0.08, 0.04, 0.04]
-WEIGHTS_NEW_MODEL = [0.26, 0.18, 0.26, 0.08, 0.06, 0.08, 0.04, 0.04]
+WEIGHTS_STABLE = [0.905, 0.02, 0.015, 0.005, 0.005, 0.01, 0.02, 0.02, 0.0]
+WEIGHTS_NEW_MODEL = [0.68, 0.08, 0.12, 0.03, 0.01, 0.03, 0.02, 0.03, 0.0]
 
 INVALID_KINDS = [
     "invalid_json",
@@ -354,6 +356,10 @@ def generate_sample(
             if week_index == weeks - 1 and i == 2:
                 defect = "wrong_size"  # at least one artifact the gates must reject
             artifact_id = f"art-{counter:05d}"
+            # rt-2.4 rolls out in week 2; rt-2.5 arrives for half the work of a later last week.
+            retouch_version = "rt-2.4" if week_index >= 1 else "rt-2.3"
+            if weeks >= 3 and week_index == weeks - 1 and rng.random() < 0.5:
+                retouch_version = "rt-2.5"
             attempts = [defect] + (
                 ["mild_cast"] if defect == "strong_cast" and rng.random() < 0.6 else []
             )
@@ -401,7 +407,7 @@ def generate_sample(
                     "campaign_id": spec.campaign_id,
                     "template_id": spec.template_id,
                     "channel": CHANNELS[int(rng.integers(len(CHANNELS)))],
-                    "retouch_version": "rt-2.4" if week_index >= 1 else "rt-2.3",
+                    "retouch_version": retouch_version,
                     "model_version": model,
                     "prompt": prompt,
                     "prompt_version": f"{spec.template_id}/{prompt_version}",
@@ -411,7 +417,9 @@ def generate_sample(
                     "steps": int(rng.choice([20, 25, 30, 40])),
                     "cfg_scale": float(rng.choice([5.0, 6.5, 7.0, 7.5])),
                     "generated_at": _timestamp(moment + timedelta(minutes=20 * (attempt - 1)), rng),
-                    "processing_ms": _processing_ms(rng, slow=rng.random() < 0.07),
+                    "processing_ms": _processing_ms(
+                        rng, slow=rng.random() < (0.05 if model == "sdxl-turbo-1.1" else 0.02)
+                    ),
                     "image": image_rel,
                     "master": master_rel,
                     "text_layers": layers,

@@ -167,6 +167,7 @@ EVENTS_SCHEMA = pa.schema(
         ("contrast_ratio", pa.float64()),
         ("processing_ms", pa.int64()),
         ("details", pa.string()),
+        ("source", pa.string()),
     ]
 )
 
@@ -181,6 +182,89 @@ GATED_OUTPUTS_SCHEMA = pa.schema(
         ("final_delta_e_mean", pa.float64()),
         ("output_path", pa.string()),
         ("sidecar_path", pa.string()),
+        ("hold_reason", pa.string()),
+    ]
+)
+
+SLI_FACTS_SCHEMA = pa.schema(
+    [
+        ("week", pa.date32()),
+        ("slo", pa.string()),
+        ("day", pa.date32()),
+        ("campaign_id", pa.string()),
+        ("template_id", pa.string()),
+        ("channel", pa.string()),
+        ("good", pa.int64()),
+        ("total", pa.int64()),
+    ]
+)
+
+ERROR_BUDGET_SCHEMA = pa.schema(
+    [
+        ("week", pa.date32()),
+        ("slo", pa.string()),
+        ("scope", pa.string()),
+        ("dimension", pa.string()),
+        ("window_end", pa.timestamp("us", tz="UTC")),
+        ("window_days", pa.float64()),
+        ("good", pa.int64()),
+        ("total", pa.int64()),
+        ("sli", pa.float64()),
+        ("objective", pa.float64()),
+        ("budget_consumed", pa.float64()),
+        ("burn_rates", pa.string()),
+        ("policy_state", pa.string()),
+        ("frozen_since", pa.timestamp("us", tz="UTC")),
+        ("low_traffic", pa.bool_()),
+    ]
+)
+
+BURN_ALERTS_SCHEMA = pa.schema(
+    [
+        ("week", pa.date32()),
+        ("slo", pa.string()),
+        ("scope", pa.string()),
+        ("severity", pa.string()),
+        ("long_window", pa.string()),
+        ("short_window", pa.string()),
+        ("factor", pa.float64()),
+        ("fired_at", pa.timestamp("us", tz="UTC")),
+        ("resolved_at", pa.timestamp("us", tz="UTC")),
+        ("peak_burn_long", pa.float64()),
+        ("peak_burn_short", pa.float64()),
+        ("low_traffic", pa.bool_()),
+    ]
+)
+
+BASELINES_SCHEMA = pa.schema(
+    [
+        ("week", pa.date32()),
+        ("scope_type", pa.string()),
+        ("scope", pa.string()),
+        ("artifacts", pa.int64()),
+        ("delta_e_mean", pa.float64()),
+        ("delta_e_p95", pa.float64()),
+        ("wcag_failure_rate", pa.float64()),
+        ("reprocess_ms_mean", pa.float64()),
+        ("reprocess_ms_max", pa.int64()),
+        ("gate_failures", pa.string()),
+        ("incidents_30d", pa.string()),
+    ]
+)
+
+GUARDRAIL_SCHEMA = pa.schema(
+    [
+        ("week", pa.date32()),
+        ("kind", pa.string()),
+        ("version", pa.string()),
+        ("template_id", pa.string()),
+        ("artifacts", pa.int64()),
+        ("delta_e_mean", pa.float64()),
+        ("baseline_delta_e_mean", pa.float64()),
+        ("baseline_artifacts", pa.int64()),
+        ("worse_by_pct", pa.float64()),
+        ("regressed", pa.bool_()),
+        ("note", pa.string()),
     ]
 )
 
@@ -304,8 +388,10 @@ CREATE TABLE IF NOT EXISTS retouch.gated_outputs (
     heal_actions JSON NOT NULL,
     final_delta_e_mean DOUBLE,
     output_path VARCHAR,
-    sidecar_path VARCHAR
+    sidecar_path VARCHAR,
+    hold_reason VARCHAR
 );
+ALTER TABLE retouch.gated_outputs ADD COLUMN IF NOT EXISTS hold_reason VARCHAR;
 CREATE SCHEMA IF NOT EXISTS ops;
 CREATE TABLE IF NOT EXISTS ops.events (
     event_id VARCHAR NOT NULL,
@@ -323,7 +409,94 @@ CREATE TABLE IF NOT EXISTS ops.events (
     delta_e DOUBLE,
     contrast_ratio DOUBLE,
     processing_ms BIGINT,
-    details JSON
+    details JSON,
+    source VARCHAR NOT NULL
+);
+CREATE SCHEMA IF NOT EXISTS slo;
+CREATE TABLE IF NOT EXISTS slo.sli_facts (
+    week DATE NOT NULL,
+    slo VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    template_id VARCHAR NOT NULL,
+    channel VARCHAR NOT NULL,
+    good BIGINT NOT NULL,
+    total BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slo.error_budget (
+    week DATE NOT NULL,
+    slo VARCHAR NOT NULL,
+    scope VARCHAR NOT NULL,
+    dimension VARCHAR,
+    window_end TIMESTAMPTZ NOT NULL,
+    window_days DOUBLE NOT NULL,
+    good BIGINT NOT NULL,
+    total BIGINT NOT NULL,
+    sli DOUBLE,
+    objective DOUBLE NOT NULL,
+    budget_consumed DOUBLE NOT NULL,
+    burn_rates JSON NOT NULL,
+    policy_state VARCHAR NOT NULL,
+    frozen_since TIMESTAMPTZ,
+    low_traffic BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slo.burn_alerts (
+    week DATE NOT NULL,
+    slo VARCHAR NOT NULL,
+    scope VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    long_window VARCHAR NOT NULL,
+    short_window VARCHAR NOT NULL,
+    factor DOUBLE NOT NULL,
+    fired_at TIMESTAMPTZ NOT NULL,
+    resolved_at TIMESTAMPTZ,
+    peak_burn_long DOUBLE NOT NULL,
+    peak_burn_short DOUBLE NOT NULL,
+    low_traffic BOOLEAN NOT NULL
+);
+CREATE SCHEMA IF NOT EXISTS baselines;
+CREATE TABLE IF NOT EXISTS baselines.weekly (
+    week DATE NOT NULL,
+    scope_type VARCHAR NOT NULL,
+    scope VARCHAR NOT NULL,
+    artifacts BIGINT NOT NULL,
+    delta_e_mean DOUBLE,
+    delta_e_p95 DOUBLE,
+    wcag_failure_rate DOUBLE,
+    reprocess_ms_mean DOUBLE,
+    reprocess_ms_max BIGINT,
+    gate_failures JSON NOT NULL,
+    incidents_30d JSON NOT NULL
+);
+CREATE TABLE IF NOT EXISTS baselines.version_guardrail (
+    week DATE NOT NULL,
+    kind VARCHAR NOT NULL,
+    version VARCHAR NOT NULL,
+    template_id VARCHAR,
+    artifacts BIGINT NOT NULL,
+    delta_e_mean DOUBLE,
+    baseline_delta_e_mean DOUBLE,
+    baseline_artifacts BIGINT NOT NULL,
+    worse_by_pct DOUBLE,
+    regressed BOOLEAN NOT NULL,
+    note VARCHAR
+);
+CREATE TABLE IF NOT EXISTS ops.signoffs (
+    signoff_id VARCHAR NOT NULL,
+    signed_at TIMESTAMPTZ NOT NULL,
+    kind VARCHAR NOT NULL,
+    scope VARCHAR NOT NULL,
+    approver VARCHAR NOT NULL,
+    release_note VARCHAR NOT NULL,
+    effective_from TIMESTAMPTZ NOT NULL
+);
+-- Warehouses written before events had a source: their events all came from the gates.
+ALTER TABLE ops.events ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT 'gates';
+CREATE TABLE IF NOT EXISTS ops.applied_config (
+    applied_at TIMESTAMPTZ NOT NULL,
+    config_hash VARCHAR NOT NULL,
+    config JSON NOT NULL,
+    source VARCHAR NOT NULL
 );
 """
 
@@ -338,8 +511,15 @@ WEEKLY_TABLES = {
     "retouch.review_queue": REVIEW_QUEUE_SCHEMA,
     "retouch.gated_outputs": GATED_OUTPUTS_SCHEMA,
     "ops.events": EVENTS_SCHEMA,
+    "slo.sli_facts": SLI_FACTS_SCHEMA,
+    "slo.error_budget": ERROR_BUDGET_SCHEMA,
+    "slo.burn_alerts": BURN_ALERTS_SCHEMA,
+    "baselines.weekly": BASELINES_SCHEMA,
+    "baselines.version_guardrail": GUARDRAIL_SCHEMA,
 }
 _DELETE_WEEK = {name: f"DELETE FROM {name} WHERE week = $week" for name in WEEKLY_TABLES}
+# ops.events is written by several steps (gates, slo, guardrail): each replaces only its own.
+_DELETE_WEEK["ops.events"] = "DELETE FROM ops.events WHERE week = $week AND source = $source"
 _INSERT_ALL = {name: f"INSERT INTO {name} BY NAME SELECT * FROM incoming" for name in WEEKLY_TABLES}
 
 
@@ -379,13 +559,22 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def replace_weeks(
-    con: duckdb.DuckDBPyConnection, week: date, tables: Mapping[str, pa.Table]
+    con: duckdb.DuckDBPyConnection,
+    week: date,
+    tables: Mapping[str, pa.Table],
+    events_source: str | None = None,
 ) -> None:
-    """Replace one week of each table with the given rows, all in one transaction."""
+    """Replace one week of each table with the given rows, all in one transaction
+    (`ops.events`: only the rows of `events_source`)."""
     con.execute("BEGIN TRANSACTION")
     try:
         for table, rows in tables.items():
-            con.execute(_DELETE_WEEK[table], {"week": week})
+            params = {"week": week}
+            if table == "ops.events":
+                if events_source is None:
+                    raise ValueError("replacing ops.events needs the events_source")
+                params["source"] = events_source
+            con.execute(_DELETE_WEEK[table], params)
             con.register("incoming", rows)
             con.execute(_INSERT_ALL[table])
             con.unregister("incoming")

@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -17,6 +18,17 @@ GATE_DECISIONS = dg.AssetKey(["retouch", "gate_decisions"])
 REVIEW_QUEUE = dg.AssetKey(["retouch", "review_queue"])
 EVENTS = dg.AssetKey(["ops", "events"])
 GATED_OUTPUTS = dg.AssetKey(["retouch", "gated_outputs"])
+SLI_FACTS = dg.AssetKey(["slo", "sli_facts"])
+ERROR_BUDGET = dg.AssetKey(["slo", "error_budget"])
+BURN_ALERTS = dg.AssetKey(["slo", "burn_alerts"])
+WEEKLY_BASELINES = dg.AssetKey(["baselines", "weekly"])
+VERSION_GUARDRAIL = dg.AssetKey(["baselines", "version_guardrail"])
+
+
+def week_window(week) -> tuple["datetime", "datetime"]:
+    """[Monday 00:00 UTC, next Monday 00:00 UTC) of a week's date."""
+    start = datetime.combine(week, datetime.min.time(), tzinfo=UTC)
+    return start, start + timedelta(days=7)
 
 
 def markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:

@@ -26,6 +26,7 @@ APPROVED, HEALED, NEEDS_HUMAN_REVIEW, REJECTED = (
     "rejected",
 )
 PUBLISHABLE = (APPROVED, HEALED)
+HELD_BY_FREEZE = "held_by_freeze"  # publishable, but held while an SLO freeze is in force
 COLOUR, ACCESSIBILITY, DELIVERY, INTEGRITY = (
     "colour_fidelity",
     "accessibility",

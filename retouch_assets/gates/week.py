@@ -190,6 +190,7 @@ def _event(
         "contrast_ratio": m.min_contrast_ratio,
         "processing_ms": m.processing_ms,
         "details": json.dumps(details),
+        "source": "gates",
     }
 
 

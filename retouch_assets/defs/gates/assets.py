@@ -10,6 +10,7 @@ import dagster as dg
 
 from retouch_assets.defs.shared import (
     ARTIFACT_QUALITY,
+    ERROR_BUDGET,
     EVENTS,
     GATE_DECISIONS,
     GATE_RESULTS,
@@ -21,8 +22,9 @@ from retouch_assets.defs.shared import (
     fetch_dicts,
     markdown_table,
     progress_logger,
+    week_window,
 )
-from retouch_assets.gates.decide import PUBLISHABLE
+from retouch_assets.gates.decide import HELD_BY_FREEZE, PUBLISHABLE
 from retouch_assets.gates.heal import Correction, apply_correction
 from retouch_assets.gates.publish import TRAINED_ALGORITHMIC_MEDIA, publish_image
 from retouch_assets.gates.week import (
@@ -43,6 +45,7 @@ from retouch_assets.resources import (
     RetouchConfigResource,
     WarehouseResource,
 )
+from retouch_assets.slo.governance import FIRST_SEEN_SQL, active_freezes, held_reason
 from retouch_assets.warehouse import arrow_rows, replace_weeks
 
 _WEEK_TO_GATE = """
@@ -143,7 +146,12 @@ def evaluate_gates(
         "ops.events": event_rows(week, items, decisions),
     }
     with warehouse.connect() as con:
-        replace_weeks(con, week, {name: arrow_rows(name, rows) for name, rows in tables.items()})
+        replace_weeks(
+            con,
+            week,
+            {name: arrow_rows(name, rows) for name, rows in tables.items()},
+            events_source="gates",
+        )
 
     statuses = Counter(d.status for d in decisions)
     failed = Counter(g for d in decisions for g in d.failed_gates)
@@ -219,7 +227,15 @@ def _provenance(row: dict, gates: list[dict]) -> dict:
 
 @dg.asset(
     key=GATED_OUTPUTS,
-    deps=[GATE_DECISIONS, GATE_RESULTS],
+    deps=[
+        GATE_DECISIONS,
+        GATE_RESULTS,
+        # Freezes in force for a week are those of the previous week's budget evaluation.
+        dg.AssetDep(
+            ERROR_BUDGET,
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
+        ),
+    ],
     group_name="gates",
     kinds={"duckdb", "python"},
     owners=OWNERS,
@@ -234,10 +250,23 @@ def gated_outputs(
     retouch_config: RetouchConfigResource,
 ) -> dg.MaterializeResult:
     """Publish approved and healed images (sRGB PNG + XMP provenance + JSON sidecar) under
-    the outputs folder and record every artifact's outcome and output path."""
+    the outputs folder and record every artifact's outcome and output path. While an SLO
+    freeze is in force for a scope, its artifacts with a prompt version or a template/retouch
+    version first seen after the freeze began are held (`held_by_freeze`), not published."""
     week = week_from_key(context.partition_key)
     background = hex_to_rgb(retouch_config.load().quality.alpha_background)
+    week_start, _ = week_window(week)
     with warehouse.connect() as con:
+        freezes = active_freezes(con, week_start)
+        first_seen = {(k, v): t for k, v, t in con.execute(FIRST_SEEN_SQL).fetchall()}
+        new_work_freezes = [
+            f"{slo}/{scope}"
+            for slo, scope in con.execute(
+                "SELECT slo, scope FROM slo.error_budget WHERE window_end = $at "
+                "AND policy_state = 'freeze_new_work' ORDER BY 1, 2",
+                {"at": week_start},
+            ).fetchall()
+        ]
         rows = fetch_dicts(con, _WEEK_TO_PUBLISH, {"week": week})
         gates = fetch_dicts(
             con,
@@ -263,9 +292,13 @@ def gated_outputs(
             "week": week,
             "output_path": None,
             "sidecar_path": None,
+            "hold_reason": None,
         }
         if row["status"] not in PUBLISHABLE:
             return record
+        hold = held_reason(row, freezes, first_seen)
+        if hold:
+            return record | {"status": HELD_BY_FREEZE, "hold_reason": hold}
         try:
             pixels = decode_srgb8(landing.root / row["batch_id"] / row["image"], background).pixels
         except DecodeError as exc:
@@ -289,10 +322,14 @@ def gated_outputs(
             con, week, {"retouch.gated_outputs": arrow_rows("retouch.gated_outputs", records)}
         )
     context.log.info(f"week {week}: published {published} of {len(rows)} to {week_dir}")
+    held = sum(1 for r in records if r["status"] == HELD_BY_FREEZE)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(records),
             "published": published,
+            "held_by_freeze": held,
+            "slo_freezes_in_force": [f.key for f in freezes],
+            "freeze_new_work_scopes": new_work_freezes,
             "outputs_folder": dg.MetadataValue.path(str(week_dir)),
         }
     )

@@ -12,12 +12,14 @@ from retouch_assets.defs.shared import (
     WAREHOUSE_POOL,
     fetch_dicts,
     markdown_table,
+    week_window,
 )
 from retouch_assets.gates.decide import NEEDS_HUMAN_REVIEW, PUBLISHABLE, REJECTED
 from retouch_assets.partitions import week_from_key, weekly_partitions
 from retouch_assets.quality.artifact import ArtifactInput, QualitySettings, measure_all
 from retouch_assets.quality.measures import hex_to_rgb
 from retouch_assets.resources import LandingResource, RetouchConfigResource, WarehouseResource
+from retouch_assets.slo.governance import FIRST_SEEN_SQL, active_freezes, held_reason
 
 _STATUS_COUNTS = (
     "SELECT status, count(*) AS n FROM retouch.gate_decisions WHERE week = $week GROUP BY 1"
@@ -156,6 +158,57 @@ with warnings.catch_warnings():
                 "violations": len(violations),
                 "worst_offenders": dg.MetadataValue.md(
                     markdown_table(("artifact_id", "attempt", "problem"), violations[:10])
+                ),
+            },
+        )
+
+
+_PUBLISHED_WITH_VERSIONS = """
+SELECT o.artifact_id, o.attempt, g.prompt_version, g.template_id, g.retouch_version,
+       g.campaign_id, g.channel
+FROM retouch.gated_outputs o JOIN retouch.generations g USING (artifact_id, attempt)
+WHERE o.week = $week AND o.output_path IS NOT NULL
+"""
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+
+    @dg.asset_check(
+        asset=GATED_OUTPUTS,
+        name="slo_freeze_respected",
+        blocking=True,
+        partitions_def=weekly_partitions,
+        pool=WAREHOUSE_POOL,
+    )
+    def slo_freeze_respected(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        """Nothing was published that an SLO freeze in force holds: no new prompt version and
+        no new template/retouch version in a frozen scope without a release sign-off."""
+        week = week_from_key(context.partition_key)
+        week_start, _ = week_window(week)
+        with warehouse.connect() as con:
+            freezes = active_freezes(con, week_start)
+            first_seen = {(k, v): t for k, v, t in con.execute(FIRST_SEEN_SQL).fetchall()}
+            published = fetch_dicts(con, _PUBLISHED_WITH_VERSIONS, {"week": week})
+            held = con.execute(
+                "SELECT count(*) FROM retouch.gated_outputs WHERE week = $week "
+                "AND status = 'held_by_freeze'",
+                {"week": week},
+            ).fetchone()[0]
+        violations = [
+            (row["artifact_id"], row["attempt"], reason)
+            for row in published
+            if (reason := held_reason(row, freezes, first_seen))
+        ]
+        return dg.AssetCheckResult(
+            passed=not violations,
+            metadata={
+                "freezes_in_force": [f.key for f in freezes],
+                "held_by_freeze": held,
+                "violations": len(violations),
+                "worst_offenders": dg.MetadataValue.md(
+                    markdown_table(("artifact_id", "attempt", "freeze"), violations[:10])
                 ),
             },
         )

@@ -1,0 +1,213 @@
+"""Budget governance: sign-offs, freezes that hold new prompt versions and template changes,
+and the rule that relaxing an SLO needs a recorded sign-off and a release note."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from retouch_assets.config import ConfigError, RetouchConfig
+
+RELEASE_FREEZE = "release_freeze"
+RELAX_OBJECTIVE = "relax_objective"
+SIGNOFF_KINDS = (RELEASE_FREEZE, RELAX_OBJECTIVE)
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    slo: str
+    what: str
+
+
+def relaxations(old: RetouchConfig, new: RetouchConfig) -> list[Relaxation]:
+    """How `new` asks less than `old`: a lower objective, a looser threshold, a shorter
+    window, or an SLO removed."""
+    found = []
+    current = {slo.name: slo for slo in new.slos}
+    for before in old.slos:
+        after = current.get(before.name)
+        if after is None:
+            found.append(Relaxation(before.name, "SLO removed"))
+            continue
+        if after.objective < before.objective:
+            found.append(
+                Relaxation(before.name, f"objective {before.objective} -> {after.objective}")
+            )
+        b, a = before.indicator, after.indicator
+        if (a.metric, a.op) != (b.metric, b.op):
+            found.append(
+                Relaxation(
+                    before.name, f"indicator changed ({b.metric} {b.op} -> {a.metric} {a.op})"
+                )
+            )
+        elif not isinstance(a.threshold, bool):
+            looser = a.threshold > b.threshold if a.op in ("<", "<=") else a.threshold < b.threshold
+            if a.op != "==" and looser:
+                found.append(Relaxation(before.name, f"threshold {b.threshold} -> {a.threshold}"))
+        if after.window < before.window:
+            found.append(Relaxation(before.name, "window shortened"))
+    return found
+
+
+def config_hash(config: RetouchConfig) -> str:
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+
+
+def last_applied(con: duckdb.DuckDBPyConnection) -> tuple[datetime, RetouchConfig] | None:
+    row = con.execute(
+        "SELECT applied_at, config FROM ops.applied_config ORDER BY applied_at DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    return row[0], RetouchConfig.model_validate(json.loads(row[1]))
+
+
+def unapproved_relaxations(
+    con: duckdb.DuckDBPyConnection, config: RetouchConfig
+) -> list[Relaxation]:
+    """Relaxations against the last applied config that no sign-off made after it covers."""
+    previous = last_applied(con)
+    if previous is None:
+        return []
+    applied_at, old = previous
+    signed = {
+        scope
+        for (scope,) in con.execute(
+            "SELECT scope FROM ops.signoffs WHERE kind = $kind AND signed_at > $after",
+            {"kind": RELAX_OBJECTIVE, "after": applied_at},
+        ).fetchall()
+    }
+    return [r for r in relaxations(old, config) if r.slo not in signed]
+
+
+def apply_config(
+    con: duckdb.DuckDBPyConnection, config: RetouchConfig, source: str, now: datetime
+) -> bool:
+    """Refuse a config that relaxes an SLO without sign-off; record it when it changed.
+    Returns whether a new version was recorded."""
+    refused = unapproved_relaxations(con, config)
+    if refused:
+        listed = "; ".join(f"{r.slo}: {r.what}" for r in refused)
+        raise ConfigError(
+            f"{source}: slos: relaxes an objective without sign-off ({listed}). Fix: record "
+            "one with `retouch signoff --kind relax_objective --scope <slo> --approver <name> "
+            "--release-note <text>`, or restore the previous values"
+        )
+    previous = last_applied(con)
+    if previous is not None and config_hash(previous[1]) == config_hash(config):
+        return False
+    con.execute(
+        "INSERT INTO ops.applied_config VALUES ($at, $hash, $config, $source)",
+        {
+            "at": now,
+            "hash": config_hash(config),
+            "config": config.model_dump_json(),
+            "source": source,
+        },
+    )
+    return True
+
+
+def record_signoff(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    scope: str,
+    approver: str,
+    release_note: str,
+    now: datetime,
+    effective_from: datetime | None = None,
+) -> str:
+    """Append a sign-off (never updated or deleted) and return its id."""
+    if kind not in SIGNOFF_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(SIGNOFF_KINDS)}")
+    for name, value in (("scope", scope), ("approver", approver), ("release note", release_note)):
+        if not value or not value.strip():
+            raise ValueError(f"a sign-off needs a non-empty {name}")
+    signoff_id = hashlib.sha256(
+        f"{now.isoformat()}|{kind}|{scope}|{approver}".encode()
+    ).hexdigest()[:16]
+    con.execute(
+        "INSERT INTO ops.signoffs VALUES ($id, $at, $kind, $scope, $approver, $note, $from)",
+        {
+            "id": signoff_id,
+            "at": now,
+            "kind": kind,
+            "scope": scope.strip(),
+            "approver": approver.strip(),
+            "note": release_note.strip(),
+            "from": effective_from or now,
+        },
+    )
+    return signoff_id
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """An SLO freeze in force for a scope: `slo/scope` (scope `overall` or `dimension=value`)."""
+
+    slo: str
+    scope: str
+    dimension: str | None
+    value: str | None
+    since: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.slo}/{self.scope}"
+
+    def covers(self, artifact: dict) -> bool:
+        return self.dimension is None or artifact.get(self.dimension) == self.value
+
+
+ACTIVE_FREEZES_SQL = """
+SELECT b.slo, b.scope, b.dimension, b.frozen_since
+FROM slo.error_budget b
+WHERE b.window_end = $at AND b.policy_state IN ('slo_freeze', 'exhausted')
+  AND NOT b.low_traffic  -- too few events to act on: flagged, never enforced
+  AND NOT EXISTS (
+      SELECT 1 FROM ops.signoffs s
+      WHERE s.kind = 'release_freeze' AND s.scope = b.slo || '/' || b.scope
+        AND s.effective_from >= b.frozen_since
+  )
+ORDER BY b.slo, b.scope
+"""
+
+
+def active_freezes(con: duckdb.DuckDBPyConnection, at: datetime) -> list[Freeze]:
+    """Freezes in force at `at` (a week's start: the previous week's evaluation), less those
+    released by a sign-off effective after the freeze began."""
+    freezes = []
+    for slo, scope, dimension, since in con.execute(ACTIVE_FREEZES_SQL, {"at": at}).fetchall():
+        value = scope.split("=", 1)[1] if dimension else None
+        freezes.append(Freeze(slo, scope, dimension, value, since))
+    return freezes
+
+
+FIRST_SEEN_SQL = """
+SELECT 'prompt' AS kind, prompt_version AS version, min(generated_at) AS first_seen
+FROM retouch.generations GROUP BY prompt_version
+UNION ALL
+SELECT 'template', template_id || '@' || retouch_version, min(generated_at)
+FROM retouch.generations GROUP BY template_id, retouch_version
+"""
+
+
+def held_reason(
+    artifact: dict, freezes: list[Freeze], first_seen: dict[tuple[str, str], datetime]
+) -> str | None:
+    """Why an artifact is held by an SLO freeze: its prompt version, or its template and
+    retouch version pair, was first seen after a freeze covering it began."""
+    for freeze in freezes:
+        if not freeze.covers(artifact):
+            continue
+        prompt_seen = first_seen.get(("prompt", artifact["prompt_version"]))
+        pair = f"{artifact['template_id']}@{artifact['retouch_version']}"
+        pair_seen = first_seen.get(("template", pair))
+        frozen = f"{freeze.key} frozen since {freeze.since:%Y-%m-%d}"
+        if prompt_seen is not None and prompt_seen >= freeze.since:
+            return f"{frozen}: new prompt version {artifact['prompt_version']}"
+        if pair_seen is not None and pair_seen >= freeze.since:
+            return f"{frozen}: new template/retouch version {pair}"
+    return None
