@@ -42,7 +42,56 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    print(f"{args.config}: valid (service {config.service!r})")
+    names = ", ".join(slo.name for slo in config.slos)
+    print(f"{args.config}: valid (service {config.service!r}; SLOs: {names})")
+    if Path(args.db).exists():
+        from retouch_assets.slo.governance import unapproved_relaxations
+        from retouch_assets.warehouse import connect, ensure_schema
+
+        with connect(args.db) as con:
+            ensure_schema(con)
+            refused = unapproved_relaxations(con, config)
+        if refused:
+            listed = "; ".join(f"{r.slo}: {r.what}" for r in refused)
+            raise ConfigError(
+                f"{args.config}: slos: relaxes an objective against the config last applied to "
+                f"{args.db} without sign-off ({listed}). Fix: `retouch signoff --kind "
+                "relax_objective --scope <slo> --approver <name> --release-note <text>`"
+            )
+        print(f"  no unapproved relaxation against the config last applied to {args.db}")
+    return 0
+
+
+def _cmd_signoff(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from retouch_assets.slo.governance import record_signoff
+    from retouch_assets.warehouse import connect, ensure_schema
+
+    effective = datetime.fromisoformat(args.effective_from) if args.effective_from else None
+    if effective is not None and effective.tzinfo is None:
+        raise SystemExit(
+            "retouch signoff: --effective-from needs a UTC offset, e.g. 2026-10-19T00:00:00Z"
+        )
+    with connect(args.db) as con:
+        ensure_schema(con)
+        try:
+            signoff_id = record_signoff(
+                con,
+                args.kind,
+                args.scope,
+                args.approver,
+                args.release_note,
+                datetime.now(UTC),
+                effective,
+            )
+        except ValueError as exc:
+            raise SystemExit(f"retouch signoff: {exc}") from None
+    print(
+        f"sign-off {signoff_id} recorded in {args.db}: {args.kind} {args.scope} by {args.approver}"
+    )
+    if args.kind == "release_freeze":
+        print("  re-run the held weeks (`retouch run`) to publish what the freeze held")
     return 0
 
 
@@ -76,6 +125,18 @@ def _failure_summary(result) -> list[str]:
     return problems
 
 
+def _apply_config(config, args: argparse.Namespace) -> None:
+    """Refuse an SLO relaxation without sign-off, and record the config as applied."""
+    from datetime import UTC, datetime
+
+    from retouch_assets.slo.governance import apply_config
+    from retouch_assets.warehouse import connect, ensure_schema
+
+    with connect(args.db) as con:
+        ensure_schema(con)
+        apply_config(con, config, str(args.config), datetime.now(UTC))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -84,7 +145,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"retouch run: landing folder {landing} does not exist (make one with `retouch sample`)"
         )
-    load_config(args.config)  # fail fast, before any run starts
+    config = load_config(args.config)  # fail fast, before any run starts
+    _apply_config(config, args)
 
     from retouch_assets.definitions import build_definitions
     from retouch_assets.ingest.landing import list_batches, weeks_of_batches
@@ -149,6 +211,18 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
             "SELECT count(*) FROM retouch.gated_outputs WHERE output_path IS NOT NULL"
         ).fetchone()[0]
         review = con.execute("SELECT count(*) FROM retouch.review_queue").fetchone()[0]
+        budgets = con.execute(
+            "SELECT slo, budget_consumed, policy_state, sli, objective FROM slo.error_budget "
+            "WHERE scope = 'overall' AND week = (SELECT max(week) FROM slo.error_budget) "
+            "ORDER BY slo"
+        ).fetchall()
+        held = con.execute(
+            "SELECT count(*) FROM retouch.gated_outputs WHERE status = 'held_by_freeze'"
+        ).fetchone()[0]
+        alerts = con.execute(
+            "SELECT severity, count(*) FILTER (WHERE NOT low_traffic), "
+            "count(*) FILTER (WHERE low_traffic) FROM slo.burn_alerts GROUP BY 1 ORDER BY 1"
+        ).fetchall()
         failed_gates = con.execute(
             "SELECT gate, count(*) FROM (SELECT unnest(failed_gates) AS gate "
             "FROM retouch.gate_decisions) GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -170,7 +244,22 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
         out.append(
             "  failed gates (before healing): " + ", ".join(f"{g} {n}" for g, n in failed_gates)
         )
-    out.append(f"  published {published} images to {outputs}, {review} in the human-review queue")
+    out.append(
+        f"  published {published} images to {outputs}, {review} in the human-review queue, "
+        f"{held} held by SLO freezes"
+    )
+    if budgets:
+        out.append("  error budgets (overall, end of the last week):")
+        for slo, consumed, state, sli, objective in budgets:
+            level = f"SLI {sli:.3f}" if sli is not None else "no events"
+            out.append(
+                f"    {slo:<20} {consumed:>7.0%} consumed  {state:<16} {level} / {objective}"
+            )
+    if alerts:
+        out.append(
+            "  burn-rate alerts: "
+            + ", ".join(f"{sev} {n} (+{low} low-traffic, not paged)" for sev, n, low in alerts)
+        )
     out.append(f"  warehouse: {db.resolve()}")
     return "\n".join(out)
 
@@ -228,6 +317,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a retouch-slo.yaml and exit")
     validate.add_argument("--config", default=defaults.slo_config, help="file to check")
+    validate.add_argument(
+        "--db", default=defaults.duckdb_path, help="warehouse holding the last applied config"
+    )
+
+    signoff = commands.add_parser(
+        "signoff", help="record a sign-off: release an SLO freeze or allow relaxing an SLO"
+    )
+    signoff.add_argument(
+        "--kind", choices=["release_freeze", "relax_objective"], default="release_freeze"
+    )
+    signoff.add_argument(
+        "--scope",
+        required=True,
+        help="release_freeze: <slo>/<scope>, e.g. colour-fidelity/template_id=tpl-pet-care, "
+        "accessibility/overall, or delivery/* for every scope; relax_objective: the SLO name",
+    )
+    signoff.add_argument("--approver", required=True)
+    signoff.add_argument("--release-note", required=True, help="the release-note entry")
+    signoff.add_argument("--effective-from", default=None, help="ISO time (default: now)")
+    signoff.add_argument("--db", default=defaults.duckdb_path, help="DuckDB warehouse file")
+    signoff.set_defaults(func=_cmd_signoff)
     validate.set_defaults(func=_cmd_validate)
     return parser
 

@@ -27,7 +27,7 @@ BOUNDS = WeekBounds(first=date(2025, 1, 6), last=date(2026, 11, 16))
 def small_sample(tmp_path_factory) -> Path:
     """Two weeks, eight artifacts a week, every kind of invalid line: built once per session."""
     out = tmp_path_factory.mktemp("landing")
-    generate_sample(out, weeks=2, per_week=8, seed=18)  # its first week hits every gate path
+    generate_sample(out, weeks=2, per_week=10, seed=2)  # its first week hits every gate path
     return out
 
 

@@ -83,3 +83,76 @@ def test_unknown_healing_preset_lists_the_allowed_ones(tmp_path):
 def test_bad_alpha_background_colour(tmp_path):
     with pytest.raises(ConfigError, match=r"quality\.alpha_background.*#RRGGBB"):
         load_config(_write(tmp_path, "quality:\n  alpha_background: white\n"))
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "field", "words"),
+    [
+        (
+            "slos:\n  - name: x\n    indicator: {metric: delta_e_mean, op: '<=', threshold: 1}\n"
+            "    objective: 1.5\n",
+            "slos[0].objective",
+            "less than 1",
+        ),
+        (
+            "slos:\n  - name: x\n    indicator: {metric: delta_e_mean, op: '<=', threshold: 1}\n"
+            "    objective: 0.9\n    window: 30 days\n",
+            "slos[0].window",
+            "duration",
+        ),
+        (
+            "slos:\n  - name: x\n    indicator: {metric: colour, op: '<=', threshold: 1}\n"
+            "    objective: 0.9\n",
+            "slos[0].indicator.metric",
+            "delta_e_mean",
+        ),
+        (
+            "slos:\n  - name: x\n    indicator: {metric: wcag_aa_pass, op: '<', threshold: 3}\n"
+            "    objective: 0.9\n",
+            "slos[0].indicator",
+            "true/false",
+        ),
+        (
+            "slos:\n  - name: Bad Name\n    indicator: {metric: delta_e_mean, op: '<=', threshold: 1}\n"
+            "    objective: 0.9\n",
+            "slos[0].name",
+            "pattern",
+        ),
+        ("budget_policy: {freeze_new_work_at: 0.95}\n", "budget_policy", "thresholds must rise"),
+        (
+            "alerting:\n  windows:\n    - {severity: page, budget_consumed: 0.02, long: 5m, short: 1h}\n",
+            "alerting.windows[0]",
+            "short window",
+        ),
+        (
+            "alerting:\n  routes:\n    - {name: pd, kind: pagerduty, severities: [page], "
+            "secret_env: my-key}\n",
+            "alerting.routes[0].secret_env",
+            "pattern",
+        ),
+        ("review: {timezone: Mars/Olympus}\n", "review", "unknown timezone"),
+    ],
+)
+def test_slo_config_errors_name_the_field(tmp_path, yaml_text, field, words):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, yaml_text))
+    message = str(err.value)
+    assert f"retouch-slo.yaml: {field}" in message and words in message and "Fix:" in message
+
+
+def test_duplicate_slo_names(tmp_path):
+    one = "  - name: x\n    indicator: {metric: delta_e_mean, op: '<=', threshold: 1}\n    objective: 0.9\n"
+    with pytest.raises(ConfigError, match="repeated: x"):
+        load_config(_write(tmp_path, "slos:\n" + one + one))
+
+
+def test_the_shipped_slos_are_the_brief_defaults():
+    config = load_config(REPO_ROOT / "retouch-slo.yaml")
+    objectives = {s.name: (s.objective, s.indicator.threshold) for s in config.slos}
+    assert objectives == {
+        "colour-fidelity": (0.95, 1.0),
+        "accessibility": (0.99, True),
+        "delivery": (0.95, 90),
+        "reprocess-success": (0.98, True),
+    }
+    assert [s.window.days for s in config.slos] == [30, 30, 30, 30]

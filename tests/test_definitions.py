@@ -19,6 +19,11 @@ LAYERS = {
     "retouch/review_queue": "gates",
     "ops/events": "gates",
     "retouch/gated_outputs": "gates",
+    "slo/sli_facts": "slo",
+    "slo/error_budget": "slo",
+    "slo/burn_alerts": "slo",
+    "baselines/weekly": "baselines",
+    "baselines/version_guardrail": "baselines",
 }
 
 
@@ -66,3 +71,16 @@ def test_warehouse_steps_share_one_pool():
         defs.resolve_assets_def(dg.AssetKey(["retouch", "generations"])).op.pool
         == "retouch_warehouse"
     )
+
+
+def test_the_guardrail_check_warns_without_blocking():
+    graph = defs.resolve_asset_graph()
+    key = dg.AssetCheckKey(dg.AssetKey(["baselines", "version_guardrail"]), "no_version_regression")
+    assert key in graph.asset_check_keys and not graph.get_check_spec(key).blocking
+
+
+def test_slo_facts_do_not_wait_for_publication():
+    # A blocked publication must not stop the SLO facts of the same week.
+    graph = defs.resolve_asset_graph()
+    upstream = graph.get(dg.AssetKey(["slo", "error_budget"])).parent_keys
+    assert dg.AssetKey(["retouch", "gate_decisions"]) not in upstream

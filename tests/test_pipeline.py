@@ -53,7 +53,7 @@ def test_every_check_passes_and_every_table_is_filled(first_week):
     res, result = first_week
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
-    assert len(result.get_asset_check_evaluations()) == 3
+    assert len(result.get_asset_check_evaluations()) == 5
     generations = _query(res, f"SELECT count(*) FROM retouch.generations WHERE week = '{WEEK}'")[0][
         0
     ]
@@ -73,7 +73,7 @@ def test_events_carry_what_on_call_needs(first_week):
     rows = _query(
         res,
         "SELECT event_type, artifact_id, template_id, delta_e, contrast_ratio, "
-        "processing_ms, prompt_version FROM ops.events",
+        "processing_ms, prompt_version FROM ops.events WHERE source = 'gates'",
     )
     types = {r[0] for r in rows}
     assert {"retouch_success", "gate_failed"} <= types

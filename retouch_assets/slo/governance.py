@@ -168,7 +168,8 @@ WHERE b.window_end = $at AND b.policy_state IN ('slo_freeze', 'exhausted')
   AND NOT b.low_traffic  -- too few events to act on: flagged, never enforced
   AND NOT EXISTS (
       SELECT 1 FROM ops.signoffs s
-      WHERE s.kind = 'release_freeze' AND s.scope = b.slo || '/' || b.scope
+      WHERE s.kind = 'release_freeze'
+        AND (s.scope = b.slo || '/' || b.scope OR s.scope = b.slo || '/*')
         AND s.effective_from >= b.frozen_since
   )
 ORDER BY b.slo, b.scope
