@@ -83,6 +83,8 @@ def test_run_accounts_for_every_line_and_is_idempotent(tmp_path, monkeypatch, ca
     out = capsys.readouterr().out
     assert f"manifest lines {lines} = generations {counts[0][0]} + quarantine {counts[0][1]}" in out
     assert "accounted for: yes" in out and str(db.resolve()) in out
+    assert "gate status: approved" in out and "error budgets (overall" in out
+    assert "colour-fidelity" in out and "consumed" in out
 
 
 def test_run_fails_fast_on_a_bad_config(tmp_path, capsys):
@@ -114,3 +116,74 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "retouch"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "sample" in result.stdout and "run" in result.stdout
+
+
+def test_signoff_and_validate_guard_a_relaxed_objective(tmp_path, capsys):
+    db = tmp_path / "w.duckdb"
+    shipped = str(REPO_ROOT / "retouch-slo.yaml")
+    from datetime import UTC, datetime
+
+    from retouch_assets.config import load_config
+    from retouch_assets.slo.governance import apply_config
+    from retouch_assets.warehouse import connect, ensure_schema
+
+    with connect(db) as con:
+        ensure_schema(con)
+        apply_config(con, load_config(shipped), shipped, datetime(2026, 11, 1, tzinfo=UTC))
+    relaxed = tmp_path / "relaxed.yaml"
+    relaxed.write_text(
+        (REPO_ROOT / "retouch-slo.yaml")
+        .read_text()
+        .replace(
+            "objective: 0.95\n    window: 30d\n    "
+            "dimensions: [campaign_id, template_id, channel]\n  - name: accessibility",
+            "objective: 0.9\n    window: 30d\n    "
+            "dimensions: [campaign_id, template_id, channel]\n  - name: accessibility",
+            1,
+        )
+    )
+    assert main(["validate", "--config", str(relaxed), "--db", str(db)]) == 2
+    assert "colour-fidelity: objective 0.95 -> 0.9" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "signoff",
+                "--kind",
+                "relax_objective",
+                "--scope",
+                "colour-fidelity",
+                "--approver",
+                "ana",
+                "--release-note",
+                "agreed in the weekly sync",
+                "--db",
+                str(db),
+            ]
+        )
+        == 0
+    )
+    assert main(["validate", "--config", str(relaxed), "--db", str(db)]) == 0
+    assert "no unapproved relaxation" in capsys.readouterr().out
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT kind, scope, approver FROM ops.signoffs").fetchall() == [
+            ("relax_objective", "colour-fidelity", "ana")
+        ]
+
+
+def test_signoff_refuses_an_empty_release_note(tmp_path):
+    import pytest
+
+    with pytest.raises(SystemExit, match="non-empty release note"):
+        main(
+            [
+                "signoff",
+                "--scope",
+                "delivery/*",
+                "--approver",
+                "ana",
+                "--release-note",
+                " ",
+                "--db",
+                str(tmp_path / "w.duckdb"),
+            ]
+        )

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retouch_assets.config import AlertWindow, BudgetPolicy, Indicator, RetouchConfig, Slo
+from retouch_assets.config import BudgetPolicy, Indicator, RetouchConfig, Slo
 from retouch_assets.slo import engine as e
 
 WINDOWS = RetouchConfig().alerting.windows
