@@ -1,10 +1,13 @@
 """Names and small helpers every layer's wiring shares."""
 
 import time
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+
+from retouch_assets.partitions import weekly_partitions
 
 # Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to one.
 WAREHOUSE_POOL = "retouch_warehouse"
@@ -23,6 +26,38 @@ ERROR_BUDGET = dg.AssetKey(["slo", "error_budget"])
 BURN_ALERTS = dg.AssetKey(["slo", "burn_alerts"])
 WEEKLY_BASELINES = dg.AssetKey(["baselines", "weekly"])
 VERSION_GUARDRAIL = dg.AssetKey(["baselines", "version_guardrail"])
+
+
+def weekly_asset(group: str, kinds: tuple[str, ...] = ("duckdb", "python")) -> dict:
+    """The keyword arguments every weekly warehouse asset shares: its layer, kinds, owners,
+    Monday-week partitions and the single-writer pool."""
+    return {
+        "group_name": group,
+        "kinds": set(kinds),
+        "owners": OWNERS,
+        "partitions_def": weekly_partitions,
+        "pool": WAREHOUSE_POOL,
+    }
+
+
+def weekly_check(asset: dg.AssetKey, name: str, blocking: bool = False):
+    """A partition-aware asset check on one week, in the warehouse pool.
+
+    Partition-aware checks are a Dagster 1.13 preview that this project relies on on purpose;
+    its PreviewWarning is silenced here and only here."""
+
+    def decorate(fn):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.PreviewWarning)
+            return dg.asset_check(
+                asset=asset,
+                name=name,
+                blocking=blocking,
+                partitions_def=weekly_partitions,
+                pool=WAREHOUSE_POOL,
+            )(fn)
+
+    return decorate
 
 
 def week_window(week) -> tuple["datetime", "datetime"]:

@@ -70,6 +70,36 @@ def _f(t, table):
     return cube_root if t > _EPSILON else _KAPPA_SLOPE * t + 16.0 / 116.0
 
 
+def _hue_weight(ch, sh):
+    """T of CIEDE2000 from cos and sin of the mean hue h̄' (multiple-angle identities)."""
+    c2h = 2.0 * ch * ch - 1.0
+    s2h = 2.0 * sh * ch
+    c3h = ch * (4.0 * ch * ch - 3.0)
+    s3h = sh * (3.0 - 4.0 * sh * sh)
+    c4h = 2.0 * c2h * c2h - 1.0
+    s4h = 2.0 * s2h * c2h
+    return (
+        1.0
+        - 0.17 * (ch * _COS_30 + sh * _SIN_30)
+        + 0.24 * c2h
+        + 0.32 * (c3h * _COS_6 - s3h * _SIN_6)
+        - 0.20 * (c4h * _COS_63 + s4h * _SIN_63)
+    )
+
+
+def _rotation_term(ch, sh, cbarp):
+    """R_T = −sin(2Δθ)·R_C; exactly 0 more than 100° from h̄' = 275°, where |Δθ| < 4e-6°."""
+    if ch * _COS_275 + sh * _SIN_275 < _COS_100:
+        return 0.0
+    hbar_deg = math.atan2(sh, ch) / _DEG
+    if hbar_deg < 0.0:
+        hbar_deg += 360.0
+    dtheta = 30.0 * math.exp(-(((hbar_deg - 275.0) / 25.0) ** 2))
+    cbarp2 = cbarp * cbarp
+    cbarp7 = cbarp2 * cbarp2 * cbarp2 * cbarp
+    return -math.sin(2.0 * dtheta * _DEG) * 2.0 * math.sqrt(cbarp7 / (cbarp7 + _POW25_7))
+
+
 def _ciede2000(l1, a1, b1, l2, a2, b2):
     """The scalar reference: one pair of Lab colours (Sharma pairs, and opposite hues)."""
     c1 = math.sqrt(a1 * a1 + b1 * b1)
@@ -123,29 +153,8 @@ def _ciede2000(l1, a1, b1, l2, a2, b2):
             ch, sh = math.cos(hbar * _DEG), math.sin(hbar * _DEG)
     lbar = 0.5 * (l1 + l2)
     cbarp = 0.5 * (c1p + c2p)
-    c2h = 2.0 * ch * ch - 1.0
-    s2h = 2.0 * sh * ch
-    c3h = ch * (4.0 * ch * ch - 3.0)
-    s3h = sh * (3.0 - 4.0 * sh * sh)
-    c4h = 2.0 * c2h * c2h - 1.0
-    s4h = 2.0 * s2h * c2h
-    t = (
-        1.0
-        - 0.17 * (ch * _COS_30 + sh * _SIN_30)
-        + 0.24 * c2h
-        + 0.32 * (c3h * _COS_6 - s3h * _SIN_6)
-        - 0.20 * (c4h * _COS_63 + s4h * _SIN_63)
-    )
-    rt = 0.0
-    if ch * _COS_275 + sh * _SIN_275 >= _COS_100:
-        hbar_deg = math.atan2(sh, ch) / _DEG
-        if hbar_deg < 0.0:
-            hbar_deg += 360.0
-        dtheta = 30.0 * math.exp(-(((hbar_deg - 275.0) / 25.0) ** 2))
-        cbarp2 = cbarp * cbarp
-        cbarp7 = cbarp2 * cbarp2 * cbarp2 * cbarp
-        rc = 2.0 * math.sqrt(cbarp7 / (cbarp7 + _POW25_7))
-        rt = -math.sin(2.0 * dtheta * _DEG) * rc
+    t = _hue_weight(ch, sh)
+    rt = _rotation_term(ch, sh, cbarp)
     lb = (lbar - 50.0) ** 2
     sl = 1.0 + 0.015 * lb / math.sqrt(20.0 + lb)
     sc = 1.0 + 0.045 * cbarp
@@ -201,19 +210,7 @@ def _delta_e_row(l1s, a1s, b1s, l2s, a2s, b2s, out, tcs, ths, chs, shs, cbs, sum
         zn = 1.0 if norm == 0.0 else 0.0
         inv = 1.0 / (norm + zn)
         ch, sh = sx * inv + zn, sy * inv
-        c2h = 2.0 * ch * ch - 1.0
-        s2h = 2.0 * sh * ch
-        c3h = ch * (4.0 * ch * ch - 3.0)
-        s3h = sh * (3.0 - 4.0 * sh * sh)
-        c4h = 2.0 * c2h * c2h - 1.0
-        s4h = 2.0 * s2h * c2h
-        t = (
-            1.0
-            - 0.17 * (ch * _COS_30 + sh * _SIN_30)
-            + 0.24 * c2h
-            + 0.32 * (c3h * _COS_6 - s3h * _SIN_6)
-            - 0.20 * (c4h * _COS_63 + s4h * _SIN_63)
-        )
+        t = _hue_weight(ch, sh)
         cbarp = 0.5 * (c1p + c2p)
         lb = (0.5 * (l1 + l2) - 50.0) ** 2
         tl = (l2 - l1) / (1.0 + 0.015 * lb / math.sqrt(20.0 + lb))
@@ -231,17 +228,9 @@ def _rotation_pass(l1s, a1s, b1s, l2s, a2s, b2s, out, tcs, ths, chs, shs, cbs, s
         if sums[j] < 0.0:
             out[j] = _ciede2000(l1s[j], a1s[j], b1s[j], l2s[j], a2s[j], b2s[j])
             continue
-        ch, sh = chs[j], shs[j]
-        if ch * _COS_275 + sh * _SIN_275 < _COS_100:
+        rt = _rotation_term(chs[j], shs[j], cbs[j])
+        if rt == 0.0:
             continue
-        hbar_deg = math.atan2(sh, ch) / _DEG
-        if hbar_deg < 0.0:
-            hbar_deg += 360.0
-        dtheta = 30.0 * math.exp(-(((hbar_deg - 275.0) / 25.0) ** 2))
-        cbarp = cbs[j]
-        cbarp2 = cbarp * cbarp
-        cbarp7 = cbarp2 * cbarp2 * cbarp2 * cbarp
-        rt = -math.sin(2.0 * dtheta * _DEG) * 2.0 * math.sqrt(cbarp7 / (cbarp7 + _POW25_7))
         out[j] = math.sqrt(max(sums[j] + rt * tcs[j] * ths[j], 0.0))
 
 
@@ -332,7 +321,7 @@ def _kernels():
     # colour-science (tests compare on real photographs).
     options = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": True}
     g = globals()
-    for name in ("_cbrt", "_f", "_ciede2000"):
+    for name in ("_cbrt", "_f", "_hue_weight", "_rotation_term", "_ciede2000"):
         if not hasattr(g[name], "py_func"):
             g[name] = numba.njit(inline="always", **options)(g[name])
     for name in ("_lab_row", "_delta_e_row", "_rotation_pass"):

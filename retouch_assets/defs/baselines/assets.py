@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import warnings
 from collections import defaultdict
 
 import dagster as dg
@@ -11,15 +10,15 @@ from retouch_assets.defs.shared import (
     ARTIFACT_QUALITY,
     GATE_RESULTS,
     GENERATIONS,
-    OWNERS,
     VERSION_GUARDRAIL,
-    WAREHOUSE_POOL,
     WEEKLY_BASELINES,
     fetch_dicts,
     markdown_table,
     week_window,
+    weekly_asset,
+    weekly_check,
 )
-from retouch_assets.partitions import week_from_key, weekly_partitions
+from retouch_assets.partitions import week_from_key
 from retouch_assets.resources import RetouchConfigResource, WarehouseResource
 from retouch_assets.slo.guardrail import VersionStats, judge, weighted_baseline
 from retouch_assets.warehouse import arrow_rows, replace_weeks
@@ -81,11 +80,7 @@ WHERE week >= $first AND week < $week
 @dg.asset(
     key=WEEKLY_BASELINES,
     deps=[GENERATIONS, ARTIFACT_QUALITY, GATE_RESULTS],
-    group_name="baselines",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    partitions_def=weekly_partitions,
-    pool=WAREHOUSE_POOL,
+    **weekly_asset("baselines", kinds=("duckdb",)),
 )
 def weekly_baselines(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -127,11 +122,7 @@ def weekly_baselines(
         GENERATIONS,
         ARTIFACT_QUALITY,
     ],
-    group_name="baselines",
-    kinds={"duckdb", "python"},
-    owners=OWNERS,
-    partitions_def=weekly_partitions,
-    pool=WAREHOUSE_POOL,
+    **weekly_asset("baselines"),
 )
 def version_guardrail(
     context: dg.AssetExecutionContext,
@@ -225,39 +216,30 @@ def _regression_event(week, at, row: dict) -> dict:
     }
 
 
-with warnings.catch_warnings():
-    # Partition-aware asset checks are a Dagster 1.13 preview, used on purpose.
-    warnings.simplefilter("ignore", dg.PreviewWarning)
-
-    @dg.asset_check(
-        asset=VERSION_GUARDRAIL,
-        name="no_version_regression",
-        partitions_def=weekly_partitions,
-        pool=WAREHOUSE_POOL,
-    )
-    def no_version_regression(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        """No model or prompt version new this week is worse than the baseline by more than
-        the configured margin (a warning: it does not block publication)."""
-        week = week_from_key(context.partition_key)
-        with warehouse.connect() as con:
-            regressed = fetch_dicts(
-                con,
-                "SELECT kind, version, artifacts, delta_e_mean, baseline_delta_e_mean, note "
-                "FROM baselines.version_guardrail WHERE week = $week AND regressed ORDER BY 1, 2",
-                {"week": week},
-            )
-        return dg.AssetCheckResult(
-            passed=not regressed,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "regressions": len(regressed),
-                "versions": dg.MetadataValue.md(
-                    markdown_table(
-                        ("kind", "version", "artifacts", "note"),
-                        [(r["kind"], r["version"], r["artifacts"], r["note"]) for r in regressed],
-                    )
-                ),
-            },
+@weekly_check(VERSION_GUARDRAIL, "no_version_regression")
+def no_version_regression(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """No model or prompt version new this week is worse than the baseline by more than
+    the configured margin (a warning: it does not block publication)."""
+    week = week_from_key(context.partition_key)
+    with warehouse.connect() as con:
+        regressed = fetch_dicts(
+            con,
+            "SELECT kind, version, artifacts, delta_e_mean, baseline_delta_e_mean, note "
+            "FROM baselines.version_guardrail WHERE week = $week AND regressed ORDER BY 1, 2",
+            {"week": week},
         )
+    return dg.AssetCheckResult(
+        passed=not regressed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "regressions": len(regressed),
+            "versions": dg.MetadataValue.md(
+                markdown_table(
+                    ("kind", "version", "artifacts", "note"),
+                    [(r["kind"], r["version"], r["artifacts"], r["note"]) for r in regressed],
+                )
+            ),
+        },
+    )

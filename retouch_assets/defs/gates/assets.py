@@ -23,6 +23,7 @@ from retouch_assets.defs.shared import (
     markdown_table,
     progress_logger,
     week_window,
+    weekly_asset,
 )
 from retouch_assets.gates.decide import HELD_BY_FREEZE, PUBLISHABLE
 from retouch_assets.gates.heal import Correction, apply_correction
@@ -236,11 +237,7 @@ def _provenance(row: dict, gates: list[dict]) -> dict:
             partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
         ),
     ],
-    group_name="gates",
-    kinds={"duckdb", "python"},
-    owners=OWNERS,
-    partitions_def=weekly_partitions,
-    pool=WAREHOUSE_POOL,
+    **weekly_asset("gates"),
 )
 def gated_outputs(
     context: dg.AssetExecutionContext,

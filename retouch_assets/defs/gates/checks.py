@@ -1,7 +1,6 @@
 """Blocking gates on each week: stop publication when the batch is systemically broken, and
 prove that nothing published violates a gate."""
 
-import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -9,13 +8,13 @@ import dagster as dg
 from retouch_assets.defs.shared import (
     GATE_DECISIONS,
     GATED_OUTPUTS,
-    WAREHOUSE_POOL,
     fetch_dicts,
     markdown_table,
     week_window,
+    weekly_check,
 )
 from retouch_assets.gates.decide import NEEDS_HUMAN_REVIEW, PUBLISHABLE, REJECTED
-from retouch_assets.partitions import week_from_key, weekly_partitions
+from retouch_assets.partitions import week_from_key
 from retouch_assets.quality.artifact import ArtifactInput, QualitySettings, measure_all
 from retouch_assets.quality.measures import hex_to_rgb
 from retouch_assets.resources import LandingResource, RetouchConfigResource, WarehouseResource
@@ -42,125 +41,111 @@ WHERE o.week = $week AND o.output_path IS NOT NULL
 ORDER BY o.artifact_id, o.attempt
 """
 
-with warnings.catch_warnings():
-    # Partition-aware asset checks are a Dagster 1.13 preview, used on purpose.
-    warnings.simplefilter("ignore", dg.PreviewWarning)
 
-    @dg.asset_check(
-        asset=GATE_DECISIONS,
-        name="batch_not_systemically_broken",
-        blocking=True,
-        partitions_def=weekly_partitions,
-        pool=WAREHOUSE_POOL,
-    )
-    def batch_not_systemically_broken(
-        context: dg.AssetCheckExecutionContext,
-        warehouse: WarehouseResource,
-        retouch_config: RetouchConfigResource,
-    ) -> dg.AssetCheckResult:
-        """The share of the week's artifacts still failing after healing stays within the
-        configured tolerance; otherwise nothing of the week is published."""
-        week = week_from_key(context.partition_key)
-        tolerance = retouch_config.load().gates.systemic_failure_tolerance
-        with warehouse.connect() as con:
-            counts = {r["status"]: r["n"] for r in fetch_dicts(con, _STATUS_COUNTS, {"week": week})}
-            worst = fetch_dicts(con, _WORST_FAILURES, {"week": week})
-        total = sum(counts.values())
-        failing = counts.get(NEEDS_HUMAN_REVIEW, 0) + counts.get(REJECTED, 0)
-        share = failing / total if total else 0.0
-        return dg.AssetCheckResult(
-            passed=share <= tolerance,
-            metadata={
-                "artifacts": total,
-                "failing_after_healing": failing,
-                "failing_share": round(share, 4),
-                "tolerance": tolerance,
-                **{f"status/{k}": v for k, v in sorted(counts.items())},
-                "worst_offenders": dg.MetadataValue.md(
-                    markdown_table(
-                        tuple(worst[0]) if worst else ("artifact_id",),
-                        [tuple(w.values()) for w in worst],
-                    )
-                ),
-            },
-        )
-
-    @dg.asset_check(
-        asset=GATED_OUTPUTS,
-        name="published_outputs_pass_gates",
-        blocking=True,
-        partitions_def=weekly_partitions,
-        pool=WAREHOUSE_POOL,
-    )
-    def published_outputs_pass_gates(
-        context: dg.AssetCheckExecutionContext,
-        warehouse: WarehouseResource,
-        landing: LandingResource,
-        retouch_config: RetouchConfigResource,
-    ) -> dg.AssetCheckResult:
-        """Every published image is approved or healed, has no failed final gate, exists with
-        its sidecar, and passes the colour and accessibility gates when measured again from
-        the published file."""
-        week = week_from_key(context.partition_key)
-        config = retouch_config.load()
-        with warehouse.connect() as con:
-            published = fetch_dicts(con, _PUBLISHED, {"week": week})
-        settings = QualitySettings(
-            normal_text_ratio=config.gates.accessibility.normal_text_min_ratio,
-            large_text_ratio=config.gates.accessibility.large_text_min_ratio,
-            background=hex_to_rgb(config.quality.alpha_background),
-        )
-        colour = config.gates.colour
-        problems: dict[tuple, list[str]] = {}
-        present = []
-        for row in published:
-            key = (row["artifact_id"], row["attempt"])
-            problems[key] = []
-            if row["status"] not in PUBLISHABLE:
-                problems[key].append(f"status {row['status']}")
-            if row["failed_final_gates"]:
-                problems[key].append(f"{row['failed_final_gates']} failed final gate rows")
-            if Path(row["output_path"]).is_file() and Path(row["sidecar_path"]).is_file():
-                present.append(row)
-            else:
-                problems[key].append("published file or sidecar missing")
-        remeasured = measure_all(
-            [
-                ArtifactInput(
-                    r["artifact_id"],
-                    r["attempt"],
-                    r["campaign_id"],
-                    r["generated_at"],
-                    Path(r["output_path"]),
-                    landing.root / r["batch_id"] / r["master"],
-                    r["text_layers"] or [],
-                    r["processing_ms"],
+@weekly_check(GATE_DECISIONS, "batch_not_systemically_broken", blocking=True)
+def batch_not_systemically_broken(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    retouch_config: RetouchConfigResource,
+) -> dg.AssetCheckResult:
+    """The share of the week's artifacts still failing after healing stays within the
+    configured tolerance; otherwise nothing of the week is published."""
+    week = week_from_key(context.partition_key)
+    tolerance = retouch_config.load().gates.systemic_failure_tolerance
+    with warehouse.connect() as con:
+        counts = {r["status"]: r["n"] for r in fetch_dicts(con, _STATUS_COUNTS, {"week": week})}
+        worst = fetch_dicts(con, _WORST_FAILURES, {"week": week})
+    total = sum(counts.values())
+    failing = counts.get(NEEDS_HUMAN_REVIEW, 0) + counts.get(REJECTED, 0)
+    share = failing / total if total else 0.0
+    return dg.AssetCheckResult(
+        passed=share <= tolerance,
+        metadata={
+            "artifacts": total,
+            "failing_after_healing": failing,
+            "failing_share": round(share, 4),
+            "tolerance": tolerance,
+            **{f"status/{k}": v for k, v in sorted(counts.items())},
+            "worst_offenders": dg.MetadataValue.md(
+                markdown_table(
+                    tuple(worst[0]) if worst else ("artifact_id",),
+                    [tuple(w.values()) for w in worst],
                 )
-                for r in present
-            ],
-            settings,
-            with_hash=False,
-        )
-        for m in remeasured:
-            found = problems[(m.artifact_id, m.attempt)]
-            if m.measure_error:
-                found.append(m.measure_error)
-                continue
-            if m.delta_e_mean > colour.delta_e_mean_max or m.hist_delta > colour.hist_delta_pct_max:
-                found.append(f"re-measured ΔE {m.delta_e_mean:.3f}, hist {m.hist_delta:.2f} %")
-            if not m.wcag_aa_pass:
-                found.append(f"re-measured contrast {m.min_contrast_ratio:.2f}:1")
-        violations = [(*key, "; ".join(found)) for key, found in problems.items() if found]
-        return dg.AssetCheckResult(
-            passed=not violations,
-            metadata={
-                "published": len(published),
-                "violations": len(violations),
-                "worst_offenders": dg.MetadataValue.md(
-                    markdown_table(("artifact_id", "attempt", "problem"), violations[:10])
-                ),
-            },
-        )
+            ),
+        },
+    )
+
+
+@weekly_check(GATED_OUTPUTS, "published_outputs_pass_gates", blocking=True)
+def published_outputs_pass_gates(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    landing: LandingResource,
+    retouch_config: RetouchConfigResource,
+) -> dg.AssetCheckResult:
+    """Every published image is approved or healed, has no failed final gate, exists with
+    its sidecar, and passes the colour and accessibility gates when measured again from
+    the published file."""
+    week = week_from_key(context.partition_key)
+    config = retouch_config.load()
+    with warehouse.connect() as con:
+        published = fetch_dicts(con, _PUBLISHED, {"week": week})
+    settings = QualitySettings(
+        normal_text_ratio=config.gates.accessibility.normal_text_min_ratio,
+        large_text_ratio=config.gates.accessibility.large_text_min_ratio,
+        background=hex_to_rgb(config.quality.alpha_background),
+    )
+    colour = config.gates.colour
+    problems: dict[tuple, list[str]] = {}
+    present = []
+    for row in published:
+        key = (row["artifact_id"], row["attempt"])
+        problems[key] = []
+        if row["status"] not in PUBLISHABLE:
+            problems[key].append(f"status {row['status']}")
+        if row["failed_final_gates"]:
+            problems[key].append(f"{row['failed_final_gates']} failed final gate rows")
+        if Path(row["output_path"]).is_file() and Path(row["sidecar_path"]).is_file():
+            present.append(row)
+        else:
+            problems[key].append("published file or sidecar missing")
+    remeasured = measure_all(
+        [
+            ArtifactInput(
+                r["artifact_id"],
+                r["attempt"],
+                r["campaign_id"],
+                r["generated_at"],
+                Path(r["output_path"]),
+                landing.root / r["batch_id"] / r["master"],
+                r["text_layers"] or [],
+                r["processing_ms"],
+            )
+            for r in present
+        ],
+        settings,
+        with_hash=False,
+    )
+    for m in remeasured:
+        found = problems[(m.artifact_id, m.attempt)]
+        if m.measure_error:
+            found.append(m.measure_error)
+            continue
+        if m.delta_e_mean > colour.delta_e_mean_max or m.hist_delta > colour.hist_delta_pct_max:
+            found.append(f"re-measured ΔE {m.delta_e_mean:.3f}, hist {m.hist_delta:.2f} %")
+        if not m.wcag_aa_pass:
+            found.append(f"re-measured contrast {m.min_contrast_ratio:.2f}:1")
+    violations = [(*key, "; ".join(found)) for key, found in problems.items() if found]
+    return dg.AssetCheckResult(
+        passed=not violations,
+        metadata={
+            "published": len(published),
+            "violations": len(violations),
+            "worst_offenders": dg.MetadataValue.md(
+                markdown_table(("artifact_id", "attempt", "problem"), violations[:10])
+            ),
+        },
+    )
 
 
 _PUBLISHED_WITH_VERSIONS = """
@@ -170,45 +155,37 @@ FROM retouch.gated_outputs o JOIN retouch.generations g USING (artifact_id, atte
 WHERE o.week = $week AND o.output_path IS NOT NULL
 """
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.PreviewWarning)
 
-    @dg.asset_check(
-        asset=GATED_OUTPUTS,
-        name="slo_freeze_respected",
-        blocking=True,
-        partitions_def=weekly_partitions,
-        pool=WAREHOUSE_POOL,
+@weekly_check(GATED_OUTPUTS, "slo_freeze_respected", blocking=True)
+def slo_freeze_respected(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """Nothing was published that an SLO freeze in force holds: no new prompt version and
+    no new template/retouch version in a frozen scope without a release sign-off."""
+    week = week_from_key(context.partition_key)
+    week_start, _ = week_window(week)
+    with warehouse.connect() as con:
+        freezes = active_freezes(con, week_start)
+        first_seen = {(k, v): t for k, v, t in con.execute(FIRST_SEEN_SQL).fetchall()}
+        published = fetch_dicts(con, _PUBLISHED_WITH_VERSIONS, {"week": week})
+        held = con.execute(
+            "SELECT count(*) FROM retouch.gated_outputs WHERE week = $week "
+            "AND status = 'held_by_freeze'",
+            {"week": week},
+        ).fetchone()[0]
+    violations = [
+        (row["artifact_id"], row["attempt"], reason)
+        for row in published
+        if (reason := held_reason(row, freezes, first_seen))
+    ]
+    return dg.AssetCheckResult(
+        passed=not violations,
+        metadata={
+            "freezes_in_force": [f.key for f in freezes],
+            "held_by_freeze": held,
+            "violations": len(violations),
+            "worst_offenders": dg.MetadataValue.md(
+                markdown_table(("artifact_id", "attempt", "freeze"), violations[:10])
+            ),
+        },
     )
-    def slo_freeze_respected(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        """Nothing was published that an SLO freeze in force holds: no new prompt version and
-        no new template/retouch version in a frozen scope without a release sign-off."""
-        week = week_from_key(context.partition_key)
-        week_start, _ = week_window(week)
-        with warehouse.connect() as con:
-            freezes = active_freezes(con, week_start)
-            first_seen = {(k, v): t for k, v, t in con.execute(FIRST_SEEN_SQL).fetchall()}
-            published = fetch_dicts(con, _PUBLISHED_WITH_VERSIONS, {"week": week})
-            held = con.execute(
-                "SELECT count(*) FROM retouch.gated_outputs WHERE week = $week "
-                "AND status = 'held_by_freeze'",
-                {"week": week},
-            ).fetchone()[0]
-        violations = [
-            (row["artifact_id"], row["attempt"], reason)
-            for row in published
-            if (reason := held_reason(row, freezes, first_seen))
-        ]
-        return dg.AssetCheckResult(
-            passed=not violations,
-            metadata={
-                "freezes_in_force": [f.key for f in freezes],
-                "held_by_freeze": held,
-                "violations": len(violations),
-                "worst_offenders": dg.MetadataValue.md(
-                    markdown_table(("artifact_id", "attempt", "freeze"), violations[:10])
-                ),
-            },
-        )

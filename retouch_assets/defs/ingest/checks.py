@@ -1,57 +1,48 @@
 """Blocking batch-level expectations on each week of generations (great-expectations)."""
 
-import warnings
-
 import dagster as dg
 
-from retouch_assets.defs.shared import GENERATIONS, WAREHOUSE_POOL
+from retouch_assets.defs.shared import (
+    GENERATIONS,
+    weekly_check,
+)
 from retouch_assets.ingest.expectations import validate_generations
-from retouch_assets.partitions import week_from_key, weekly_partitions
+from retouch_assets.partitions import week_from_key
 from retouch_assets.resources import RetouchConfigResource, WarehouseResource
 from retouch_assets.warehouse import GENERATIONS_SCHEMA
 
-# Partition-aware asset checks are a Dagster 1.13 preview; we rely on them on purpose (one
-# check evaluation per week), so their PreviewWarning is silenced here and only here.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.PreviewWarning)
 
-    @dg.asset_check(
-        asset=GENERATIONS,
-        name="generations_expectations",
-        blocking=True,
-        partitions_def=weekly_partitions,
-        pool=WAREHOUSE_POOL,
-    )
-    def generations_expectations(
-        context: dg.AssetCheckExecutionContext,
-        warehouse: WarehouseResource,
-        retouch_config: RetouchConfigResource,
-    ) -> dg.AssetCheckResult:
-        """Schema, key uniqueness, channel value set and parameter ranges hold for the week."""
-        week = week_from_key(context.partition_key)
-        config = retouch_config.load()
-        with warehouse.connect() as con:
-            frame = con.execute(
-                "SELECT * FROM retouch.generations WHERE week = $week", {"week": week}
-            ).df()
-        if frame.empty:
-            return dg.AssetCheckResult(
-                passed=True, metadata={"rows": 0, "note": "no generations this week"}
-            )
-        outcome = validate_generations(frame, GENERATIONS_SCHEMA.names, config.ingest)
-        stats = outcome.statistics
-        context.log.info(
-            f"week {week}: {stats.get('successful_expectations')}/"
-            f"{stats.get('evaluated_expectations')} expectations passed on {len(frame)} rows"
-        )
+@weekly_check(GENERATIONS, "generations_expectations", blocking=True)
+def generations_expectations(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    retouch_config: RetouchConfigResource,
+) -> dg.AssetCheckResult:
+    """Schema, key uniqueness, channel value set and parameter ranges hold for the week."""
+    week = week_from_key(context.partition_key)
+    config = retouch_config.load()
+    with warehouse.connect() as con:
+        frame = con.execute(
+            "SELECT * FROM retouch.generations WHERE week = $week", {"week": week}
+        ).df()
+    if frame.empty:
         return dg.AssetCheckResult(
-            passed=outcome.success,
-            metadata={
-                "rows": len(frame),
-                "evaluated_expectations": stats.get("evaluated_expectations"),
-                "successful_expectations": stats.get("successful_expectations"),
-                "unsuccessful_expectations": stats.get("unsuccessful_expectations"),
-                "success_percent": float(stats.get("success_percent") or 0.0),
-                "failures": dg.MetadataValue.json(outcome.failures),
-            },
+            passed=True, metadata={"rows": 0, "note": "no generations this week"}
         )
+    outcome = validate_generations(frame, GENERATIONS_SCHEMA.names, config.ingest)
+    stats = outcome.statistics
+    context.log.info(
+        f"week {week}: {stats.get('successful_expectations')}/"
+        f"{stats.get('evaluated_expectations')} expectations passed on {len(frame)} rows"
+    )
+    return dg.AssetCheckResult(
+        passed=outcome.success,
+        metadata={
+            "rows": len(frame),
+            "evaluated_expectations": stats.get("evaluated_expectations"),
+            "successful_expectations": stats.get("successful_expectations"),
+            "unsuccessful_expectations": stats.get("unsuccessful_expectations"),
+            "success_percent": float(stats.get("success_percent") or 0.0),
+            "failures": dg.MetadataValue.json(outcome.failures),
+        },
+    )

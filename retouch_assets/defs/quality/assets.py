@@ -9,12 +9,11 @@ import numpy as np
 from retouch_assets.defs.shared import (
     ARTIFACT_QUALITY,
     GENERATIONS,
-    OWNERS,
-    WAREHOUSE_POOL,
     fetch_dicts,
     progress_logger,
+    weekly_asset,
 )
-from retouch_assets.partitions import week_from_key, weekly_partitions
+from retouch_assets.partitions import week_from_key
 from retouch_assets.quality.artifact import (
     ArtifactInput,
     KnownHash,
@@ -42,11 +41,7 @@ WHERE week < $week AND phash IS NOT NULL
 @dg.asset(
     key=ARTIFACT_QUALITY,
     deps=[GENERATIONS],
-    group_name="quality",
-    kinds={"duckdb", "python"},
-    owners=OWNERS,
-    partitions_def=weekly_partitions,
-    pool=WAREHOUSE_POOL,
+    **weekly_asset("quality"),
 )
 def artifact_quality(
     context: dg.AssetExecutionContext,

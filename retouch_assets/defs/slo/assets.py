@@ -18,6 +18,7 @@ from retouch_assets.defs.shared import (
     WAREHOUSE_POOL,
     markdown_table,
     week_window,
+    weekly_asset,
 )
 from retouch_assets.partitions import week_from_key, weekly_partitions
 from retouch_assets.resources import RetouchConfigResource, WarehouseResource
@@ -51,11 +52,7 @@ def load_facts(con, start: datetime, end: datetime) -> pd.DataFrame:
 @dg.asset(
     key=SLI_FACTS,
     deps=[GENERATIONS, ARTIFACT_QUALITY, GATE_RESULTS],
-    group_name="slo",
-    kinds={"duckdb", "python"},
-    owners=OWNERS,
-    partitions_def=weekly_partitions,
-    pool=WAREHOUSE_POOL,
+    **weekly_asset("slo"),
 )
 def sli_facts(
     context: dg.AssetExecutionContext,
