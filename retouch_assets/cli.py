@@ -112,17 +112,27 @@ def _instance():
     )
 
 
-def _failure_summary(result) -> list[str]:
-    problems = []
+def _run_problems(result) -> tuple[list[str], list[str]]:
+    """(failures, warnings) of one run: failed steps with their error, failed checks."""
+    import dagster as dg
+
+    failures, warnings = [], []
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            problems.append(f"step {event.step_key} failed: {event.message}")
+            error = event.step_failure_data.error
+            while error is not None and error.cause is not None:
+                error = error.cause  # the user code's exception, not Dagster's wrapper
+            message = error.message.strip().splitlines()[-1] if error else event.message
+            failures.append(f"step {event.step_key} failed: {message}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
-                asset = evaluation.asset_key.to_user_string()
-                problems.append(f"check {evaluation.check_name} failed on {asset}")
-    return problems
+                text = f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()}"
+                if evaluation.severity == dg.AssetCheckSeverity.WARN:
+                    warnings.append(text + " warns")
+                else:
+                    failures.append(text + " failed")
+    return failures, warnings
 
 
 def _apply_config(config, args: argparse.Namespace) -> None:
@@ -163,10 +173,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         landing_dir=str(landing),
         slo_config=str(args.config),
         outputs_dir=str(args.outputs),
+        reports_dir=str(args.reports),
     )
     job = build_definitions(paths).resolve_job_def("retouch_weekly")
     started = time.perf_counter()
     failures: dict[str, list[str]] = {}
+    warnings: dict[str, list[str]] = {}
     with _instance() as instance:
         for week in tqdm(weeks, unit="week", desc="retouch_weekly"):
             result = job.execute_in_process(
@@ -175,10 +187,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 run_config=_quiet_run_config(),
                 raise_on_error=False,
             )
+            problems, warned = _run_problems(result)
+            if warned:
+                warnings[week] = warned
             if not result.success:
-                failures[week] = _failure_summary(result) or ["run failed"]
+                failures[week] = problems or ["run failed"]
     elapsed = time.perf_counter() - started
     print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed))
+    for week, notes in warnings.items():
+        for note in notes:
+            print(f"WARNING {week}: {note}", file=sys.stderr)
     for week, problems in failures.items():
         for problem in problems:
             print(f"FAILED {week}: {problem}", file=sys.stderr)
@@ -223,6 +241,13 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
             "SELECT severity, count(*) FILTER (WHERE NOT low_traffic), "
             "count(*) FILTER (WHERE low_traffic) FROM slo.burn_alerts GROUP BY 1 ORDER BY 1"
         ).fetchall()
+        incidents = con.execute(
+            "SELECT incident_id, slo, scope, status, root_cause_category, timeline_path "
+            "FROM ops.incidents ORDER BY number"
+        ).fetchall()
+        outbox = con.execute(
+            "SELECT status, count(*) FROM ops.alert_outbox GROUP BY 1 ORDER BY 1"
+        ).fetchall()
         failed_gates = con.execute(
             "SELECT gate, count(*) FROM (SELECT unnest(failed_gates) AS gate "
             "FROM retouch.gate_decisions) GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -260,6 +285,14 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
             "  burn-rate alerts: "
             + ", ".join(f"{sev} {n} (+{low} low-traffic, not paged)" for sev, n, low in alerts)
         )
+    for incident_id, slo, scope, status, category, path in incidents:
+        out.append(f"  {incident_id} {status}: {slo} ({scope}), root cause {category} — {path}")
+    if outbox:
+        out.append(
+            "  alert outbox: "
+            + ", ".join(f"{s} {n}" for s, n in outbox)
+            + " (`retouch alerts --deliver` sends them)"
+        )
     out.append(f"  warehouse: {db.resolve()}")
     return "\n".join(out)
 
@@ -281,6 +314,42 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         result = bench.bench_quality(args.artifacts, args.megapixels, args.repeat)
     print(json.dumps(result))
+    return 0
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    import os
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from retouch_assets.ops.delivery import deliver_pending
+    from retouch_assets.warehouse import connect, ensure_schema
+
+    config = load_config(args.config)
+    with connect(args.db) as con:
+        ensure_schema(con)
+        if args.deliver:
+            with httpx.Client(timeout=10.0) as client:
+                counts = deliver_pending(
+                    con, config.alerting.routes, os.environ, client, datetime.now(UTC)
+                )
+            print(
+                "delivery: "
+                + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to deliver")
+            )
+        rows = con.execute(
+            "SELECT created_at, action, route, status, summary, last_error FROM ops.alert_outbox "
+            "ORDER BY created_at DESC, action LIMIT $n",
+            {"n": args.limit},
+        ).fetchall()
+        totals = con.execute(
+            "SELECT status, count(*) FROM ops.alert_outbox GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    print("outbox: " + (", ".join(f"{s} {n}" for s, n in totals) or "empty"))
+    for created, action, route, status, summary, error in rows:
+        note = f"  ({error})" if error and status != "delivered" else ""
+        print(f"  {created:%Y-%m-%d %H:%M} {action:<8} {route:<14} {status:<12} {summary}{note}")
     return 0
 
 
@@ -306,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--db", default=defaults.duckdb_path, help="DuckDB warehouse file")
     run.add_argument("--config", default=defaults.slo_config, help="retouch-slo.yaml to use")
     run.add_argument("--outputs", default=defaults.outputs_dir, help="published images folder")
+    run.add_argument("--reports", default=defaults.reports_dir, help="reports and timelines")
     run.set_defaults(func=_cmd_run)
 
     bench = commands.add_parser("bench", help="benchmarks with a same-run baseline (JSON last)")
@@ -314,6 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     bench.add_argument("--artifacts", type=int, default=48, help="quality: artifacts (48)")
     bench.set_defaults(func=_cmd_bench)
+
+    alerts = commands.add_parser("alerts", help="list the alert outbox; --deliver sends it")
+    alerts.add_argument("--deliver", action="store_true", help="deliver undelivered rows")
+    alerts.add_argument("--db", default=defaults.duckdb_path, help="DuckDB warehouse file")
+    alerts.add_argument("--config", default=defaults.slo_config, help="retouch-slo.yaml (routes)")
+    alerts.add_argument("--limit", type=int, default=20, help="rows to list (default 20)")
+    alerts.set_defaults(func=_cmd_alerts)
 
     validate = commands.add_parser("validate", help="check a retouch-slo.yaml and exit")
     validate.add_argument("--config", default=defaults.slo_config, help="file to check")

@@ -49,6 +49,16 @@ class OutputsResource(dg.ConfigurableResource):
         return Path(self.path)
 
 
+class ReportsResource(dg.ConfigurableResource):
+    """Where the weekly reliability-sync reports and incident timelines are written."""
+
+    path: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path)
+
+
 class RetouchConfigResource(dg.ConfigurableResource):
     """`retouch-slo.yaml`, validated; an invalid file fails the step with the field and fix."""
 

@@ -329,6 +329,8 @@ def generate_sample(
     counter = 0
     invalid_queue = list(INVALID_KINDS)
 
+    burst_week = max(1, weeks // 2) if weeks > 1 else -1
+    burst_size = min(24, per_week // 2)
     for week_index in range(weeks):
         monday = datetime.combine(
             start_week + timedelta(weeks=week_index), datetime.min.time(), UTC
@@ -355,6 +357,12 @@ def generate_sample(
                 defect = "clean"
             if week_index == weeks - 1 and i == 2:
                 defect = "wrong_size"  # at least one artifact the gates must reject
+            if week_index == burst_week and i < burst_size:
+                # The new model's rollout hour: a burst of work, two minutes apart, mostly
+                # cast, that burns the colour budget fast enough to page.
+                moment = monday + timedelta(days=2, hours=10, minutes=2 * i)
+                model = "sdxl-turbo-1.1"
+                defect = "strong_cast" if i % 3 else "clean"
             artifact_id = f"art-{counter:05d}"
             # rt-2.4 rolls out in week 2; rt-2.5 arrives for half the work of a later last week.
             retouch_version = "rt-2.4" if week_index >= 1 else "rt-2.3"

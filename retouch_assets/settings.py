@@ -12,11 +12,13 @@ ENV_DUCKDB_PATH = "RETOUCH_DUCKDB_PATH"
 ENV_LANDING_DIR = "RETOUCH_LANDING_DIR"
 ENV_SLO_CONFIG = "RETOUCH_SLO_CONFIG"
 ENV_OUTPUTS_DIR = "RETOUCH_OUTPUTS_DIR"
+ENV_REPORTS_DIR = "RETOUCH_REPORTS_DIR"
 
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
 DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_SLO_CONFIG = "retouch-slo.yaml"
 DEFAULT_OUTPUTS_DIR = "data/outputs"
+DEFAULT_REPORTS_DIR = "data/reports"
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Settings:
     landing_dir: str
     slo_config: str
     outputs_dir: str
+    reports_dir: str = DEFAULT_REPORTS_DIR
 
 
 def settings_from_env() -> Settings:
@@ -34,4 +37,5 @@ def settings_from_env() -> Settings:
         landing_dir=os.environ.get(ENV_LANDING_DIR) or DEFAULT_LANDING_DIR,
         slo_config=os.environ.get(ENV_SLO_CONFIG) or DEFAULT_SLO_CONFIG,
         outputs_dir=os.environ.get(ENV_OUTPUTS_DIR) or DEFAULT_OUTPUTS_DIR,
+        reports_dir=os.environ.get(ENV_REPORTS_DIR) or DEFAULT_REPORTS_DIR,
     )

@@ -268,6 +268,26 @@ GUARDRAIL_SCHEMA = pa.schema(
     ]
 )
 
+OUTBOX_SCHEMA = pa.schema(
+    [
+        ("outbox_id", pa.string()),
+        ("week", pa.date32()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("kind", pa.string()),
+        ("action", pa.string()),
+        ("dedup_key", pa.string()),
+        ("route", pa.string()),
+        ("route_kind", pa.string()),
+        ("severity", pa.string()),
+        ("slo", pa.string()),
+        ("scope", pa.string()),
+        ("summary", pa.string()),
+        ("payload", pa.string()),
+        ("status", pa.string()),
+        ("attempts", pa.int64()),
+    ]
+)
+
 # No PRIMARY KEY constraints: DuckDB checks them eagerly, so deleting a week and inserting the
 # same keys again in one transaction would fail. Uniqueness is enforced by the ingest triage
 # and verified by the batch expectations.
@@ -492,6 +512,49 @@ CREATE TABLE IF NOT EXISTS ops.signoffs (
 );
 -- Warehouses written before events had a source: their events all came from the gates.
 ALTER TABLE ops.events ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT 'gates';
+-- Outbox rows are never replaced: their delivery state must survive re-runs.
+CREATE TABLE IF NOT EXISTS ops.alert_outbox (
+    outbox_id VARCHAR NOT NULL,
+    week DATE NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    kind VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    dedup_key VARCHAR NOT NULL,
+    route VARCHAR NOT NULL,
+    route_kind VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    slo VARCHAR,
+    scope VARCHAR,
+    summary VARCHAR NOT NULL,
+    payload JSON NOT NULL,
+    status VARCHAR NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    last_status_code BIGINT,
+    last_error VARCHAR,
+    delivered_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS ops.incidents (
+    incident_id VARCHAR NOT NULL,
+    number BIGINT NOT NULL,
+    incident_key VARCHAR NOT NULL,
+    slo VARCHAR NOT NULL,
+    scope VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    opened_at TIMESTAMPTZ NOT NULL,
+    resolved_at TIMESTAMPTZ,
+    alerts BIGINT NOT NULL,
+    root_cause VARCHAR NOT NULL,
+    root_cause_category VARCHAR NOT NULL,
+    postmortem_due TIMESTAMPTZ NOT NULL,
+    timeline_path VARCHAR
+);
+CREATE TABLE IF NOT EXISTS ops.incident_events (
+    incident_id VARCHAR NOT NULL,
+    event_at TIMESTAMPTZ NOT NULL,
+    kind VARCHAR NOT NULL,
+    details JSON NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ops.applied_config (
     applied_at TIMESTAMPTZ NOT NULL,
     config_hash VARCHAR NOT NULL,

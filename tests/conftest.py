@@ -14,6 +14,7 @@ from retouch_assets.ingest.landing import WeekBounds
 from retouch_assets.resources import (
     LandingResource,
     OutputsResource,
+    ReportsResource,
     RetouchConfigResource,
     WarehouseResource,
 )
@@ -101,6 +102,7 @@ def resources(tmp_path: Path) -> Callable[[Path], dict[str, Any]]:
             "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
             "landing": LandingResource(path=str(landing)),
             "outputs": OutputsResource(path=str(tmp_path / "outputs")),
+            "reports": ReportsResource(path=str(tmp_path / "reports")),
             "retouch_config": RetouchConfigResource(
                 path=str(config or REPO_ROOT / "retouch-slo.yaml")
             ),

@@ -24,6 +24,10 @@ LAYERS = {
     "slo/burn_alerts": "slo",
     "baselines/weekly": "baselines",
     "baselines/version_guardrail": "baselines",
+    "ops/alert_outbox": "ops",
+    "ops/incidents": "ops",
+    "ops/incident_events": "ops",
+    "ops/reliability_report": "ops",
 }
 
 
@@ -84,3 +88,11 @@ def test_slo_facts_do_not_wait_for_publication():
     graph = defs.resolve_asset_graph()
     upstream = graph.get(dg.AssetKey(["slo", "error_budget"])).parent_keys
     assert dg.AssetKey(["retouch", "gate_decisions"]) not in upstream
+
+
+def test_schedules_and_the_separate_delivery_job():
+    assert defs.resolve_job_def("deliver_alerts_job").partitions_def is None
+    sync = defs.resolve_schedule_def("weekly_reliability_sync")
+    assert sync.cron_schedule == "0 9 * * 1" and sync.execution_timezone == "Europe/Berlin"
+    assert defs.resolve_schedule_def("daily_pipeline").job_name == "retouch_weekly"
+    assert defs.resolve_schedule_def("alert_delivery").job_name == "deliver_alerts_job"

@@ -34,6 +34,7 @@ def first_week(small_sample, tmp_path_factory):
     from tests.conftest import (
         LandingResource,
         OutputsResource,
+        ReportsResource,
         RetouchConfigResource,
         WarehouseResource,
     )
@@ -43,6 +44,7 @@ def first_week(small_sample, tmp_path_factory):
         "warehouse": WarehouseResource(path=str(tmp / "w.duckdb")),
         "landing": LandingResource(path=str(small_sample)),
         "outputs": OutputsResource(path=str(tmp / "outputs")),
+        "reports": ReportsResource(path=str(tmp / "reports")),
         "retouch_config": RetouchConfigResource(path=str(REPO_ROOT / "retouch-slo.yaml")),
     }
     result = _run(res)
@@ -54,6 +56,8 @@ def test_every_check_passes_and_every_table_is_filled(first_week):
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     assert len(result.get_asset_check_evaluations()) == 5
+    report = res["reports"].root / WEEK / "reliability_sync.md"
+    assert "## SLO status" in report.read_text() and "## Human review queue" in report.read_text()
     generations = _query(res, f"SELECT count(*) FROM retouch.generations WHERE week = '{WEEK}'")[0][
         0
     ]

@@ -51,6 +51,7 @@ def test_a_backfill_in_another_order_reproduces_the_incremental_budget_history(
         REPO_ROOT,
         LandingResource,
         OutputsResource,
+        ReportsResource,
         RetouchConfigResource,
         WarehouseResource,
     )
@@ -60,6 +61,7 @@ def test_a_backfill_in_another_order_reproduces_the_incremental_budget_history(
             "warehouse": WarehouseResource(path=str(tmp_path / f"{name}.duckdb")),
             "landing": LandingResource(path=str(small_sample)),
             "outputs": OutputsResource(path=str(tmp_path / name)),
+            "reports": ReportsResource(path=str(tmp_path / name / "reports")),
             "retouch_config": RetouchConfigResource(path=str(REPO_ROOT / "retouch-slo.yaml")),
         }
 

@@ -26,6 +26,10 @@ ERROR_BUDGET = dg.AssetKey(["slo", "error_budget"])
 BURN_ALERTS = dg.AssetKey(["slo", "burn_alerts"])
 WEEKLY_BASELINES = dg.AssetKey(["baselines", "weekly"])
 VERSION_GUARDRAIL = dg.AssetKey(["baselines", "version_guardrail"])
+ALERT_OUTBOX = dg.AssetKey(["ops", "alert_outbox"])
+INCIDENTS = dg.AssetKey(["ops", "incidents"])
+INCIDENT_EVENTS = dg.AssetKey(["ops", "incident_events"])
+RELIABILITY_REPORT = dg.AssetKey(["ops", "reliability_report"])
 
 
 def weekly_asset(group: str, kinds: tuple[str, ...] = ("duckdb", "python")) -> dict:

@@ -1,0 +1,58 @@
+"""Automation: the daily pipeline, the weekly reliability sync (Monday 09:00 in the configured
+timezone, for the last complete week) and the alert delivery."""
+
+from datetime import UTC, timedelta
+
+import dagster as dg
+
+from retouch_assets.config import Review
+from retouch_assets.defs.jobs import weekly_job
+from retouch_assets.defs.ops.assets import deliver_alerts_job
+from retouch_assets.ingest.landing import week_of
+from retouch_assets.partitions import partition_key
+
+_WEEKDAYS = {"monday": 1, "tuesday": 2, "wednesday": 3, "thursday": 4, "friday": 5}
+
+
+@dg.schedule(
+    name="daily_pipeline",
+    job=weekly_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+def daily_pipeline(context: dg.ScheduleEvaluationContext):
+    """Every morning, bring the week of yesterday's generations up to date."""
+    yesterday = context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)
+    key = partition_key(week_of(yesterday))
+    return dg.RunRequest(run_key=f"daily:{yesterday:%Y-%m-%d}", partition_key=key)
+
+
+def weekly_sync_schedule(review: Review) -> dg.ScheduleDefinition:
+    """The reliability sync for the last complete week, at the configured time and zone."""
+    hour, minute = (int(part) for part in review.time.split(":"))
+
+    @dg.schedule(
+        name="weekly_reliability_sync",
+        job=weekly_job,
+        cron_schedule=f"{minute} {hour} * * {_WEEKDAYS[review.weekday]}",
+        execution_timezone=review.timezone,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Materialize the last complete week (all layers, then the report).",
+    )
+    def weekly_reliability_sync(context: dg.ScheduleEvaluationContext):
+        at = context.scheduled_execution_time.astimezone(UTC)
+        last_complete = week_of(at) - timedelta(weeks=1)
+        key = partition_key(last_complete)
+        return dg.RunRequest(run_key=f"sync:{key}", partition_key=key, tags={"retouch/sync": key})
+
+    return weekly_reliability_sync
+
+
+alert_delivery = dg.ScheduleDefinition(
+    name="alert_delivery",
+    job=deliver_alerts_job,
+    cron_schedule="*/10 * * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Deliver the alert outbox every 10 minutes.",
+)
