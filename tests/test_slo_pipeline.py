@@ -107,3 +107,30 @@ def test_budgets_states_and_guardrail_fill_for_a_week(small_sample, resources):
             == 2
         )
         assert con.execute("SELECT count(*) FROM ops.applied_config").fetchone()[0] == 1
+
+
+def test_the_weekly_sync_schedule_produces_the_summary_for_its_week(small_sample, resources):
+    from datetime import UTC, datetime
+
+    from retouch_assets.config import Review
+    from retouch_assets.defs.ops.schedules import weekly_sync_schedule
+
+    res = resources(small_sample)
+    _materialize(res, WEEKS[0])
+    schedule = weekly_sync_schedule(Review())
+    # Monday 2026-10-19 09:00 in Berlin (CEST): the last complete week is 2026-10-12.
+    request = schedule(
+        dg.build_schedule_context(scheduled_execution_time=datetime(2026, 10, 19, 7, tzinfo=UTC))
+    )
+    assert request.partition_key == WEEKS[1]
+    _materialize(res, request.partition_key)
+    report = (res["reports"].root / WEEKS[1] / "reliability_sync.md").read_text()
+    assert report.startswith("# Reliability sync — week of 2026-10-12")
+    for section in (
+        "## SLO status",
+        "## Freezes",
+        "## Alerts",
+        "## Incidents",
+        "## Human review queue",
+    ):
+        assert section in report

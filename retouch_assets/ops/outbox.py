@@ -131,7 +131,7 @@ def outbox_rows(
             "burn_long": a["peak_burn_long"],
             "burn_short": a["peak_burn_short"],
             "fired_at": a["fired_at"].isoformat(),
-            "budget_consumed": a.get("budget_consumed", 0.0),
+            "budget_consumed": a.get("budget_consumed") or 0.0,
         }
         fact = {
             "dedup_key": key,

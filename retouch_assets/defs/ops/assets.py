@@ -10,6 +10,7 @@ import httpx
 import pandas as pd
 import pyarrow as pa
 
+from retouch_assets.config import format_duration
 from retouch_assets.defs.shared import (
     ALERT_OUTBOX,
     BURN_ALERTS,
@@ -40,6 +41,14 @@ from retouch_assets.resources import ReportsResource, RetouchConfigResource, War
 from retouch_assets.warehouse import OUTBOX_SCHEMA
 
 _ALL_HISTORY = dg.TimeWindowPartitionMapping(start_offset=-12)
+# The week's alert episodes with their scope's budget consumed at the end of the week.
+_ALERTS_WITH_BUDGET_SQL = """
+SELECT a.*, b.budget_consumed
+FROM slo.burn_alerts a
+LEFT JOIN slo.error_budget b USING (week, slo, scope)
+WHERE a.week = $week
+ORDER BY a.fired_at, a.slo, a.scope, a.severity, a.long_window
+"""
 
 
 @dg.asset(key=ALERT_OUTBOX, deps=[BURN_ALERTS, ERROR_BUDGET], **weekly_asset("ops"))
@@ -54,9 +63,7 @@ def alert_outbox(
     week = week_from_key(context.partition_key)
     config = retouch_config.load()
     with warehouse.connect() as con:
-        alerts = fetch_dicts(
-            con, "SELECT * FROM slo.burn_alerts WHERE week = $week", {"week": week}
-        )
+        alerts = fetch_dicts(con, _ALERTS_WITH_BUDGET_SQL, {"week": week})
         policy = fetch_dicts(
             con,
             "SELECT event_time, details FROM ops.events WHERE week = $week AND source = 'slo' "
@@ -159,7 +166,10 @@ def _page_text(alert: dict) -> str:
     pool=weekly_asset("ops")["pool"],
 )
 def track_incidents(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, reports: ReportsResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    reports: ReportsResource,
+    retouch_config: RetouchConfigResource,
 ):
     """Open, attach and resolve incidents from every page alert up to the end of the week."""
     week = week_from_key(context.partition_key)
@@ -172,6 +182,10 @@ def track_incidents(
             {"end": end},
         )
         drafts = group_incidents(pages, as_of=end)
+        page_windows = [
+            w.long for w in retouch_config.load().alerting.windows if w.severity == "page"
+        ]
+        fastest = format_duration(min(page_windows)) if page_windows else None
         known = {
             key: number
             for key, number in con.execute(
@@ -211,7 +225,10 @@ def track_incidents(
                 "incident_key": draft.key,
                 "slo": draft.slo,
                 "scope": draft.scope,
-                "severity": "SEV2",
+                # A page from the fastest window (1 h by default) is a fast burn: SEV1.
+                "severity": "SEV1"
+                if any(a["long_window"] == fastest for a in draft.alerts)
+                else "SEV2",
                 "status": "resolved" if draft.resolved_at else "open",
                 "opened_at": draft.opened_at,
                 "resolved_at": draft.resolved_at,
