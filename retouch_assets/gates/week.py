@@ -105,12 +105,18 @@ def gate_week(
     return decisions
 
 
+def _key(week: date, item: GateInput) -> dict:
+    return {"artifact_id": item.artifact_id, "attempt": item.attempt, "week": week}
+
+
+def _where(item: GateInput) -> dict:
+    return {"campaign_id": item.campaign_id, "template_id": item.template_id}
+
+
 def gate_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:
     return [
-        {
-            "artifact_id": item.artifact_id,
-            "attempt": item.attempt,
-            "week": week,
+        _key(week, item)
+        | {
             "gate": row.gate,
             "metric": row.metric,
             "phase": row.phase,
@@ -126,12 +132,9 @@ def gate_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> 
 
 def decision_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:
     return [
-        {
-            "artifact_id": item.artifact_id,
-            "attempt": item.attempt,
-            "week": week,
-            "campaign_id": item.campaign_id,
-            "template_id": item.template_id,
+        _key(week, item)
+        | _where(item)
+        | {
             "channel": item.channel,
             "generated_at": item.generated_at,
             "status": d.status,
@@ -152,12 +155,9 @@ def decision_rows(week: date, items: list[GateInput], decisions: list[Decision])
 def review_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:
     """The human-review queue: unresolved failures, urgent when delivery is also late."""
     return [
-        {
-            "artifact_id": item.artifact_id,
-            "attempt": item.attempt,
-            "week": week,
-            "campaign_id": item.campaign_id,
-            "template_id": item.template_id,
+        _key(week, item)
+        | _where(item)
+        | {
             "queued_at": item.generated_at,
             "priority": "high" if d.delivery_breach else "normal",
             "reasons": d.review_reasons,

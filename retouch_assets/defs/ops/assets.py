@@ -22,6 +22,7 @@ from retouch_assets.defs.shared import (
     RELIABILITY_REPORT,
     REVIEW_QUEUE,
     VERSION_GUARDRAIL,
+    WAREHOUSE_POOL,
     fetch_dicts,
     markdown_table,
     week_window,
@@ -36,7 +37,7 @@ from retouch_assets.ops.incidents import (
 )
 from retouch_assets.ops.outbox import outbox_rows
 from retouch_assets.ops.report import reliability_markdown
-from retouch_assets.partitions import week_from_key
+from retouch_assets.partitions import week_from_key, weekly_partitions
 from retouch_assets.resources import ReportsResource, RetouchConfigResource, WarehouseResource
 from retouch_assets.warehouse import OUTBOX_SCHEMA
 
@@ -162,8 +163,8 @@ def _page_text(alert: dict) -> str:
             owners=OWNERS,
         ),
     ],
-    partitions_def=weekly_asset("ops")["partitions_def"],
-    pool=weekly_asset("ops")["pool"],
+    partitions_def=weekly_partitions,
+    pool=WAREHOUSE_POOL,
 )
 def track_incidents(
     context: dg.AssetExecutionContext,
