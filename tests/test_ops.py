@@ -310,8 +310,15 @@ def test_an_unreachable_endpoint_is_retried_then_left_for_the_next_delivery(con)
     _store(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES[:1]))
     env = {"PD_URL": f"http://127.0.0.1:{port}/pd", "PD_KEY": "k"}
     with httpx.Client(timeout=1.0) as client:
-        counts = deliver_pending(con, ROUTES[:1], env, client, datetime(2026, 11, 22, tzinfo=UTC),
-                                 retries=2, backoff_s=0.0)
+        counts = deliver_pending(
+            con,
+            ROUTES[:1],
+            env,
+            client,
+            datetime(2026, 11, 22, tzinfo=UTC),
+            retries=2,
+            backoff_s=0.0,
+        )
     assert counts == {"retrying": 1}
     attempts, error = con.execute("SELECT attempts, last_error FROM ops.alert_outbox").fetchone()
     assert attempts == 3 and "ConnectError" in error
