@@ -44,6 +44,18 @@ def weekly_asset(group: str, kinds: tuple[str, ...] = ("duckdb", "python")) -> d
     }
 
 
+def layer_spec(key: dg.AssetKey, group: str, description: str, deps=()) -> dg.AssetSpec:
+    """One output of a multi-asset step, in its layer (the step carries partitions and pool)."""
+    return dg.AssetSpec(
+        key,
+        description=description,
+        deps=list(deps),
+        group_name=group,
+        kinds={"duckdb", "python"},
+        owners=OWNERS,
+    )
+
+
 def weekly_check(asset: dg.AssetKey, name: str, blocking: bool = False):
     """A partition-aware asset check on one week, in the warehouse pool.
 

@@ -16,10 +16,10 @@ from retouch_assets.defs.shared import (
     GATE_RESULTS,
     GATED_OUTPUTS,
     GENERATIONS,
-    OWNERS,
     REVIEW_QUEUE,
     WAREHOUSE_POOL,
     fetch_dicts,
+    layer_spec,
     markdown_table,
     progress_logger,
     week_window,
@@ -69,40 +69,33 @@ ORDER BY d.artifact_id, d.attempt
 """
 
 
-def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        key,
-        description=description,
-        deps=list(deps),
-        group_name="gates",
-        kinds={"duckdb", "python"},
-        owners=OWNERS,
-    )
-
-
 @dg.multi_asset(
     name="evaluate_gates",
     specs=[
-        _spec(
+        layer_spec(
             GATE_RESULTS,
+            "gates",
             "Every gate measurement per artifact: gate, metric, phase (measured "
             "or the healing preset), value, threshold, passed, and whether it was final.",
             [ARTIFACT_QUALITY, GENERATIONS],
         ),
-        _spec(
+        layer_spec(
             GATE_DECISIONS,
+            "gates",
             "Per artifact attempt: status (approved, healed, "
             "needs_human_review, rejected), failed and unresolved gates, heal actions.",
             [ARTIFACT_QUALITY, GENERATIONS],
         ),
-        _spec(
+        layer_spec(
             REVIEW_QUEUE,
+            "gates",
             "Artifacts waiting for a person, with reasons and the proposed "
             "accessible text colours.",
             [ARTIFACT_QUALITY, GENERATIONS],
         ),
-        _spec(
+        layer_spec(
             EVENTS,
+            "gates",
             "Gate events: retouch_success, gate_failed, healed, needs_human_review, "
             "rejected, queue_reprioritisation.",
             [ARTIFACT_QUALITY, GENERATIONS],

@@ -7,9 +7,9 @@ import dagster as dg
 
 from retouch_assets.defs.shared import (
     GENERATIONS,
-    OWNERS,
     QUARANTINE,
     WAREHOUSE_POOL,
+    layer_spec,
     markdown_table,
 )
 from retouch_assets.ingest.landing import triage_landing
@@ -22,21 +22,16 @@ from retouch_assets.warehouse import replace_weeks
 @dg.multi_asset(
     name="ingest_landing_batches",
     specs=[
-        dg.AssetSpec(
+        layer_spec(
             GENERATIONS,
-            description="Accepted generations of the week: every contract field plus batch_id, "
+            "ingest",
+            "Accepted generations of the week: every contract field plus batch_id, "
             "line_no and week.",
-            group_name="ingest",
-            kinds={"duckdb", "python"},
-            owners=OWNERS,
         ),
-        dg.AssetSpec(
+        layer_spec(
             QUARANTINE,
-            description="Manifest lines that broke the input contract, with the reason and the "
-            "original line.",
-            group_name="ingest",
-            kinds={"duckdb", "python"},
-            owners=OWNERS,
+            "ingest",
+            "Manifest lines that broke the input contract, with the reason and the original line.",
         ),
     ],
     partitions_def=weekly_partitions,

@@ -18,12 +18,12 @@ from retouch_assets.defs.shared import (
     GATE_DECISIONS,
     INCIDENT_EVENTS,
     INCIDENTS,
-    OWNERS,
     RELIABILITY_REPORT,
     REVIEW_QUEUE,
     VERSION_GUARDRAIL,
     WAREHOUSE_POOL,
     fetch_dicts,
+    layer_spec,
     markdown_table,
     week_window,
     weekly_asset,
@@ -144,23 +144,19 @@ def _page_text(alert: dict) -> str:
 @dg.multi_asset(
     name="track_incidents",
     specs=[
-        dg.AssetSpec(
+        layer_spec(
             INCIDENTS,
-            description="RETINC-<n> incidents opened by page alerts: SLO, scope, severity, "
+            "ops",
+            "RETINC-<n> incidents opened by page alerts: SLO, scope, severity, "
             "status, opened/resolved, root cause, postmortem due; ids stable across re-runs.",
-            deps=[dg.AssetDep(BURN_ALERTS, partition_mapping=_ALL_HISTORY), GATE_DECISIONS],
-            group_name="ops",
-            kinds={"duckdb", "python"},
-            owners=OWNERS,
+            [dg.AssetDep(BURN_ALERTS, partition_mapping=_ALL_HISTORY), GATE_DECISIONS],
         ),
-        dg.AssetSpec(
+        layer_spec(
             INCIDENT_EVENTS,
-            description="Each incident's timeline: opened, alerts attached, resolved, "
+            "ops",
+            "Each incident's timeline: opened, alerts attached, resolved, "
             "postmortem due. Exported as incident_timeline.md under the reports folder.",
-            deps=[dg.AssetDep(BURN_ALERTS, partition_mapping=_ALL_HISTORY)],
-            group_name="ops",
-            kinds={"duckdb", "python"},
-            owners=OWNERS,
+            [dg.AssetDep(BURN_ALERTS, partition_mapping=_ALL_HISTORY)],
         ),
     ],
     partitions_def=weekly_partitions,

@@ -13,9 +13,9 @@ from retouch_assets.defs.shared import (
     ERROR_BUDGET,
     GATE_RESULTS,
     GENERATIONS,
-    OWNERS,
     SLI_FACTS,
     WAREHOUSE_POOL,
+    layer_spec,
     markdown_table,
     week_window,
     weekly_asset,
@@ -111,24 +111,20 @@ def _budget_record(week, row, window_end, window_days, since) -> dict:
 @dg.multi_asset(
     name="evaluate_slos",
     specs=[
-        dg.AssetSpec(
+        layer_spec(
             ERROR_BUDGET,
-            description="Per SLO and scope (overall, each campaign, template, channel) at the end "
+            "slo",
+            "Per SLO and scope (overall, each campaign, template, channel) at the end "
             "of the week in event time: good, total, SLI, budget consumed, burn rate of every "
             "alert window, policy state (ok, freeze_new_work, slo_freeze, exhausted).",
-            deps=_FACT_DEPS,
-            group_name="slo",
-            kinds={"duckdb", "python"},
-            owners=OWNERS,
+            _FACT_DEPS,
         ),
-        dg.AssetSpec(
+        layer_spec(
             BURN_ALERTS,
-            description="Multi-window multi-burn-rate alert episodes of the week (SRE Workbook): "
+            "slo",
+            "Multi-window multi-burn-rate alert episodes of the week (SRE Workbook): "
             "fired when both the long and the short window burn faster than the factor.",
-            deps=_FACT_DEPS,
-            group_name="slo",
-            kinds={"duckdb", "python"},
-            owners=OWNERS,
+            _FACT_DEPS,
         ),
     ],
     partitions_def=weekly_partitions,
