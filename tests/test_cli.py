@@ -68,6 +68,8 @@ def test_run_accounts_for_every_line_and_is_idempotent(tmp_path, monkeypatch, ca
                 str(config),
                 "--outputs",
                 str(tmp_path / "outputs"),
+                "--reports",
+                str(tmp_path / "reports"),
             ]
         )
         assert code == 0
