@@ -38,6 +38,10 @@ class LandingResource(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.path)
 
+    def file(self, row: dict, field: str) -> Path:
+        """A generation's `image` or `master` file: relative paths live in its batch folder."""
+        return self.root / row["batch_id"] / row[field]
+
 
 class OutputsResource(dg.ConfigurableResource):
     """Where approved and healed images are published: `<path>/<week>/<artifact>_a<n>.png`."""

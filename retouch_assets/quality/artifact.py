@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from retouch_assets.config import RetouchConfig
 from retouch_assets.quality.decode import DecodedImage, DecodeError, decode_srgb8
 from retouch_assets.quality.delta_e import delta_e_map, delta_e_summary, lab_planes
 from retouch_assets.quality.measures import (
     AA_LARGE,
     AA_NORMAL,
     LayerContrast,
+    hex_to_rgb,
     histogram_delta_pct,
     layer_contrast,
     phash_hex,
@@ -73,6 +75,15 @@ class QualitySettings:
     large_text_ratio: float = AA_LARGE
     background: tuple[int, int, int] = (255, 255, 255)
     duplicate_max_hamming: int = 6
+
+    @classmethod
+    def from_config(cls, config: "RetouchConfig") -> "QualitySettings":
+        return cls(
+            normal_text_ratio=config.gates.accessibility.normal_text_min_ratio,
+            large_text_ratio=config.gates.accessibility.large_text_min_ratio,
+            background=hex_to_rgb(config.quality.alpha_background),
+            duplicate_max_hamming=config.quality.duplicate_max_hamming,
+        )
 
 
 class MasterCache:

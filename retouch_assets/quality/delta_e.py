@@ -70,6 +70,17 @@ def _f(t, table):
     return cube_root if t > _EPSILON else _KAPPA_SLOPE * t + 16.0 / 116.0
 
 
+def _primed(a1, b1, a2, b2):
+    """a' = (1 + G)·a and C' of both colours: the chroma-dependent stretch of the a axis."""
+    cbar = 0.5 * (math.sqrt(a1 * a1 + b1 * b1) + math.sqrt(a2 * a2 + b2 * b2))
+    cbar2 = cbar * cbar
+    cbar7 = cbar2 * cbar2 * cbar2 * cbar
+    g = 0.5 * (1.0 - math.sqrt(cbar7 / (cbar7 + _POW25_7)))
+    a1p = (1.0 + g) * a1
+    a2p = (1.0 + g) * a2
+    return a1p, a2p, math.sqrt(a1p * a1p + b1 * b1), math.sqrt(a2p * a2p + b2 * b2)
+
+
 def _hue_weight(ch, sh):
     """T of CIEDE2000 from cos and sin of the mean hue h̄' (multiple-angle identities)."""
     c2h = 2.0 * ch * ch - 1.0
@@ -102,16 +113,7 @@ def _rotation_term(ch, sh, cbarp):
 
 def _ciede2000(l1, a1, b1, l2, a2, b2):
     """The scalar reference: one pair of Lab colours (Sharma pairs, and opposite hues)."""
-    c1 = math.sqrt(a1 * a1 + b1 * b1)
-    c2 = math.sqrt(a2 * a2 + b2 * b2)
-    cbar = 0.5 * (c1 + c2)
-    cbar2 = cbar * cbar
-    cbar7 = cbar2 * cbar2 * cbar2 * cbar
-    g = 0.5 * (1.0 - math.sqrt(cbar7 / (cbar7 + _POW25_7)))
-    a1p = (1.0 + g) * a1
-    a2p = (1.0 + g) * a2
-    c1p = math.sqrt(a1p * a1p + b1 * b1)
-    c2p = math.sqrt(a2p * a2p + b2 * b2)
+    a1p, a2p, c1p, c2p = _primed(a1, b1, a2, b2)
     dlp = l2 - l1
     dcp = c2p - c1p
     cc = c1p * c2p
@@ -183,14 +185,7 @@ def _delta_e_row(l1s, a1s, b1s, l2s, a2s, b2s, out, tcs, ths, chs, shs, cbs, sum
     rotation pass needs. `sums` < 0 marks opposite hues for the scalar path."""
     for j in range(l1s.shape[0]):
         l1, a1, b1, l2, a2, b2 = l1s[j], a1s[j], b1s[j], l2s[j], a2s[j], b2s[j]
-        cbar = 0.5 * (math.sqrt(a1 * a1 + b1 * b1) + math.sqrt(a2 * a2 + b2 * b2))
-        cbar2 = cbar * cbar
-        cbar7 = cbar2 * cbar2 * cbar2 * cbar
-        g = 0.5 * (1.0 - math.sqrt(cbar7 / (cbar7 + _POW25_7)))
-        a1p = (1.0 + g) * a1
-        a2p = (1.0 + g) * a2
-        c1p = math.sqrt(a1p * a1p + b1 * b1)
-        c2p = math.sqrt(a2p * a2p + b2 * b2)
+        a1p, a2p, c1p, c2p = _primed(a1, b1, a2, b2)
         # A zero chroma has hue 0: its unit vector is (1, 0). Written as arithmetic on the
         # 0/1 masks so the loop stays branch-free.
         z1 = 1.0 if c1p == 0.0 else 0.0
@@ -321,7 +316,7 @@ def _kernels():
     # colour-science (tests compare on real photographs).
     options = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": True}
     g = globals()
-    for name in ("_cbrt", "_f", "_hue_weight", "_rotation_term", "_ciede2000"):
+    for name in ("_cbrt", "_f", "_primed", "_hue_weight", "_rotation_term", "_ciede2000"):
         if not hasattr(g[name], "py_func"):
             g[name] = numba.njit(inline="always", **options)(g[name])
     for name in ("_lab_row", "_delta_e_row", "_rotation_pass"):

@@ -125,8 +125,8 @@ def evaluate_gates(
             prompt_version=r["prompt_version"],
             model_version=r["model_version"],
             generated_at=r["generated_at"],
-            image_path=landing.root / r["batch_id"] / r["image"],
-            master_path=landing.root / r["batch_id"] / r["master"],
+            image_path=landing.file(r, "image"),
+            master_path=landing.file(r, "master"),
             text_layers=r["text_layers"] or [],
             measurement=measurement_from_row(r),
         )
@@ -290,7 +290,7 @@ def gated_outputs(
         if hold:
             return record | {"status": HELD_BY_FREEZE, "hold_reason": hold}
         try:
-            pixels = decode_srgb8(landing.root / row["batch_id"] / row["image"], background).pixels
+            pixels = decode_srgb8(landing.file(row, "image"), background).pixels
         except DecodeError as exc:
             context.log.warning(f"{row['artifact_id']}: not published, image changed: {exc}")
             return record

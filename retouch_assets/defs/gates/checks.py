@@ -16,7 +16,6 @@ from retouch_assets.defs.shared import (
 from retouch_assets.gates.decide import NEEDS_HUMAN_REVIEW, PUBLISHABLE, REJECTED
 from retouch_assets.partitions import week_from_key
 from retouch_assets.quality.artifact import ArtifactInput, QualitySettings, measure_all
-from retouch_assets.quality.measures import hex_to_rgb
 from retouch_assets.resources import LandingResource, RetouchConfigResource, WarehouseResource
 from retouch_assets.slo.governance import FIRST_SEEN_SQL, active_freezes, held_reason
 
@@ -90,11 +89,7 @@ def published_outputs_pass_gates(
     config = retouch_config.load()
     with warehouse.connect() as con:
         published = fetch_dicts(con, _PUBLISHED, {"week": week})
-    settings = QualitySettings(
-        normal_text_ratio=config.gates.accessibility.normal_text_min_ratio,
-        large_text_ratio=config.gates.accessibility.large_text_min_ratio,
-        background=hex_to_rgb(config.quality.alpha_background),
-    )
+    settings = QualitySettings.from_config(config)
     colour = config.gates.colour
     problems: dict[tuple, list[str]] = {}
     present = []
@@ -117,7 +112,7 @@ def published_outputs_pass_gates(
                 r["campaign_id"],
                 r["generated_at"],
                 Path(r["output_path"]),
-                landing.root / r["batch_id"] / r["master"],
+                landing.file(r, "master"),
                 r["text_layers"] or [],
                 r["processing_ms"],
             )

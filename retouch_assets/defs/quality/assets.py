@@ -21,7 +21,6 @@ from retouch_assets.quality.artifact import (
     find_duplicates,
     measure_all,
 )
-from retouch_assets.quality.measures import hex_to_rgb
 from retouch_assets.resources import LandingResource, RetouchConfigResource, WarehouseResource
 from retouch_assets.warehouse import arrow_rows, replace_weeks
 
@@ -63,19 +62,14 @@ def artifact_quality(
             attempt=g["attempt"],
             campaign_id=g["campaign_id"],
             generated_at=g["generated_at"],
-            image_path=landing.root / g["batch_id"] / g["image"],
-            master_path=landing.root / g["batch_id"] / g["master"],
+            image_path=landing.file(g, "image"),
+            master_path=landing.file(g, "master"),
             text_layers=g["text_layers"] or [],
             processing_ms=g["processing_ms"],
         )
         for g in generations
     ]
-    settings = QualitySettings(
-        normal_text_ratio=config.gates.accessibility.normal_text_min_ratio,
-        large_text_ratio=config.gates.accessibility.large_text_min_ratio,
-        background=hex_to_rgb(config.quality.alpha_background),
-        duplicate_max_hamming=config.quality.duplicate_max_hamming,
-    )
+    settings = QualitySettings.from_config(config)
     started = time.perf_counter()
     measurements = measure_all(items, settings, on_done=progress_logger(context, "measured"))
     elapsed = time.perf_counter() - started
