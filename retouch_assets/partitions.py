@@ -1,6 +1,6 @@
 """The one partitioning of the project: Monday weeks in UTC, keyed by the week's Monday."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -26,3 +26,9 @@ def partition_key(week: date) -> str:
 
 def week_from_key(key: str) -> date:
     return date.fromisoformat(key)
+
+
+def week_window(week: date) -> tuple[datetime, datetime]:
+    """[Monday 00:00 UTC, next Monday 00:00 UTC) of a week's date."""
+    start = datetime.combine(week, datetime.min.time(), tzinfo=UTC)
+    return start, start + timedelta(days=7)

@@ -1,4 +1,8 @@
-"""Typed resources: the warehouse, the landing folder and the configuration file."""
+"""Typed resources, and the one place they are built from the settings (`build_resources`).
+
+A setting that comes from the environment is passed as `dg.EnvVar`, so the Dagster UI shows
+which variable configured it; otherwise its documented default is used.
+"""
 
 import os
 from collections.abc import Iterator
@@ -7,25 +11,40 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
-from retouch_assets import warehouse
+from retouch_assets import settings as settings_module
 from retouch_assets.config import RetouchConfig, load_config_cached
+from retouch_assets.settings import PATH_SETTINGS, Settings
+from retouch_assets.warehouse import connect
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file. One writer at a time: every step using it is in the
-    `retouch_warehouse` pool, and connections close even when a step fails."""
+    `retouch_warehouse` pool, a second process waits up to `lock_timeout_s` and then fails
+    naming the holder, and connections close even when a step fails. Schema migrations run
+    once per run, when the resource is set up."""
 
     path: str
-    lock_timeout_s: float = 120.0
+    lock_timeout_s: float = settings_module.DEFAULT_LOCK_TIMEOUT_S
+    _migrated: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.migrate()
+
+    def migrate(self) -> list[int]:
+        from retouch_assets.migrations import migrate
+
+        with connect(self.path, lock_timeout_s=self.lock_timeout_s) as con:
+            applied = migrate(con)
+        self._migrated = True
+        return applied
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(
-            self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s
-        ) as con:
-            if not read_only:
-                warehouse.ensure_schema(con)
+        if not self._migrated and not read_only:
+            self.migrate()  # used outside a run (tests, the CLI): migrate on first use
+        with connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as con:
             yield con
 
 
@@ -44,7 +63,7 @@ class LandingResource(dg.ConfigurableResource):
 
 
 class OutputsResource(dg.ConfigurableResource):
-    """Where approved and healed images are published: `<path>/<week>/<artifact>_a<n>.png`."""
+    """Where approved and healed images are published, one folder per week."""
 
     path: str
 
@@ -72,3 +91,30 @@ class RetouchConfigResource(dg.ConfigurableResource):
         return load_config_cached(
             self.path, os.stat(self.path).st_mtime_ns if os.path.exists(self.path) else 0
         )
+
+
+class AlertEndpointsResource(dg.ConfigurableResource):
+    """The endpoints and secrets alert routes name (`RETOUCH_*` variables), read only when
+    delivering; never written to the warehouse, logs or metadata."""
+
+    def environment(self) -> dict[str, str]:
+        return settings_module.alert_environment()
+
+
+def _value(settings: Settings, field: str):
+    env_name, _ = PATH_SETTINGS[field]
+    return dg.EnvVar(env_name) if field in settings.from_env else getattr(settings, field)
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource of the project, from one Settings object."""
+    return {
+        "warehouse": WarehouseResource(
+            path=_value(settings, "duckdb_path"), lock_timeout_s=settings.lock_timeout_s
+        ),
+        "landing": LandingResource(path=_value(settings, "landing_dir")),
+        "outputs": OutputsResource(path=_value(settings, "outputs_dir")),
+        "reports": ReportsResource(path=_value(settings, "reports_dir")),
+        "retouch_config": RetouchConfigResource(path=_value(settings, "slo_config")),
+        "alert_endpoints": AlertEndpointsResource(),
+    }

@@ -1,41 +1,101 @@
-"""Where the project's paths come from: the environment, with documented defaults.
+"""Where the project's paths and secrets come from: the environment, with documented defaults.
 
-This is the only module that reads the environment; `definitions.py` and the CLI call it.
-Relative paths are relative to the working directory (the repository root for `make` and
-`dagster dev`).
+This is the only module that reads the environment. `dagster dev` loads `.env` from the
+directory it starts in, and its values win over the shell's; `retouch` does the same
+(`load_dotenv`) before anything reads a setting, so the UI and the CLI resolve the same
+settings for the same directory and environment. Relative paths are relative to the working
+directory (the repository root for `make` and `dagster dev`).
 """
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 ENV_DUCKDB_PATH = "RETOUCH_DUCKDB_PATH"
 ENV_LANDING_DIR = "RETOUCH_LANDING_DIR"
 ENV_SLO_CONFIG = "RETOUCH_SLO_CONFIG"
 ENV_OUTPUTS_DIR = "RETOUCH_OUTPUTS_DIR"
 ENV_REPORTS_DIR = "RETOUCH_REPORTS_DIR"
+ENV_LOCK_TIMEOUT_S = "RETOUCH_LOCK_TIMEOUT_S"
+ENV_DAGSTER_HOME = "DAGSTER_HOME"
+# Alert routes name their endpoint and secret variables in retouch-slo.yaml; only variables
+# with this prefix can be named there (the config's pattern), and only they are handed out.
+ALERT_ENV_PREFIX = "RETOUCH_"
 
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
 DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_SLO_CONFIG = "retouch-slo.yaml"
 DEFAULT_OUTPUTS_DIR = "data/outputs"
 DEFAULT_REPORTS_DIR = "data/reports"
+DEFAULT_LOCK_TIMEOUT_S = 120.0
+
+# Setting -> its environment variable and default.
+PATH_SETTINGS = {
+    "duckdb_path": (ENV_DUCKDB_PATH, DEFAULT_DUCKDB_PATH),
+    "landing_dir": (ENV_LANDING_DIR, DEFAULT_LANDING_DIR),
+    "slo_config": (ENV_SLO_CONFIG, DEFAULT_SLO_CONFIG),
+    "outputs_dir": (ENV_OUTPUTS_DIR, DEFAULT_OUTPUTS_DIR),
+    "reports_dir": (ENV_REPORTS_DIR, DEFAULT_REPORTS_DIR),
+}
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the project cannot use."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    duckdb_path: str
-    landing_dir: str
-    slo_config: str
-    outputs_dir: str
+    duckdb_path: str = DEFAULT_DUCKDB_PATH
+    landing_dir: str = DEFAULT_LANDING_DIR
+    slo_config: str = DEFAULT_SLO_CONFIG
+    outputs_dir: str = DEFAULT_OUTPUTS_DIR
     reports_dir: str = DEFAULT_REPORTS_DIR
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    # Which settings came from the environment (shown as env vars in the Dagster UI).
+    from_env: frozenset[str] = frozenset()
 
 
-def settings_from_env() -> Settings:
+def load_dotenv(directory: str | Path | None = None) -> list[str]:
+    """Load `<directory>/.env` (default: the working directory) into the environment the way
+    `dagster dev` does: its values override the shell's. Returns the names it set."""
+    from dotenv import dotenv_values
+
+    path = Path(directory or os.getcwd()) / ".env"
+    if not path.is_file():
+        return []
+    values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    os.environ.update(values)
+    return sorted(values)
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the `RETOUCH_*` variables, falling back to the defaults listed in `.env.example`."""
-    return Settings(
-        duckdb_path=os.environ.get(ENV_DUCKDB_PATH) or DEFAULT_DUCKDB_PATH,
-        landing_dir=os.environ.get(ENV_LANDING_DIR) or DEFAULT_LANDING_DIR,
-        slo_config=os.environ.get(ENV_SLO_CONFIG) or DEFAULT_SLO_CONFIG,
-        outputs_dir=os.environ.get(ENV_OUTPUTS_DIR) or DEFAULT_OUTPUTS_DIR,
-        reports_dir=os.environ.get(ENV_REPORTS_DIR) or DEFAULT_REPORTS_DIR,
-    )
+    env = os.environ if environ is None else environ
+    values: dict = {}
+    from_env = set()
+    for field, (name, default) in PATH_SETTINGS.items():
+        values[field] = env.get(name) or default
+        if env.get(name):
+            from_env.add(field)
+    raw_timeout = env.get(ENV_LOCK_TIMEOUT_S)
+    if raw_timeout:
+        try:
+            values["lock_timeout_s"] = float(raw_timeout)
+        except ValueError:
+            raise SettingsError(
+                f"{ENV_LOCK_TIMEOUT_S}={raw_timeout!r}: not a number of seconds. "
+                f"Fix: set it to e.g. 120, or unset it"
+            ) from None
+    return Settings(**values, from_env=frozenset(from_env))
+
+
+def dagster_home() -> str | None:
+    """The Dagster instance folder, when one is configured."""
+    return os.environ.get(ENV_DAGSTER_HOME) or None
+
+
+def alert_environment() -> dict[str, str]:
+    """The variables alert routes may name (`RETOUCH_*`): endpoints and secrets, read when
+    delivering, never stored in the warehouse or shown in metadata."""
+    return {k: v for k, v in os.environ.items() if k.startswith(ALERT_ENV_PREFIX)}

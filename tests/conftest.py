@@ -11,14 +11,9 @@ import pytest
 from PIL import Image
 
 from retouch_assets.ingest.landing import WeekBounds
-from retouch_assets.resources import (
-    LandingResource,
-    OutputsResource,
-    ReportsResource,
-    RetouchConfigResource,
-    WarehouseResource,
-)
+from retouch_assets.resources import build_resources
 from retouch_assets.sample import generate_sample
+from retouch_assets.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BOUNDS = WeekBounds(first=date(2025, 1, 6), last=date(2026, 11, 16))
@@ -98,14 +93,14 @@ def make_batch(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def resources(tmp_path: Path) -> Callable[[Path], dict[str, Any]]:
     def _resources(landing: Path, config: Path | None = None) -> dict[str, Any]:
-        return {
-            "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
-            "landing": LandingResource(path=str(landing)),
-            "outputs": OutputsResource(path=str(tmp_path / "outputs")),
-            "reports": ReportsResource(path=str(tmp_path / "reports")),
-            "retouch_config": RetouchConfigResource(
-                path=str(config or REPO_ROOT / "retouch-slo.yaml")
-            ),
-        }
+        return build_resources(
+            Settings(
+                duckdb_path=str(tmp_path / "warehouse.duckdb"),
+                landing_dir=str(landing),
+                slo_config=str(config or REPO_ROOT / "retouch-slo.yaml"),
+                outputs_dir=str(tmp_path / "outputs"),
+                reports_dir=str(tmp_path / "reports"),
+            )
+        )
 
     return _resources

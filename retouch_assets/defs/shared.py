@@ -1,41 +1,32 @@
-"""Names and small helpers every layer's wiring shares."""
+"""What every layer's Dagster wiring shares: asset keys from table declarations, the keyword
+arguments of weekly assets and checks, Markdown metadata and progress logging."""
 
 import time
 import warnings
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
 
 import dagster as dg
 
-from retouch_assets.partitions import weekly_partitions
+from retouch_assets.partitions import week_from_key, weekly_partitions
+from retouch_assets.warehouse import Table
 
 # Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to one.
 WAREHOUSE_POOL = "retouch_warehouse"
 OWNERS = ["team:creative-ops-data"]
 
-GENERATIONS = dg.AssetKey(["retouch", "generations"])
-QUARANTINE = dg.AssetKey(["retouch", "quarantine"])
-ARTIFACT_QUALITY = dg.AssetKey(["retouch", "artifact_quality"])
-GATE_RESULTS = dg.AssetKey(["retouch", "gate_results"])
-GATE_DECISIONS = dg.AssetKey(["retouch", "gate_decisions"])
-REVIEW_QUEUE = dg.AssetKey(["retouch", "review_queue"])
-EVENTS = dg.AssetKey(["ops", "events"])
-GATED_OUTPUTS = dg.AssetKey(["retouch", "gated_outputs"])
-SLI_FACTS = dg.AssetKey(["slo", "sli_facts"])
-ERROR_BUDGET = dg.AssetKey(["slo", "error_budget"])
-BURN_ALERTS = dg.AssetKey(["slo", "burn_alerts"])
-WEEKLY_BASELINES = dg.AssetKey(["baselines", "weekly"])
-VERSION_GUARDRAIL = dg.AssetKey(["baselines", "version_guardrail"])
-ALERT_OUTBOX = dg.AssetKey(["ops", "alert_outbox"])
-INCIDENTS = dg.AssetKey(["ops", "incidents"])
-INCIDENT_EVENTS = dg.AssetKey(["ops", "incident_events"])
-RELIABILITY_REPORT = dg.AssetKey(["ops", "reliability_report"])
+
+def key_of(table: Table) -> dg.AssetKey:
+    """A table's asset key: `retouch.generations` is `retouch/generations`."""
+    return dg.AssetKey(table.key_path)
 
 
-def weekly_asset(group: str, kinds: tuple[str, ...] = ("duckdb", "python")) -> dict:
-    """The keyword arguments every weekly warehouse asset shares: its layer, kinds, owners,
-    Monday-week partitions and the single-writer pool."""
+def weekly_asset(table: Table, group: str, deps: Iterable = (), kinds=("duckdb", "python")):
+    """The keyword arguments of a weekly asset that writes `table`: its key and description,
+    its layer, kinds, owners, Monday-week partitions and the single-writer pool."""
     return {
+        "key": key_of(table),
+        "description": table.description,
+        "deps": list(deps),
         "group_name": group,
         "kinds": set(kinds),
         "owners": OWNERS,
@@ -44,15 +35,22 @@ def weekly_asset(group: str, kinds: tuple[str, ...] = ("duckdb", "python")) -> d
     }
 
 
-def layer_spec(key: dg.AssetKey, group: str, description: str, deps=()) -> dg.AssetSpec:
-    """One output of a multi-asset step, in its layer (the step carries partitions and pool)."""
+def table_spec(table: Table, group: str, deps: Iterable = ()) -> dg.AssetSpec:
+    """One output of a multi-asset step (the step carries partitions and pool)."""
     return dg.AssetSpec(
-        key,
-        description=description,
+        key_of(table),
+        description=table.description,
         deps=list(deps),
         group_name=group,
         kinds={"duckdb", "python"},
         owners=OWNERS,
+    )
+
+
+def weekly_multi_asset(name: str, specs: Sequence[dg.AssetSpec]):
+    """A step writing several tables of one week in one transaction."""
+    return dg.multi_asset(
+        name=name, specs=list(specs), partitions_def=weekly_partitions, pool=WAREHOUSE_POOL
     )
 
 
@@ -76,21 +74,21 @@ def weekly_check(asset: dg.AssetKey, name: str, blocking: bool = False):
     return decorate
 
 
-def week_window(week) -> tuple["datetime", "datetime"]:
-    """[Monday 00:00 UTC, next Monday 00:00 UTC) of a week's date."""
-    start = datetime.combine(week, datetime.min.time(), tzinfo=UTC)
-    return start, start + timedelta(days=7)
+def week_of_context(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext):
+    return week_from_key(context.partition_key)
 
 
-def markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def progress_logger(
-    context: dg.OpExecutionContext, what: str, every_s: float = 5.0
-) -> Callable[[int, int], None]:
+def md(header: Sequence[str], rows: Iterable[Sequence]) -> dg.MetadataValue:
+    return dg.MetadataValue.md(markdown_table(header, rows))
+
+
+def progress_logger(context, what: str, every_s: float = 5.0) -> Callable[[int, int], None]:
     """A progress callback that logs `done/total` at most every few seconds, and at the end."""
     last = [0.0]
 
@@ -101,10 +99,3 @@ def progress_logger(
             context.log.info(f"{what}: {done}/{total}")
 
     return report
-
-
-def fetch_dicts(con, sql: str, params: dict) -> list[dict]:
-    """Rows of a parameterised query as dicts."""
-    cursor = con.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

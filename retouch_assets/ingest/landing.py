@@ -17,19 +17,13 @@ from pathlib import Path
 from PIL import Image
 
 from retouch_assets.ingest.manifest import (
-    DUPLICATE_KEY,
-    INVALID_ENCODING,
-    MISSING_FILE,
-    TIMESTAMP_BEFORE_PARTITIONS,
-    TIMESTAMP_IN_FUTURE,
-    UNDECODABLE_IMAGE,
-    UNSAFE_PATH,
     ManifestRecord,
     Rejection,
     lenient_artifact_id,
     lenient_timestamp,
     parse_line,
 )
+from retouch_assets.vocabulary import QuarantineReason as R
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -139,7 +133,7 @@ class _Parsed:
 def _parse(line: ManifestLine, bounds: WeekBounds) -> _Parsed:
     if line.encoding_error:
         return _Parsed(
-            line, Rejection(INVALID_ENCODING, f"not UTF-8 ({line.encoding_error})"), None
+            line, Rejection(R.INVALID_ENCODING, f"not UTF-8 ({line.encoding_error})"), None
         )
     outcome = parse_line(line.raw)
     moment = (
@@ -151,12 +145,12 @@ def _parse(line: ManifestLine, bounds: WeekBounds) -> _Parsed:
     if isinstance(outcome, ManifestRecord):
         if week < bounds.first:
             outcome = Rejection(
-                TIMESTAMP_BEFORE_PARTITIONS,
+                R.TIMESTAMP_BEFORE_PARTITIONS,
                 f"generated_at {moment.isoformat()} is before the first week {bounds.first}",
             )
         else:
             outcome = Rejection(
-                TIMESTAMP_IN_FUTURE,
+                R.TIMESTAMP_IN_FUTURE,
                 f"generated_at {moment.isoformat()} is after the current week {bounds.last}",
             )
     return _Parsed(line, outcome, None)
@@ -176,10 +170,10 @@ def _file_problem(batch_root: Path, relative: str, field_name: str) -> Rejection
     path = batch_root / relative
     if not path.resolve().is_relative_to(batch_root.resolve()):
         return Rejection(
-            UNSAFE_PATH, f"{field_name} '{relative}' resolves outside the batch folder"
+            R.UNSAFE_PATH, f"{field_name} '{relative}' resolves outside the batch folder"
         )
     if not path.is_file():
-        return Rejection(MISSING_FILE, f"{field_name} '{relative}' does not exist")
+        return Rejection(R.MISSING_FILE, f"{field_name} '{relative}' does not exist")
     return None
 
 
@@ -223,7 +217,7 @@ def triage_landing(
             first = first_seen.setdefault(p.outcome.key, p.line)
             if first is not p.line:
                 p.outcome = Rejection(
-                    DUPLICATE_KEY,
+                    R.DUPLICATE_KEY,
                     f"(artifact_id, attempt) = {p.outcome.key} first seen in batch "
                     f"{first.batch_id} line {first.line_no}",
                 )
@@ -274,7 +268,7 @@ def _check_files(kept: list[tuple[Batch, _Parsed, date]], workers: int | None) -
             relative = getattr(p.outcome, field_name)
             error = errors[batch.path / relative]
             if error:
-                p.outcome = Rejection(UNDECODABLE_IMAGE, f"{field_name} '{relative}': {error}")
+                p.outcome = Rejection(R.UNDECODABLE_IMAGE, f"{field_name} '{relative}': {error}")
                 break
 
 

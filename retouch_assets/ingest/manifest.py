@@ -23,24 +23,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from retouch_assets.vocabulary import QuarantineReason
+
 # Reason codes written to retouch.quarantine.reason_code.
-INVALID_ENCODING = "invalid_encoding"
-INVALID_JSON = "invalid_json"
-NOT_AN_OBJECT = "not_an_object"
-MISSING_FIELD = "missing_field"
-WRONG_TYPE = "wrong_type"
-OUT_OF_RANGE = "out_of_range"
-NEGATIVE_TIME = "negative_time"
-BAD_TIMESTAMP = "bad_timestamp"
-BAD_COLOUR = "bad_colour"
-BAD_TEXT_LAYER = "bad_text_layer"
-PROMPT_HASH_MISMATCH = "prompt_hash_mismatch"
-UNSAFE_PATH = "unsafe_path"
-DUPLICATE_KEY = "duplicate_key"
-TIMESTAMP_BEFORE_PARTITIONS = "timestamp_before_partitions"
-TIMESTAMP_IN_FUTURE = "timestamp_in_future"
-MISSING_FILE = "missing_file"
-UNDECODABLE_IMAGE = "undecodable_image"
+R = QuarantineReason
 
 _TYPE_ERRORS = re.compile(r".*_(type|parsing)$|^(int_from_float|model_type|dict_type|list_type)$")
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
@@ -52,24 +38,24 @@ def parse_timestamp(value: Any) -> datetime:
     """ISO-8601 with an explicit offset (or `Z`), normalised to UTC."""
     if not isinstance(value, str):
         raise PydanticCustomError(
-            BAD_TIMESTAMP, "expected an ISO-8601 string, got {kind}", {"kind": type(value).__name__}
+            R.BAD_TIMESTAMP, "expected an ISO-8601 string, got {kind}", {"kind": type(value).__name__}
         )
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise PydanticCustomError(
-            BAD_TIMESTAMP, "'{value}' is not an ISO-8601 timestamp", {"value": value}
+            R.BAD_TIMESTAMP, "'{value}' is not an ISO-8601 timestamp", {"value": value}
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise PydanticCustomError(
-            BAD_TIMESTAMP, "'{value}' has no UTC offset (add e.g. +00:00 or Z)", {"value": value}
+            R.BAD_TIMESTAMP, "'{value}' has no UTC offset (add e.g. +00:00 or Z)", {"value": value}
         )
     return parsed.astimezone(UTC)
 
 
 def _colour(value: str) -> str:
     if not _COLOUR.match(value):
-        raise PydanticCustomError(BAD_COLOUR, "'{value}' is not #RRGGBB", {"value": value})
+        raise PydanticCustomError(R.BAD_COLOUR, "'{value}' is not #RRGGBB", {"value": value})
     return value.upper()
 
 
@@ -98,13 +84,13 @@ def relative_path_error(value: str) -> str | None:
 def _relative_path(value: str) -> str:
     problem = relative_path_error(value)
     if problem:
-        raise PydanticCustomError(UNSAFE_PATH, problem)
+        raise PydanticCustomError(R.UNSAFE_PATH, problem)
     return value
 
 
 def _non_negative_time(value: float) -> float:
     if value < 0:
-        raise PydanticCustomError(NEGATIVE_TIME, "{value} is negative", {"value": value})
+        raise PydanticCustomError(R.NEGATIVE_TIME, "{value} is negative", {"value": value})
     return value
 
 
@@ -131,13 +117,13 @@ class TextLayer(BaseModel):
     def _background_is_measurable(self) -> "TextLayer":
         if self.bg is None and self.bbox is None:
             raise PydanticCustomError(
-                BAD_TEXT_LAYER,
+                R.BAD_TEXT_LAYER,
                 "layer '{id}' has neither bg nor bbox to measure a background from",
                 {"id": self.id},
             )
         if self.bbox is not None and (min(self.bbox[:2]) < 0 or min(self.bbox[2:]) <= 0):
             raise PydanticCustomError(
-                BAD_TEXT_LAYER,
+                R.BAD_TEXT_LAYER,
                 "layer '{id}' bbox {bbox} needs x, y >= 0 and w, h > 0",
                 {"id": self.id, "bbox": self.bbox},
             )
@@ -178,7 +164,7 @@ class ManifestRecord(BaseModel):
         actual = prompt_sha256(self.prompt)
         if self.prompt_hash is not None and self.prompt_hash.lower() != actual:
             raise PydanticCustomError(
-                PROMPT_HASH_MISMATCH,
+                R.PROMPT_HASH_MISMATCH,
                 "prompt_hash {given} is not the sha256 of the prompt ({actual})",
                 {"given": self.prompt_hash, "actual": actual},
             )
@@ -218,11 +204,11 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 def _code_for(error_type: str) -> str:
     if error_type == "missing":
-        return MISSING_FIELD
+        return R.MISSING_FIELD
     if error_type in _RANGE_ERRORS or error_type in {"too_short", "too_long", "finite_number"}:
-        return OUT_OF_RANGE
+        return R.OUT_OF_RANGE
     if _TYPE_ERRORS.match(error_type):
-        return WRONG_TYPE
+        return R.WRONG_TYPE
     return error_type  # our own PydanticCustomError types are already reason codes
 
 
@@ -252,9 +238,9 @@ def parse_line(raw: str) -> ManifestRecord | Rejection:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        return Rejection(INVALID_JSON, f"{exc.msg} at column {exc.colno}")
+        return Rejection(R.INVALID_JSON, f"{exc.msg} at column {exc.colno}")
     if not isinstance(data, dict):
-        return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {type(data).__name__}")
+        return Rejection(R.NOT_AN_OBJECT, f"expected a JSON object, got {type(data).__name__}")
     try:
         return ManifestRecord.model_validate(data)
     except ValidationError as exc:

@@ -1,12 +1,9 @@
-"""Accepted and quarantined lines as Arrow tables shaped like their warehouse tables."""
-
-import pyarrow as pa
+"""Accepted and quarantined lines as rows of their warehouse tables."""
 
 from retouch_assets.ingest.landing import Accepted, Quarantined
-from retouch_assets.warehouse import GENERATIONS_SCHEMA, QUARANTINE_SCHEMA
 
 
-def generations_table(accepted: list[Accepted]) -> pa.Table:
+def generation_rows(accepted: list[Accepted]) -> list[dict]:
     rows = []
     for item in accepted:
         record = item.record
@@ -15,11 +12,11 @@ def generations_table(accepted: list[Accepted]) -> pa.Table:
         row["text_layers"] = [layer.model_dump() for layer in record.text_layers]
         row.update(batch_id=item.batch_id, line_no=item.line_no, week=item.week)
         rows.append(row)
-    return pa.Table.from_pylist(rows, schema=GENERATIONS_SCHEMA)
+    return rows
 
 
-def quarantine_table(quarantined: list[Quarantined]) -> pa.Table:
-    rows = [
+def quarantine_rows(quarantined: list[Quarantined]) -> list[dict]:
+    return [
         {
             "batch_id": item.batch_id,
             "line_no": item.line_no,
@@ -31,4 +28,3 @@ def quarantine_table(quarantined: list[Quarantined]) -> pa.Table:
         }
         for item in quarantined
     ]
-    return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)

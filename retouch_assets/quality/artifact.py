@@ -5,13 +5,14 @@ Artifacts run on a thread pool: decoding (Pillow, LittleCMS) and the ΔE kernel 
 A master's Lab is computed once per master file and reused by every attempt that shares it.
 """
 
+import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +29,14 @@ from retouch_assets.quality.measures import (
     layer_contrast,
     phash_hex,
 )
+from retouch_assets.vocabulary import MeasureError
 
-# Failure reasons written to artifact_quality.measure_error (and used by the gates to reject).
-UNDECODABLE = "undecodable"
-SIZE_MISMATCH = "size_mismatch"
-BAD_TEXT_LAYER = "bad_text_layer"
 
 
 @dataclass(frozen=True)
 class ArtifactInput:
+    """One artifact attempt to measure: where its image and master are, and its brief."""
+
     artifact_id: str
     attempt: int
     campaign_id: str
@@ -125,12 +125,12 @@ def measure_artifact(
     try:
         image = decode_srgb8(item.image_path, settings.background)
     except DecodeError as exc:
-        result.measure_error = f"{UNDECODABLE}: image {exc}"
+        result.measure_error = f"{MeasureError.UNDECODABLE}: image {exc}"
         return result
     try:
         master, master_lab = masters.get(item.master_path)
     except DecodeError as exc:
-        result.measure_error = f"{UNDECODABLE}: master {exc}"
+        result.measure_error = f"{MeasureError.UNDECODABLE}: master {exc}"
         return result
     pixels = image.pixels
     result.height, result.width = pixels.shape[:2]
@@ -142,7 +142,7 @@ def measure_artifact(
             for layer in item.text_layers
         ]
     except ValueError as exc:
-        result.measure_error = f"{BAD_TEXT_LAYER}: {exc}"
+        result.measure_error = f"{MeasureError.BAD_TEXT_LAYER}: {exc}"
         return result
     if result.layers:
         result.min_contrast_ratio = min(layer.ratio for layer in result.layers)
@@ -151,7 +151,7 @@ def measure_artifact(
         result.wcag_aa_pass = True  # no text, nothing to fail
     if pixels.shape != master.pixels.shape:
         result.measure_error = (
-            f"{SIZE_MISMATCH}: image is {pixels.shape[1]}x{pixels.shape[0]}, master is "
+            f"{MeasureError.SIZE_MISMATCH}: image is {pixels.shape[1]}x{pixels.shape[0]}, master is "
             f"{master.pixels.shape[1]}x{master.pixels.shape[0]}"
         )
         return result
@@ -219,3 +219,66 @@ def find_duplicates(
             if candidate.artifact_id != m.artifact_id:
                 m.duplicate_of = candidate.artifact_id
                 break
+
+
+def artifact_input(row: dict, file: Callable[[dict, str], Path]) -> ArtifactInput:
+    """The measurement input of a generation row; `file(row, field)` locates its files."""
+    return ArtifactInput(
+        artifact_id=row["artifact_id"],
+        attempt=row["attempt"],
+        campaign_id=row["campaign_id"],
+        generated_at=row["generated_at"],
+        image_path=file(row, "image"),
+        master_path=file(row, "master"),
+        text_layers=row["text_layers"] or [],
+        processing_ms=row["processing_ms"],
+    )
+
+
+_MEASURED_FIELDS = (
+    "artifact_id",
+    "attempt",
+    "campaign_id",
+    "generated_at",
+    "delta_e_mean",
+    "delta_e_p95",
+    "hist_delta",
+    "min_contrast_ratio",
+    "wcag_aa_pass",
+    "phash",
+    "duplicate_of",
+    "processing_ms",
+    "width",
+    "height",
+    "image_profile",
+    "master_profile",
+    "measure_error",
+)
+
+
+def quality_rows(
+    week: date, measurements: Iterable[ArtifactMeasurement], template_of: dict[tuple, str]
+) -> list[dict]:
+    """`retouch.artifact_quality` rows of a week's measurements."""
+    return [
+        {k: getattr(m, k) for k in _MEASURED_FIELDS}
+        | {
+            "week": week,
+            "template_id": template_of[(m.artifact_id, m.attempt)],
+            "layer_contrast": json.dumps([layer.__dict__ for layer in m.layers]),
+        }
+        for m in measurements
+    ]
+
+
+def summary_metadata(measurements: Sequence[ArtifactMeasurement], elapsed_s: float) -> dict:
+    """What the quality asset reports about a week: ΔE spread, failures, throughput."""
+    delta_e = [m.delta_e_mean for m in measurements if m.delta_e_mean is not None]
+    return {
+        "delta_e_mean_median": float(np.median(delta_e)) if delta_e else None,
+        "delta_e_mean_max": float(np.max(delta_e)) if delta_e else None,
+        "wcag_failures": sum(1 for m in measurements if m.wcag_aa_pass is False),
+        "duplicates": sum(1 for m in measurements if m.duplicate_of),
+        "measure_errors": sum(1 for m in measurements if m.measure_error),
+        "artifacts_per_second": round(len(measurements) / elapsed_s, 1) if elapsed_s > 0 else None,
+    }

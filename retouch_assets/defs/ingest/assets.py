@@ -6,71 +6,50 @@ from collections import Counter
 import dagster as dg
 
 from retouch_assets.defs.shared import (
-    GENERATIONS,
-    QUARANTINE,
-    WAREHOUSE_POOL,
-    layer_spec,
-    markdown_table,
+    key_of,
+    md,
+    table_spec,
+    week_of_context,
+    weekly_multi_asset,
 )
 from retouch_assets.ingest.landing import triage_landing
-from retouch_assets.ingest.rows import generations_table, quarantine_table
-from retouch_assets.partitions import week_bounds, week_from_key, weekly_partitions
+from retouch_assets.ingest.rows import generation_rows, quarantine_rows
+from retouch_assets.ingest.tables import GENERATIONS, QUARANTINE
+from retouch_assets.partitions import week_bounds
 from retouch_assets.resources import LandingResource, WarehouseResource
-from retouch_assets.warehouse import replace_weeks
+from retouch_assets.warehouse import replace_partition
 
 
-@dg.multi_asset(
-    name="ingest_landing_batches",
-    specs=[
-        layer_spec(
-            GENERATIONS,
-            "ingest",
-            "Accepted generations of the week: every contract field plus batch_id, "
-            "line_no and week.",
-        ),
-        layer_spec(
-            QUARANTINE,
-            "ingest",
-            "Manifest lines that broke the input contract, with the reason and the original line.",
-        ),
-    ],
-    partitions_def=weekly_partitions,
-    pool=WAREHOUSE_POOL,
+@weekly_multi_asset(
+    "ingest_landing_batches",
+    [table_spec(GENERATIONS, "ingest"), table_spec(QUARANTINE, "ingest")],
 )
 def ingest_landing_batches(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource
 ):
     """Validate every manifest line of the week and write accepted and quarantined rows."""
-    week = week_from_key(context.partition_key)
+    week = week_of_context(context)
     triage = triage_landing(landing.root, week_bounds(), weeks={week})
-    generations = generations_table(triage.accepted)
-    quarantine = quarantine_table(triage.quarantined)
+    accepted, quarantined = generation_rows(triage.accepted), quarantine_rows(triage.quarantined)
     with warehouse.connect() as con:
-        replace_weeks(
-            con, week, {"retouch.generations": generations, "retouch.quarantine": quarantine}
-        )
+        replace_partition(con, {GENERATIONS: accepted, QUARANTINE: quarantined}, week=week)
     context.log.info(
-        f"week {week}: {generations.num_rows} accepted, {quarantine.num_rows} quarantined "
+        f"week {week}: {len(accepted)} accepted, {len(quarantined)} quarantined "
         f"from {landing.root}"
     )
-
     batches = Counter(a.batch_id for a in triage.accepted)
     reasons = Counter(q.rejection.code for q in triage.quarantined)
     yield dg.MaterializeResult(
-        asset_key=GENERATIONS,
+        asset_key=key_of(GENERATIONS),
         metadata={
-            "dagster/row_count": generations.num_rows,
-            "batches": dg.MetadataValue.md(
-                markdown_table(("batch", "accepted"), sorted(batches.items()))
-            ),
+            "dagster/row_count": len(accepted),
+            "batches": md(("batch", "accepted"), sorted(batches.items())),
         },
     )
     yield dg.MaterializeResult(
-        asset_key=QUARANTINE,
+        asset_key=key_of(QUARANTINE),
         metadata={
-            "dagster/row_count": quarantine.num_rows,
-            "reasons": dg.MetadataValue.md(
-                markdown_table(("reason", "lines"), reasons.most_common())
-            ),
+            "dagster/row_count": len(quarantined),
+            "reasons": md(("reason", "lines"), reasons.most_common()),
         },
     )

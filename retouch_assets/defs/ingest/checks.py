@@ -2,26 +2,23 @@
 
 import dagster as dg
 
-from retouch_assets.defs.shared import (
-    GENERATIONS,
-    weekly_check,
-)
+from retouch_assets.defs.shared import key_of, week_of_context, weekly_check
 from retouch_assets.ingest.expectations import validate_generations
-from retouch_assets.partitions import week_from_key
+from retouch_assets.ingest.tables import GENERATIONS
 from retouch_assets.resources import RetouchConfigResource, WarehouseResource
-from retouch_assets.warehouse import GENERATIONS_SCHEMA
 
 
-@weekly_check(GENERATIONS, "generations_expectations", blocking=True)
+@weekly_check(key_of(GENERATIONS), "generations_expectations", blocking=True)
 def generations_expectations(
     context: dg.AssetCheckExecutionContext,
     warehouse: WarehouseResource,
     retouch_config: RetouchConfigResource,
 ) -> dg.AssetCheckResult:
     """Schema, key uniqueness, channel value set and parameter ranges hold for the week."""
-    week = week_from_key(context.partition_key)
+    week = week_of_context(context)
     config = retouch_config.load()
     with warehouse.connect() as con:
+        # great-expectations validates pandas frames; DuckDB builds it (no pandas import here).
         frame = con.execute(
             "SELECT * FROM retouch.generations WHERE week = $week", {"week": week}
         ).df()
@@ -29,7 +26,7 @@ def generations_expectations(
         return dg.AssetCheckResult(
             passed=True, metadata={"rows": 0, "note": "no generations this week"}
         )
-    outcome = validate_generations(frame, GENERATIONS_SCHEMA.names, config.ingest)
+    outcome = validate_generations(frame, GENERATIONS.column_names, config.ingest)
     stats = outcome.statistics
     context.log.info(
         f"week {week}: {stats.get('successful_expectations')}/"

@@ -1,0 +1,1 @@
+"""Weekly baselines and the regression guardrail for new model and prompt versions."""
