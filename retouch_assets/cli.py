@@ -5,10 +5,9 @@ Heavy imports (Dagster, the definitions, image libraries) happen inside the comm
 """
 
 import argparse
-import dataclasses
-import os
 import sys
 import time
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -46,10 +45,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"{args.config}: valid (service {config.service!r}; SLOs: {names})")
     if Path(args.db).exists():
         from retouch_assets.slo.governance import unapproved_relaxations
-        from retouch_assets.warehouse import connect, ensure_schema
 
-        with connect(args.db) as con:
-            ensure_schema(con)
+        with _migrated(args.db) as con:
             refused = unapproved_relaxations(con, config)
         if refused:
             listed = "; ".join(f"{r.slo}: {r.what}" for r in refused)
@@ -66,15 +63,13 @@ def _cmd_signoff(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from retouch_assets.slo.governance import record_signoff
-    from retouch_assets.warehouse import connect, ensure_schema
 
     effective = datetime.fromisoformat(args.effective_from) if args.effective_from else None
     if effective is not None and effective.tzinfo is None:
         raise SystemExit(
             "retouch signoff: --effective-from needs a UTC offset, e.g. 2026-10-19T00:00:00Z"
         )
-    with connect(args.db) as con:
-        ensure_schema(con)
+    with _migrated(args.db) as con:
         try:
             signoff_id = record_signoff(
                 con,
@@ -105,11 +100,20 @@ def _instance():
     import dagster as dg
 
     # With DAGSTER_HOME set, runs are recorded where `dagster dev` shows them.
-    return (
-        dg.DagsterInstance.get()
-        if os.environ.get("DAGSTER_HOME")
-        else dg.DagsterInstance.ephemeral()
-    )
+    if settings_module.dagster_home():
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+@contextmanager
+def _migrated(db):
+    """A write connection to a warehouse brought up to the current schema."""
+    from retouch_assets.migrations import migrate
+    from retouch_assets.warehouse import connect
+
+    with connect(db, lock_timeout_s=settings_module.settings_from_env().lock_timeout_s) as con:
+        migrate(con)
+        yield con
 
 
 def _run_problems(result) -> tuple[list[str], list[str]]:
@@ -140,15 +144,13 @@ def _apply_config(config, args: argparse.Namespace) -> None:
     from datetime import UTC, datetime
 
     from retouch_assets.slo.governance import apply_config
-    from retouch_assets.warehouse import connect, ensure_schema
 
-    with connect(args.db) as con:
-        ensure_schema(con)
+    with _migrated(args.db) as con:
         apply_config(con, config, str(args.config), datetime.now(UTC))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from retouch_assets.warehouse import exclusive_run
 
     landing = Path(args.landing)
     if not landing.is_dir():
@@ -156,26 +158,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"retouch run: landing folder {landing} does not exist (make one with `retouch sample`)"
         )
     config = load_config(args.config)  # fail fast, before any run starts
-    _apply_config(config, args)
+    timeout = settings_module.settings_from_env().lock_timeout_s
+    # One run at a time per warehouse; a second one waits, then fails naming the holder.
+    with exclusive_run(args.db, timeout_s=timeout):
+        _apply_config(config, args)
+        return _run_weeks(args, landing)
+
+
+def _run_weeks(args: argparse.Namespace, landing: Path) -> int:
+    from tqdm import tqdm
 
     from retouch_assets.definitions import build_definitions
     from retouch_assets.ingest.landing import list_batches, weeks_of_batches
     from retouch_assets.partitions import partition_key, week_bounds
+    from retouch_assets.warehouse import write_snapshot
 
     batches = list_batches(landing)
     weeks = [partition_key(w) for w in weeks_of_batches(batches, week_bounds())]
     if not weeks:
         print(f"retouch run: no batches with a manifest.jsonl in {landing}; nothing to do")
         return 0
-    paths = dataclasses.replace(
-        settings_module.settings_from_env(),
+    settings = settings_module.settings_from_env().with_overrides(
         duckdb_path=str(args.db),
         landing_dir=str(landing),
         slo_config=str(args.config),
         outputs_dir=str(args.outputs),
         reports_dir=str(args.reports),
     )
-    job = build_definitions(paths).resolve_job_def("retouch_weekly")
+    job = build_definitions(settings).resolve_job_def("retouch_weekly")
     started = time.perf_counter()
     failures: dict[str, list[str]] = {}
     warnings: dict[str, list[str]] = {}
@@ -193,7 +203,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if not result.success:
                 failures[week] = problems or ["run failed"]
     elapsed = time.perf_counter() - started
+    snapshot = write_snapshot(args.db, lock_timeout_s=settings.lock_timeout_s)
     print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed))
+    print(f"  snapshot for readers: {snapshot.resolve()}")
     for week, notes in warnings.items():
         for note in notes:
             print(f"WARNING {week}: {note}", file=sys.stderr)
@@ -204,7 +216,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) -> str:
+    from retouch_assets.gates.queries import held_by_freeze
     from retouch_assets.ingest.landing import read_manifest_lines
+    from retouch_assets.vocabulary import GATE_STATUSES, OVERALL
     from retouch_assets.warehouse import connect
 
     lines = sum(len(read_manifest_lines(b)) for b in batches)
@@ -231,12 +245,11 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
         review = con.execute("SELECT count(*) FROM retouch.review_queue").fetchone()[0]
         budgets = con.execute(
             "SELECT slo, budget_consumed, policy_state, sli, objective FROM slo.error_budget "
-            "WHERE scope = 'overall' AND week = (SELECT max(week) FROM slo.error_budget) "
-            "ORDER BY slo"
+            "WHERE scope = $overall AND week = (SELECT max(week) FROM slo.error_budget) "
+            "ORDER BY slo",
+            {"overall": OVERALL},
         ).fetchall()
-        held = con.execute(
-            "SELECT count(*) FROM retouch.gated_outputs WHERE status = 'held_by_freeze'"
-        ).fetchone()[0]
+        held = held_by_freeze(con)
         alerts = con.execute(
             "SELECT severity, count(*) FILTER (WHERE NOT low_traffic), "
             "count(*) FILTER (WHERE low_traffic) FROM slo.burn_alerts GROUP BY 1 ORDER BY 1"
@@ -263,8 +276,7 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
     out += [f"  {week}  {g:>11}  {q:>11}" for week, g, q in per_week]
     if reasons:
         out.append("  quarantine reasons: " + ", ".join(f"{r} {n}" for r, n in reasons))
-    order = ("approved", "healed", "needs_human_review", "rejected")
-    out.append("  gate status: " + ", ".join(f"{s} {statuses.get(s, 0)}" for s in order))
+    out.append("  gate status: " + ", ".join(f"{s} {statuses.get(s, 0)}" for s in GATE_STATUSES))
     if failed_gates:
         out.append(
             "  failed gates (before healing): " + ", ".join(f"{g} {n}" for g, n in failed_gates)
@@ -318,21 +330,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
-    import os
     from datetime import UTC, datetime
 
     import httpx
 
     from retouch_assets.ops.delivery import deliver_pending
-    from retouch_assets.warehouse import connect, ensure_schema
 
     config = load_config(args.config)
-    with connect(args.db) as con:
-        ensure_schema(con)
+    with _migrated(args.db) as con:
         if args.deliver:
             with httpx.Client(timeout=10.0) as client:
                 counts = deliver_pending(
-                    con, config.alerting.routes, os.environ, client, datetime.now(UTC)
+                    con,
+                    config.alerting.routes,
+                    settings_module.alert_environment(),
+                    client,
+                    datetime.now(UTC),
                 )
             print(
                 "delivery: "
@@ -420,14 +433,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Like `dagster dev`: `.env` in the working directory, its values over the shell's.
+    settings_module.load_dotenv()
     args = build_parser().parse_args(argv)
     if args.command == "bench" and args.megapixels is None:
         args.megapixels = 4.2 if args.what == "delta-e" else 1.0
+    from retouch_assets.settings import SettingsError
+    from retouch_assets.errors import WarehouseLocked
+
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, SettingsError) as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
+    except WarehouseLocked as exc:
+        print(f"retouch {args.command}: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

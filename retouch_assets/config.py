@@ -6,6 +6,7 @@ A bad file fails fast with the file, the field and the fix, e.g.
 
 import difflib
 import re
+import typing
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -75,6 +76,8 @@ class AccessibilityGate(_Strict):
 
 
 class PromptDriftGate(_Strict):
+    """Read by the prompt-drift gate once CLIP scoring lands (the CLIP issue)."""
+
     cosine_distance_max: float = Field(0.2, ge=0, le=2)
 
 
@@ -272,8 +275,9 @@ class AlertRoute(_Strict):
     name: str = Field(min_length=1)
     kind: Literal["pagerduty", "slack", "jira"]
     severities: list[Literal["page", "ticket"]] = Field(min_length=1)
-    url_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")
-    secret_env: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    # Only RETOUCH_* variables can be named: the alert resource hands out nothing else.
+    url_env: str | None = Field(None, pattern=r"^RETOUCH_[A-Z0-9_]+$")
+    secret_env: str | None = Field(None, pattern=r"^RETOUCH_[A-Z0-9_]+$")
 
 
 class Alerting(_Strict):
@@ -282,7 +286,9 @@ class Alerting(_Strict):
 
 
 class Review(_Strict):
-    cadence: Literal["weekly"] = "weekly"
+    """When the weekly reliability sync runs. `slow_review_seconds` is read by the review
+    statistics of the reports issue (QA reviews slower than this feed the template backlog)."""
+
     weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday"] = "monday"
     time: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     timezone: str = "Europe/Berlin"
@@ -338,21 +344,26 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return path or "(top level)"
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds: itself, or inside list[...] / X | None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """The field names allowed at `loc`, to suggest a fix for a misspelt key."""
-    current: Any = model
+    current: type[BaseModel] | None = model
     for part in loc:
-        if isinstance(part, int) or not (
-            isinstance(current, type) and issubclass(current, BaseModel)
-        ):
-            continue
+        if isinstance(part, int) or current is None:
+            continue  # a list index: the model stays the list's item model
         field = current.model_fields.get(part)
-        if field is None:
-            break
-        current = field.annotation
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+        current = _model_in(field.annotation) if field is not None else None
+    return list(current.model_fields) if current is not None else []
 
 
 def _fix_for(error: dict[str, Any]) -> str:
@@ -361,6 +372,8 @@ def _fix_for(error: dict[str, Any]) -> str:
         known = _known_fields(RetouchConfig, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
+        if not known:
+            return f"{hint}remove it (this section takes no other keys)"
         return f"{hint}remove it or use one of: {', '.join(known)}"
     if kind == "missing":
         return f"add '{loc[-1]}'"
@@ -391,7 +404,11 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
 def parse_config(data: Any, source: str) -> RetouchConfig:
     """Validate already-loaded YAML data; `source` names it in error messages."""
     if data is None:
-        data = {}
+        raise ConfigError(
+            f"{source}: (top level): the file is empty. Fix: start from the repository's "
+            "retouch-slo.yaml (every key is optional, but an empty file is more likely a "
+            "truncated copy than a choice of all defaults); write `{}` to ask for the defaults"
+        )
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: (top level): expected a mapping of sections, got {type(data).__name__}. "

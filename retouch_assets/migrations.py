@@ -68,6 +68,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE ops.events ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT 'gates'",
         ),
     ),
+    Migration(
+        3,
+        "published files carry their content hash",
+        _statements(
+            "ALTER TABLE retouch.gated_outputs ADD COLUMN IF NOT EXISTS output_sha256 VARCHAR"
+        ),
+    ),
 )
 
 _LEDGER = """

@@ -9,7 +9,7 @@ directory (the repository root for `make` and `dagster dev`).
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ENV_DUCKDB_PATH = "RETOUCH_DUCKDB_PATH"
@@ -19,6 +19,8 @@ ENV_OUTPUTS_DIR = "RETOUCH_OUTPUTS_DIR"
 ENV_REPORTS_DIR = "RETOUCH_REPORTS_DIR"
 ENV_LOCK_TIMEOUT_S = "RETOUCH_LOCK_TIMEOUT_S"
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
+# Crash-repair tests only: the named checkpoint (see faults.py) kills the process with SIGKILL.
+ENV_TEST_KILL_AT = "RETOUCH_TEST_KILL_AT"
 # Alert routes name their endpoint and secret variables in retouch-slo.yaml; only variables
 # with this prefix can be named there (the config's pattern), and only they are handed out.
 ALERT_ENV_PREFIX = "RETOUCH_"
@@ -54,6 +56,12 @@ class Settings:
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
     # Which settings came from the environment (shown as env vars in the Dagster UI).
     from_env: frozenset[str] = frozenset()
+
+    def with_overrides(self, **values: str) -> "Settings":
+        """These settings with some values given explicitly (command-line options); a value
+        that differs from the environment's no longer counts as coming from it."""
+        changed = {k for k, v in values.items() if getattr(self, k) != v}
+        return replace(self, **values, from_env=self.from_env - changed)
 
 
 def load_dotenv(directory: str | Path | None = None) -> list[str]:
@@ -99,3 +107,7 @@ def alert_environment() -> dict[str, str]:
     """The variables alert routes may name (`RETOUCH_*`): endpoints and secrets, read when
     delivering, never stored in the warehouse or shown in metadata."""
     return {k: v for k, v in os.environ.items() if k.startswith(ALERT_ENV_PREFIX)}
+
+
+def kill_point() -> str | None:
+    return os.environ.get(ENV_TEST_KILL_AT) or None

@@ -8,7 +8,7 @@ upgrades them. No Dagster import: assets reach the warehouse through the `Wareho
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from retouch_assets.errors import WarehouseLocked
+
 # DuckDB allows one writer per file; a second process gets one of these while the lock is held.
 _LOCK_MESSAGES = ("Could not set lock on file", "Conflicting lock is held")
-
-
-class WarehouseLocked(RuntimeError):
-    """Another process held the warehouse for longer than the configured wait."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +142,81 @@ def connect(
         con.close()
 
 
+@contextmanager
+def exclusive_run(path: str | Path, *, timeout_s: float = 60.0) -> Iterator[None]:
+    """Hold `<warehouse>.run.lock` for a whole run of several steps, so two `retouch run`s on
+    one warehouse never interleave their weeks. A second run waits up to `timeout_s`, then
+    fails naming the holder (its pid, start time and command line, kept in the lock file)."""
+    import fcntl
+    import os
+    import sys
+    from datetime import UTC, datetime
+
+    lock_path = Path(f"{path}.run.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a+") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown holder"
+                    raise WarehouseLocked(
+                        f"{path}: another run holds it ({holder}); waited {timeout_s:g} s. "
+                        "Fix: wait for that run to finish, or raise RETOUCH_LOCK_TIMEOUT_S"
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        handle.write(f"pid {os.getpid()} since {started}: {' '.join(sys.argv)[:300]}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def snapshot_path(path: str | Path) -> Path:
+    """Where readers find the published copy of a warehouse: `<name>.snapshot.duckdb`."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.snapshot{path.suffix or '.duckdb'}")
+
+
+def write_snapshot(path: str | Path, *, lock_timeout_s: float = 60.0) -> Path:
+    """Copy the warehouse to its snapshot for readers (analysts, BI tools): written next to it
+    under a temporary name and renamed into place, so a reader never blocks a run and always
+    opens a complete copy taken between runs."""
+    target = snapshot_path(path)
+    temp = target.with_name(f".tmp-{target.name}")
+    temp.unlink(missing_ok=True)
+    with connect(path, lock_timeout_s=lock_timeout_s) as con:
+        (source,) = con.execute("SELECT current_database()").fetchone() or ("",)
+        con.execute(f"ATTACH {_sql_string(str(temp))} AS snapshot")
+        try:
+            con.execute(f"COPY FROM DATABASE {_identifier(source)} TO snapshot")
+        finally:
+            con.execute("DETACH snapshot")
+    temp.replace(target)
+    return target
+
+
+def _sql_string(text: str) -> str:
+    """A SQL string literal (ATTACH takes no parameters): quotes doubled, NUL refused."""
+    if "\x00" in text:
+        raise ValueError("a path with a NUL byte")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _holder(message: str) -> str:
     """The lock holder as DuckDB names it (process id and command line), or the message."""
     for line in message.splitlines():
@@ -174,6 +247,7 @@ def replace_partition(
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
+        _unregister(con)
         raise
 
 
@@ -198,6 +272,12 @@ def insert(
     try:
         con.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM incoming{guard}")
     finally:
+        _unregister(con)
+
+
+def _unregister(con: duckdb.DuckDBPyConnection) -> None:
+    # Refused inside an aborted transaction: the caller rolls back and unregisters again.
+    with suppress(duckdb.Error):
         con.unregister("incoming")
 
 

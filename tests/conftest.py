@@ -1,11 +1,14 @@
 """Shared fixtures: a small real sample, hand-made batches, and resources on a temp warehouse."""
 
 import json
+import shutil
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pytest
 from PIL import Image
@@ -104,3 +107,87 @@ def resources(tmp_path: Path) -> Callable[[Path], dict[str, Any]]:
         )
 
     return _resources
+
+
+SAMPLE_WEEKS = ("2026-10-05", "2026-10-12")
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    """The small sample, every week materialized once through the Definitions the UI loads."""
+
+    settings: Settings
+    results: dict
+
+    @property
+    def db(self) -> Path:
+        return Path(self.settings.duckdb_path)
+
+    @property
+    def outputs(self) -> Path:
+        return Path(self.settings.outputs_dir)
+
+    @property
+    def reports(self) -> Path:
+        return Path(self.settings.reports_dir)
+
+    def resources(self) -> dict[str, Any]:
+        return build_resources(self.settings)
+
+    def query(self, sql: str, params: dict | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.db), read_only=True) as con:
+            return con.execute(sql, params or {}).fetchall()
+
+
+def run_weeks(settings: Settings, weeks=SAMPLE_WEEKS) -> dict:
+    import dagster as dg
+
+    from retouch_assets.definitions import build_definitions
+
+    job = build_definitions(settings).resolve_job_def("retouch_weekly")
+    with dg.DagsterInstance.ephemeral() as instance:
+        return {
+            week: job.execute_in_process(
+                partition_key=week, instance=instance, raise_on_error=False
+            )
+            for week in weeks
+        }
+
+
+@pytest.fixture(scope="session")
+def sample_run(small_sample, tmp_path_factory) -> SampleRun:
+    """Built once per test session; tests that change it use `sample_copy`."""
+    root = tmp_path_factory.mktemp("sample_run")
+    settings = Settings(
+        duckdb_path=str(root / "warehouse.duckdb"),
+        landing_dir=str(small_sample),
+        slo_config=str(REPO_ROOT / "retouch-slo.yaml"),
+        outputs_dir=str(root / "outputs"),
+        reports_dir=str(root / "reports"),
+    )
+    return SampleRun(settings, run_weeks(settings))
+
+
+@pytest.fixture
+def sample_copy(sample_run, tmp_path) -> SampleRun:
+    """A private copy of the sample run (warehouse, outputs, reports) to change freely."""
+    root = tmp_path / "sample_copy"
+    root.mkdir()
+    for name in ("outputs", "reports"):
+        source = Path(getattr(sample_run.settings, f"{name}_dir"))
+        if source.exists():
+            shutil.copytree(source, root / name)
+    shutil.copyfile(sample_run.db, root / "warehouse.duckdb")
+    settings = replace(
+        sample_run.settings,
+        duckdb_path=str(root / "warehouse.duckdb"),
+        outputs_dir=str(root / "outputs"),
+        reports_dir=str(root / "reports"),
+    )
+    with duckdb.connect(settings.duckdb_path) as con:
+        for column in ("output_path", "sidecar_path"):
+            con.execute(
+                f"UPDATE retouch.gated_outputs SET {column} = replace({column}, $old, $new)",
+                {"old": sample_run.settings.outputs_dir, "new": settings.outputs_dir},
+            )
+    return SampleRun(settings, sample_run.results)

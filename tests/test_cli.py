@@ -1,6 +1,7 @@
 """The `retouch` CLI end to end on a small sample: sample, run twice, validate."""
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def test_run_accounts_for_every_line_and_is_idempotent(tmp_path, monkeypatch, ca
     # accounting and idempotency, so it tolerates any share of failures.
     config = tmp_path / "retouch-slo.yaml"
     config.write_text("gates:\n  systemic_failure_tolerance: 1.0\n")
-    assert main(["sample", "--out", str(landing), "--weeks", "2", "--per-week", "6"]) == 0
+    assert main(["sample", "--out", str(landing), "--weeks", "1", "--per-week", "6"]) == 0
     lines = sum(len(read_manifest_lines(b)) for b in list_batches(landing))
     counts = []
     for _ in range(2):
@@ -87,6 +88,78 @@ def test_run_accounts_for_every_line_and_is_idempotent(tmp_path, monkeypatch, ca
     assert "accounted for: yes" in out and str(db.resolve()) in out
     assert "gate status: approved" in out and "error budgets (overall" in out
     assert "colour-fidelity" in out and "consumed" in out
+    # Readers get a complete copy taken after the run, never the live file.
+    snapshot = tmp_path / "w.snapshot.duckdb"
+    assert f"snapshot for readers: {snapshot.resolve()}" in out
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM retouch.generations").fetchone()[0] == counts[0][0]
+
+
+def test_a_second_run_waits_then_fails_naming_the_holder(tmp_path, monkeypatch, capsys):
+    from retouch_assets.warehouse import exclusive_run
+
+    monkeypatch.setenv("RETOUCH_LOCK_TIMEOUT_S", "0.5")
+    (tmp_path / "landing").mkdir()
+    db = tmp_path / "w.duckdb"
+    with exclusive_run(db, timeout_s=1):
+        code = main(["run", "--landing", str(tmp_path / "landing"), "--db", str(db)])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "another run holds it" in err and f"pid {os.getpid()}" in err and "Fix:" in err
+    assert "Traceback" not in err and not db.exists()
+
+
+def test_the_cli_and_the_ui_resolve_the_same_settings(tmp_path, monkeypatch):
+    """`dagster dev` loads `.env` from its directory over the shell's variables; the CLI does
+    the same, so both write the same warehouse, outputs and reports."""
+    import importlib
+
+    from retouch_assets import settings as settings_module
+    from retouch_assets.cli import build_parser
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RETOUCH_DUCKDB_PATH", "from-shell.duckdb")
+    monkeypatch.setenv("RETOUCH_REPORTS_DIR", "shell-reports")
+    for name in ("RETOUCH_OUTPUTS_DIR", "RETOUCH_SLO_CONFIG", "RETOUCH_LANDING_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text(
+        "RETOUCH_DUCKDB_PATH=env-file.duckdb\nRETOUCH_OUTPUTS_DIR=env-outputs\n"
+    )
+    # What dagster dev does before loading the code location (its .env loader).
+    from dotenv import dotenv_values
+
+    ui_env = {**os.environ, **dotenv_values(tmp_path / ".env")}
+    with monkeypatch.context() as ui:
+        for key, value in ui_env.items():
+            ui.setenv(key, value)
+        import retouch_assets.definitions as definitions
+
+        ui_resources = importlib.reload(definitions).defs.resources
+        ui_paths = {k: ui_resources[k].process_config_and_initialize().path for k in PATHS}
+    # The CLI, in a fresh environment: .env loaded by `retouch` itself.
+    monkeypatch.delenv("RETOUCH_OUTPUTS_DIR", raising=False)
+    settings_module.load_dotenv()
+    args = build_parser().parse_args(["run"])
+    cli = settings_module.settings_from_env().with_overrides(
+        duckdb_path=args.db, outputs_dir=args.outputs, reports_dir=args.reports
+    )
+    cli_paths = {
+        "warehouse": cli.duckdb_path,
+        "outputs": cli.outputs_dir,
+        "reports": cli.reports_dir,
+    }
+    assert (
+        ui_paths
+        == cli_paths
+        == {
+            "warehouse": "env-file.duckdb",
+            "outputs": "env-outputs",
+            "reports": "shell-reports",
+        }
+    )
+
+
+PATHS = ("warehouse", "outputs", "reports")
 
 
 def test_run_fails_fast_on_a_bad_config(tmp_path, capsys):
@@ -126,11 +199,12 @@ def test_signoff_and_validate_guard_a_relaxed_objective(tmp_path, capsys):
     from datetime import UTC, datetime
 
     from retouch_assets.config import load_config
+    from retouch_assets.migrations import migrate
     from retouch_assets.slo.governance import apply_config
-    from retouch_assets.warehouse import connect, ensure_schema
+    from retouch_assets.warehouse import connect
 
     with connect(db) as con:
-        ensure_schema(con)
+        migrate(con)
         apply_config(con, load_config(shipped), shipped, datetime(2026, 11, 1, tzinfo=UTC))
     relaxed = tmp_path / "relaxed.yaml"
     relaxed.write_text(

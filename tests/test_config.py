@@ -21,8 +21,40 @@ def test_the_shipped_file_is_valid_and_holds_the_brief_defaults():
     assert "web" in config.ingest.channels
 
 
-def test_an_empty_file_means_all_defaults(tmp_path):
-    assert load_config(_write(tmp_path, "")).gates.accessibility.normal_text_min_ratio == 4.5
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"])
+def test_an_empty_file_is_an_error_not_the_defaults(tmp_path, text):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert "retouch-slo.yaml: (top level): the file is empty. Fix:" in str(err.value)
+
+
+def test_an_empty_mapping_asks_for_the_defaults(tmp_path):
+    assert load_config(_write(tmp_path, "{}\n")).gates.accessibility.normal_text_min_ratio == 4.5
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "where", "listed"),
+    [
+        (
+            "slos:\n  - {name: x, indicator: {metric: wcag_aa_pass, op: '==', threshold: true}, "
+            "objective: 0.9, windw: 30d}\n",
+            "slos[0].windw",
+            "did you mean 'window'? remove it or use one of: name, description, indicator",
+        ),
+        (
+            "alerting:\n  routes:\n    - {name: a, kind: slack, severities: [page], urll: x}\n",
+            "alerting.routes[0].urll",
+            "use one of: name, kind, severities, url_env, secret_env",
+        ),
+        ("gates:\n  colour:\n    delta: 1\n", "gates.colour.delta", "delta_e_mean_max"),
+    ],
+)
+def test_a_misspelt_key_in_a_list_item_lists_the_allowed_keys(tmp_path, yaml_text, where, listed):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, yaml_text))
+    message = str(err.value)
+    assert where in message and listed in message
+    assert not message.rstrip().endswith("use one of:")
 
 
 def test_misspelt_key_suggests_the_right_one(tmp_path):

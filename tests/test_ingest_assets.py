@@ -1,15 +1,16 @@
 """The ingest layer materialized through Dagster on a temporary warehouse."""
 
-from datetime import date
-
 import dagster as dg
 import duckdb
 
 from retouch_assets.defs.ingest.assets import ingest_landing_batches
 from retouch_assets.defs.ingest.checks import generations_expectations
-from retouch_assets.defs.shared import GENERATIONS
+from retouch_assets.defs.shared import key_of
+from retouch_assets.ingest import tables
 from retouch_assets.ingest.landing import list_batches, read_manifest_lines, triage_landing
 from tests.conftest import BOUNDS, valid_record
+
+GENERATIONS = key_of(tables.GENERATIONS)
 
 CHECK_KEY = dg.AssetCheckKey(GENERATIONS, "generations_expectations")
 
@@ -113,8 +114,10 @@ def test_a_failing_check_stops_assets_downstream_in_the_same_run(make_batch, res
 
 
 def test_an_empty_week_passes_with_a_note(make_batch, resources):
-    landing = make_batch("b1", [valid_record()])
+    landing = make_batch("b1", [valid_record()])  # a line of the week of 2026-10-05 only
     result = _materialize(resources(landing), "2026-10-12")
+    assert result.success
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.metadata["rows"].value == 0
-    assert date(2026, 10, 12).weekday() == 0
+    assert evaluation.metadata["note"].value == "no generations this week"
+    assert _counts(resources(landing)["warehouse"].path) == (0, 0)

@@ -1,8 +1,11 @@
 """Weeks, batches and the accounting invariant of the landing triage."""
 
+import hashlib
 from datetime import UTC, date, datetime, timedelta, timezone
 
+from retouch_assets.ingest import landing
 from retouch_assets.ingest.landing import (
+    Batch,
     list_batches,
     read_manifest_lines,
     triage_landing,
@@ -110,3 +113,22 @@ def test_every_sample_line_is_accepted_or_quarantined_exactly_once(small_sample)
         "missing_file",
         "undecodable_image",
     }
+
+
+def test_line_length_limit_counts_bytes_without_the_line_ending(tmp_path, monkeypatch):
+    monkeypatch.setattr(landing, "MAX_LINE_BYTES", 8)
+    monkeypatch.setattr(landing, "RAW_PREFIX_BYTES", 4)
+    batch = tmp_path / "b1"
+    batch.mkdir()
+    (batch / "manifest.jsonl").write_bytes(
+        b"\xef\xbb\xbf12345678\r\n123456789\n" + b" " * 20 + b"\n12345678\r"
+    )
+    got = read_manifest_lines(Batch("b1", batch))
+    assert [(line.line_no, line.raw) for line in got] == [
+        (1, "12345678"),
+        (2, "1234"),
+        (4, "12345678"),
+    ]
+    assert [line.rejection and line.rejection.code for line in got] == [None, "line_too_long", None]
+    assert "line is 9 bytes long (at most 8)" in got[1].rejection.detail
+    assert hashlib.sha256(b"123456789").hexdigest() in got[1].rejection.detail

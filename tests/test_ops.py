@@ -1,32 +1,61 @@
 """Alerts and incidents against a real local HTTP server: payload shapes, retries, no retry on
-4xx, dedup, resolve, nothing lost without routes; incident grouping; the schedules."""
+4xx, dedup, resolve, nothing lost without routes, secrets never stored or logged; incident
+grouping and building; the report; the schedules."""
 
 import json
+import logging
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import httpx
-import pyarrow as pa
+import polars as pl
 import pytest
 
+from retouch_assets import cli
 from retouch_assets.config import AlertRoute, Review
-from retouch_assets.ops.delivery import deliver_pending, store_outbox
-from retouch_assets.ops.incidents import COOL_DOWN, group_incidents
+from retouch_assets.migrations import migrate
+from retouch_assets.ops.delivery import REDACTED, deliver_pending, redact, secret_values
+from retouch_assets.ops.incidents import (
+    COOL_DOWN,
+    FAILURE_LEAD,
+    POSTMORTEM_DUE,
+    RootCause,
+    build_incidents,
+    classify_root_cause,
+    failure_window,
+    fastest_page_window,
+    group_incidents,
+    timeline_documents,
+)
 from retouch_assets.ops.outbox import outbox_rows
-from retouch_assets.warehouse import OUTBOX_SCHEMA, connect, ensure_schema
+from retouch_assets.ops.queries import store_outbox
+from retouch_assets.ops.report import reliability_markdown
+from retouch_assets.ops.tables import ALERT_OUTBOX
+from retouch_assets.slo.tables import BURN_ALERTS
+from retouch_assets.vocabulary import (
+    Gate,
+    IncidentEventKind,
+    IncidentSeverity,
+    IncidentStatus,
+    OutboxStatus,
+)
+from retouch_assets.warehouse import connect, insert
 
 FIRED = datetime(2026, 10, 21, 10, 5, tzinfo=UTC)
 WEEK = FIRED.date() - timedelta(days=FIRED.weekday())
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
 
 class Receiver:
-    """A local HTTP server that records every request and answers scripted status codes."""
+    """A local HTTP server that records every request and answers scripted status codes (and
+    bodies); one per module, reset between tests."""
 
     def __init__(self):
         self.requests: list[dict] = []
-        self.script: dict[str, list[int]] = {}
+        self.script: dict[str, list[int | tuple[int, bytes]]] = {}
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,50 +64,76 @@ class Receiver:
                 receiver.requests.append(
                     {"path": self.path, "body": body, "headers": dict(self.headers)}
                 )
-                codes = receiver.script.get(self.path, [])
-                code = codes.pop(0) if codes else 202
+                answers = receiver.script.get(self.path, [])
+                answer = answers.pop(0) if answers else 202
+                code, text = answer if isinstance(answer, tuple) else (answer, None)
+                if text is None:
+                    text = b'{"status": "ok"}' if code < 400 else b'{"error": "bad request body"}'
                 self.send_response(code)
                 self.end_headers()
-                self.wfile.write(
-                    b'{"status": "ok"}' if code < 400 else b'{"error": "bad request body"}'
-                )
+                self.wfile.write(text)
 
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits for it.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def reset(self):
+        self.requests.clear()
+        self.script.clear()
 
     def to(self, path):
         return [r for r in self.requests if r["path"] == path]
 
 
-@pytest.fixture
-def receiver():
+@pytest.fixture(scope="module")
+def _server():
     server = Receiver()
     yield server
     server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def receiver(_server):
+    _server.reset()
+    return _server
 
 
 ROUTES = [
     AlertRoute(
-        name="on-call", kind="pagerduty", severities=["page"], url_env="PD_URL", secret_env="PD_KEY"
+        name="on-call",
+        kind="pagerduty",
+        severities=["page"],
+        url_env="RETOUCH_PD_URL",
+        secret_env="RETOUCH_PD_KEY",
     ),
-    AlertRoute(name="chat", kind="slack", severities=["page", "ticket"], url_env="SLACK_URL"),
     AlertRoute(
-        name="retinc", kind="jira", severities=["page"], url_env="JIRA_URL", secret_env="JIRA_TOKEN"
+        name="chat", kind="slack", severities=["page", "ticket"], url_env="RETOUCH_SLACK_URL"
+    ),
+    AlertRoute(
+        name="retinc",
+        kind="jira",
+        severities=["page"],
+        url_env="RETOUCH_JIRA_URL",
+        secret_env="RETOUCH_JIRA_TOKEN",
     ),
 ]
 
 
 def _env(receiver):
     return {
-        "PD_URL": receiver.url + "/pd",
-        "PD_KEY": "routing-key-1",
-        "SLACK_URL": receiver.url + "/slack",
-        "JIRA_URL": receiver.url + "/jira",
-        "JIRA_TOKEN": "t0ken",
+        "RETOUCH_PD_URL": receiver.url + "/pd",
+        "RETOUCH_PD_KEY": "routing-key-1",
+        "RETOUCH_SLACK_URL": receiver.url + "/slack",
+        "RETOUCH_JIRA_URL": receiver.url + "/jira",
+        "RETOUCH_JIRA_TOKEN": "t0ken",
     }
 
 
@@ -101,23 +156,19 @@ def _episode(resolved=True, low_traffic=False):
 @pytest.fixture
 def con(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        ensure_schema(con)
+        migrate(con)
         yield con
 
 
-def _store(con, rows):
-    return store_outbox(con, pa.Table.from_pylist(rows, schema=OUTBOX_SCHEMA))
-
-
-def _deliver(con, receiver, routes=ROUTES, env=None):
-    with httpx.Client(timeout=5.0) as client:
+def _deliver(con, receiver, routes=ROUTES, env=None, client_timeout=5.0, retries=3):
+    with httpx.Client(timeout=client_timeout) as client:
         return deliver_pending(
             con,
             routes,
             _env(receiver) if env is None else env,
             client,
-            datetime(2026, 11, 22, tzinfo=UTC),
-            retries=3,
+            NOW,
+            retries=retries,
             backoff_s=0.0,
         )
 
@@ -128,41 +179,52 @@ def _status(con):
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# ---- the outbox and delivery ------------------------------------------------------------
+
+
 def test_payload_shapes_for_pagerduty_slack_and_jira(con, receiver):
-    _store(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES))
+    store_outbox(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES))
     assert _deliver(con, receiver) == {"delivered": 3}
     (pd,) = receiver.to("/pd")
     body = pd["body"]
     assert body["routing_key"] == "routing-key-1" and body["event_action"] == "trigger"
     assert body["dedup_key"].startswith("retouch/colour-fidelity/overall/page/1h/")
-    assert (
-        body["payload"]["severity"] == "critical" and body["payload"]["source"] == "retouch_assets"
-    )
-    assert (
-        "colour-fidelity" in body["payload"]["summary"]
-        and body["payload"]["custom_details"]["factor"] == 14.4
-    )
+    assert body["payload"]["severity"] == "critical"
+    assert body["payload"]["source"] == "retouch_assets"
+    assert "colour-fidelity" in body["payload"]["summary"]
+    assert body["payload"]["custom_details"]["factor"] == 14.4
     (slack,) = receiver.to("/slack")
     text = slack["body"]["text"]
-    assert (
-        "colour-fidelity" in text
-        and "overall" in text
-        and "20.5×" in text
-        and "Open in Dagster" in text
-    )
+    for part in ("colour-fidelity", "overall", "20.5×", "Open in Dagster"):
+        assert part in text
     (jira,) = receiver.to("/jira/rest/api/2/issue")
     assert jira["body"]["fields"]["project"]["key"] == "RETINC"
     assert jira["headers"]["Authorization"] == "Bearer t0ken"
     # The stored payload never holds the secret.
-    stored = con.execute("SELECT payload FROM ops.alert_outbox WHERE route = 'on-call'").fetchone()[
-        0
-    ]
+    (stored,) = con.execute(
+        "SELECT payload FROM ops.alert_outbox WHERE route = 'on-call'"
+    ).fetchone()
     assert "routing-key-1" not in stored
+
+
+def test_outbox_rows_fit_the_table_and_rows_already_there_keep_their_state(con):
+    rows = outbox_rows(WEEK, [_episode(resolved=True)], [], ROUTES[:1])
+    assert ALERT_OUTBOX.rows(rows).num_rows == 2
+    assert store_outbox(con, rows) == 2  # trigger and resolve
+    con.execute("UPDATE ops.alert_outbox SET status = $s", {"s": OutboxStatus.DELIVERED})
+    assert store_outbox(con, rows) == 0  # a re-run adds nothing and resets nothing
+    assert set(_status(con).values()) == {"delivered"}
 
 
 def test_retries_on_500_then_succeeds(con, receiver):
     receiver.script["/pd"] = [500, 502]
-    _store(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES[:1]))
+    store_outbox(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES[:1]))
     assert _deliver(con, receiver, ROUTES[:1]) == {"delivered": 1}
     assert len(receiver.to("/pd")) == 3
     assert con.execute("SELECT attempts, status FROM ops.alert_outbox").fetchone() == (
@@ -173,7 +235,7 @@ def test_retries_on_500_then_succeeds(con, receiver):
 
 def test_a_400_is_recorded_as_failed_and_never_retried(con, receiver):
     receiver.script["/pd"] = [400]
-    _store(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES[:1]))
+    store_outbox(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES[:1]))
     assert _deliver(con, receiver, ROUTES[:1]) == {"failed": 1}
     assert _deliver(con, receiver, ROUTES[:1]) == {}
     assert len(receiver.to("/pd")) == 1
@@ -185,8 +247,9 @@ def test_a_400_is_recorded_as_failed_and_never_retried(con, receiver):
 
 def test_the_same_alert_twice_is_one_trigger_and_resolve_follows(con, receiver):
     rows = outbox_rows(WEEK, [_episode(resolved=True)], [], ROUTES[:1])
-    assert _store(con, rows) == 2  # trigger and resolve
-    assert _store(con, outbox_rows(WEEK, [_episode(resolved=True)], [], ROUTES[:1])) == 0  # re-run
+    assert store_outbox(con, rows) == 2  # trigger and resolve
+    rerun = outbox_rows(WEEK, [_episode(resolved=True)], [], ROUTES[:1])
+    assert store_outbox(con, rerun) == 0
     _deliver(con, receiver, ROUTES[:1])
     _deliver(con, receiver, ROUTES[:1])
     actions = [r["body"]["event_action"] for r in receiver.to("/pd")]
@@ -196,17 +259,17 @@ def test_the_same_alert_twice_is_one_trigger_and_resolve_follows(con, receiver):
 
 
 def test_without_routes_nothing_is_delivered_and_nothing_is_lost(con, receiver):
-    _store(con, outbox_rows(WEEK, [_episode(resolved=True)], [], []))
+    store_outbox(con, outbox_rows(WEEK, [_episode(resolved=True)], [], []))
     assert _deliver(con, receiver, routes=[]) == {}
     assert receiver.requests == []
     assert _status(con) == {"outbox:trigger": "no_route", "outbox:resolve": "no_route"}
 
 
 def test_a_route_without_its_environment_waits_visibly(con, receiver):
-    _store(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES[:1]))
+    store_outbox(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES[:1]))
     assert _deliver(con, receiver, ROUTES[:1], env={}) == {"no_endpoint": 1}
-    error = con.execute("SELECT last_error FROM ops.alert_outbox").fetchone()[0]
-    assert "PD_URL" in error and "PD_KEY" in error
+    (error,) = con.execute("SELECT last_error FROM ops.alert_outbox").fetchone()
+    assert "RETOUCH_PD_URL" in error and "RETOUCH_PD_KEY" in error
     assert _deliver(con, receiver, ROUTES[:1]) == {"delivered": 1}  # once configured
 
 
@@ -214,13 +277,114 @@ def test_low_traffic_episodes_never_reach_the_outbox():
     assert outbox_rows(WEEK, [_episode(low_traffic=True)], [], ROUTES) == []
 
 
-def _page(at, hours=1, slo="colour-fidelity", scope="overall"):
+def test_an_unreachable_endpoint_is_retried_then_left_for_the_next_delivery(con):
+    store_outbox(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES[:1]))
+    env = {"RETOUCH_PD_URL": f"http://127.0.0.1:{_free_port()}/pd", "RETOUCH_PD_KEY": "key-1"}
+    with httpx.Client(timeout=1.0) as client:
+        counts = deliver_pending(con, ROUTES[:1], env, client, NOW, retries=2, backoff_s=0.0)
+    assert counts == {"retrying": 1}
+    attempts, error = con.execute("SELECT attempts, last_error FROM ops.alert_outbox").fetchone()
+    assert attempts == 3 and "ConnectError" in error
+
+
+# ---- secrets ----------------------------------------------------------------------------
+
+SLACK_TOKEN = "xoxsecretWebhookToken0123456789"
+PD_PATH_SECRET = "pdPathSecret9876543210"
+PD_KEY = "pd-routing-key-SECRET-42"
+JIRA_TOKEN = "jira-api-token-SECRET-77"
+SECRETS = (SLACK_TOKEN, PD_PATH_SECRET, PD_KEY, JIRA_TOKEN)
+
+
+def test_redact_replaces_secrets_and_url_paths_but_keeps_the_host():
+    secrets = secret_values(f"https://hooks.example.com/services/T01/B02/{SLACK_TOKEN}", PD_KEY)
+    text = (
+        f"POST https://hooks.example.com/services/T01/B02/{SLACK_TOKEN} failed; "
+        f'body {{"token": "{SLACK_TOKEN}", "key": "{PD_KEY}"}}; '
+        f"echoed /services/T01/B02/{SLACK_TOKEN}%20 and https://user:pw@other.example/x?k=1"
+    )
+    clean = redact(text, secrets)
+    for secret in (SLACK_TOKEN, PD_KEY, "T01/B02", "user:pw", "k=1"):
+        assert secret not in clean
+    assert f"https://hooks.example.com/{REDACTED}" in clean
+    assert f"https://{REDACTED}@other.example/{REDACTED}" in clean
+    assert redact("ConnectError: [Errno 111] Connection refused", secrets) == (
+        "ConnectError: [Errno 111] Connection refused"
+    )
+
+
+def test_redact_catches_encoded_secrets():
+    secret = 'a b/c+d"e'
+    for encoded in ("a%20b%2Fc%2Bd%22e", "a+b%2Fc%2Bd%22e", 'a b/c+d\\"e'):
+        assert secret not in redact(f"echo {encoded}", [secret])
+        assert encoded not in redact(f"echo {encoded}", [secret])
+
+
+def _secret_routes_config(tmp_path):
+    config = tmp_path / "retouch-slo.yaml"
+    routes = [r.model_dump(exclude_none=True) | {"severities": ["page"]} for r in ROUTES]
+    config.write_text(json.dumps({"alerting": {"routes": routes}}))  # JSON is YAML
+    return config
+
+
+def test_secrets_never_reach_the_outbox_logs_or_metadata(
+    tmp_path, receiver, resources, monkeypatch, caplog, capsys
+):
+    from retouch_assets.defs.ops.assets import deliver_alerts_job
+
+    slack_path = f"/services/T0AAA/B0BBB/{SLACK_TOKEN}"
+    monkeypatch.setenv("RETOUCH_SLACK_URL", receiver.url + slack_path)
+    monkeypatch.setenv("RETOUCH_PD_URL", f"http://127.0.0.1:{_free_port()}/pd/{PD_PATH_SECRET}")
+    monkeypatch.setenv("RETOUCH_PD_KEY", PD_KEY)
+    monkeypatch.setenv("RETOUCH_JIRA_URL", receiver.url + "/jira")
+    monkeypatch.setenv("RETOUCH_JIRA_TOKEN", JIRA_TOKEN)
+    # Slack fails with a body echoing its token; Jira refuses, echoing the bearer token.
+    receiver.script[slack_path] = [(500, f"no such hook {slack_path} ({SLACK_TOKEN})".encode())]
+    receiver.script["/jira/rest/api/2/issue"] = [(401, f"bad token Bearer {JIRA_TOKEN}".encode())]
+    config = _secret_routes_config(tmp_path)
+    res = resources(tmp_path / "landing", config=config)
+    with connect(res["warehouse"].path) as con:
+        migrate(con)
+        config_routes = res["retouch_config"].load().alerting.routes
+        store_outbox(con, outbox_rows(WEEK, [_episode(resolved=False)], [], config_routes))
+    caplog.set_level(logging.DEBUG)
+    result = deliver_alerts_job.execute_in_process(
+        resources=res,
+        run_config={"ops": {"deliver_alerts": {"config": {"retries": 0, "backoff_s": 0.0}}}},
+    )
+    assert result.success
+    assert result.output_for_node("deliver_alerts") == {"retrying": 2, "failed": 1}
+    assert {r["path"] for r in receiver.requests} == {slack_path, "/jira/rest/api/2/issue"}
+    with connect(res["warehouse"].path, read_only=True) as con:
+        stored = con.execute("SELECT * FROM ops.alert_outbox").fetchall()
+    stored_text = repr(stored)
+    logged = [repr(e) for e in result.all_events] + [r.getMessage() for r in caplog.records]
+    for secret in SECRETS:
+        assert secret not in stored_text
+        assert not [line for line in logged if secret in line]
+    # `retouch alerts` lists the outbox with each row's last error.
+    assert cli.main(["alerts", "--db", res["warehouse"].path, "--config", str(config)]) == 0
+    listed = capsys.readouterr().out
+    assert "retrying" in listed and REDACTED in listed
+    for secret in SECRETS:
+        assert secret not in listed
+    names = ALERT_OUTBOX.column_names
+    errors = {row[names.index("route")]: row[names.index("last_error")] for row in stored}
+    assert errors["on-call"].startswith("ConnectError")
+    assert errors["chat"] == f"no such hook {REDACTED} ({REDACTED})"
+    assert errors["retinc"] == f"bad token Bearer {REDACTED}"
+
+
+# ---- incidents --------------------------------------------------------------------------
+
+
+def _page(at, hours: int | None = 1, slo="colour-fidelity", scope="overall", long_window="1h"):
     return {
         "slo": slo,
         "scope": scope,
         "fired_at": at,
-        "resolved_at": at + timedelta(hours=hours),
-        "long_window": "1h",
+        "resolved_at": at + timedelta(hours=hours) if hours is not None else None,
+        "long_window": long_window,
         "short_window": "5m",
         "factor": 14.4,
         "peak_burn_long": 20.0,
@@ -245,19 +409,116 @@ def test_pages_attach_within_the_cool_down_and_open_anew_after_it():
     assert still_open[0].resolved_at is None
 
 
+def test_the_failure_window_covers_the_incident_in_its_scope_and_gate():
+    (draft,) = group_incidents([_page(FIRED, scope="template_id=t1")], as_of=FIRED + COOL_DOWN * 3)
+    window = failure_window(draft, as_of=FIRED + COOL_DOWN * 3)
+    assert (window.gate, window.dimension, window.value) == (
+        Gate.COLOUR_FIDELITY,
+        "template_id",
+        "t1",
+    )
+    assert window.start == FIRED - FAILURE_LEAD and window.end == draft.resolved_at
+    (open_draft,) = group_incidents([_page(FIRED, hours=None)], as_of=FIRED + timedelta(hours=2))
+    window = failure_window(open_draft, as_of=FIRED + timedelta(hours=2))
+    assert (window.dimension, window.value, window.end) == (None, None, FIRED + timedelta(hours=2))
+
+
+def _failure(model="m-2", prompt="p-1", template="tpl-a"):
+    return {"model_version": model, "prompt_version": prompt, "template_id": template}
+
+
+def test_root_cause_prefers_a_new_dominant_version_then_a_template():
+    mostly_m2 = [_failure() for _ in range(4)] + [_failure(model="m-1", template="tpl-b")]
+    category, text = classify_root_cause("colour-fidelity", mostly_m2, {"m-2"})
+    assert category == RootCause.MODEL_VERSION and text.startswith("new model version m-2")
+    assert classify_root_cause("colour-fidelity", mostly_m2, set())[0] == RootCause.TEMPLATE
+    mixed = [_failure(template=t, model=t) for t in ("a", "b", "c")]
+    assert classify_root_cause("delivery", mixed, {"a"})[0] == RootCause.MIXED
+    assert classify_root_cause("delivery", [], set())[0] == RootCause.UNKNOWN
+    # A polars frame gives the same answer as its rows.
+    assert classify_root_cause("colour-fidelity", pl.DataFrame(mostly_m2), {"m-2"}) == (
+        category,
+        text,
+    )
+
+
+def test_build_incidents_keeps_known_numbers_and_numbers_new_ones_after_them():
+    as_of = FIRED + timedelta(days=5)
+    drafts = group_incidents(
+        [
+            _page(FIRED),
+            _page(FIRED + timedelta(hours=2), hours=None, scope="channel=web", long_window="6h"),
+        ],
+        as_of=as_of,
+    )
+    known = {drafts[0].key: 7, "some/older/incident": 9}
+    seen = {("model", "m-2"): FIRED - timedelta(days=2), ("model", "m-1"): FIRED.replace(year=2025)}
+    failures = {drafts[0].key: [_failure() for _ in range(3)]}
+    incidents, events = build_incidents(drafts, known, failures, seen, fastest_window="1h")
+    assert [(i["incident_id"], i["number"]) for i in incidents] == [
+        ("RETINC-7", 7),
+        ("RETINC-10", 10),
+    ]
+    first, second = incidents
+    assert first["severity"] == IncidentSeverity.SEV1  # paged from the fastest window
+    assert second["severity"] == IncidentSeverity.SEV2
+    assert first["status"] == IncidentStatus.RESOLVED and second["status"] == IncidentStatus.OPEN
+    assert first["root_cause_category"] == RootCause.MODEL_VERSION
+    assert second["root_cause_category"] == RootCause.UNKNOWN
+    assert first["postmortem_due"] == FIRED + POSTMORTEM_DUE
+    assert [e["kind"] for e in events if e["incident_id"] == "RETINC-7"] == [
+        IncidentEventKind.OPENED,
+        IncidentEventKind.ALERT_RESOLVED,
+        IncidentEventKind.POSTMORTEM_DUE,
+        IncidentEventKind.RESOLVED,
+    ]
+    assert [e["kind"] for e in events if e["incident_id"] == "RETINC-10"] == [
+        IncidentEventKind.OPENED,
+        IncidentEventKind.POSTMORTEM_DUE,
+    ]
+    assert json.loads(events[0]["details"]) == {"text": "1h/5m page, burn 20.0x"}
+    # Rebuilding from the numbers now known gives the same ids.
+    now_known = {i["incident_key"]: i["number"] for i in incidents}
+    again, _ = build_incidents(drafts, now_known, failures, seen, fastest_window="1h")
+    assert [i["incident_id"] for i in again] == ["RETINC-7", "RETINC-10"]
+
+
+def test_attached_alerts_are_on_the_timeline_and_in_its_document():
+    drafts = group_incidents(
+        [_page(FIRED), _page(FIRED + timedelta(hours=3))], as_of=FIRED + timedelta(days=3)
+    )
+    incidents, events = build_incidents(drafts, {}, {}, {}, fastest_window=None)
+    kinds = [e["kind"] for e in events]
+    assert kinds.count(IncidentEventKind.ALERT_ATTACHED) == 1
+    assert kinds.count(IncidentEventKind.ALERT_RESOLVED) == 2
+    assert incidents[0]["severity"] == IncidentSeverity.SEV2  # no page window configured
+    ((path, text),) = timeline_documents(incidents, events).items()
+    assert path == "incidents/RETINC-1/incident_timeline.md"
+    assert text.startswith("# RETINC-1: colour-fidelity burning its budget (overall)")
+    assert "| alert_attached | 1h/5m page, burn 20.0x |" in text
+    assert "no page for the 24 h cool-down" in text
+    assert "## Postmortem (due 48 hours after opening)" in text
+
+
+def test_the_fastest_page_window_is_the_shortest_long_window_of_a_page():
+    from retouch_assets.config import Alerting
+
+    assert fastest_page_window(Alerting().windows) == "1h"
+    assert fastest_page_window([w for w in Alerting().windows if w.severity == "ticket"]) is None
+
+
 def test_incidents_keep_their_ids_across_reruns(tmp_path, resources):
     from retouch_assets.defs.ops.assets import track_incidents
 
     res = resources(tmp_path / "landing")
     with connect(res["warehouse"].path) as con:
-        ensure_schema(con)
+        migrate(con)
         # The second page resolves too late in the week for its cool-down to end: still open.
-        for at in (FIRED, FIRED + timedelta(days=4, hours=12)):
-            con.execute(
-                "INSERT INTO slo.burn_alerts VALUES ($week, 'colour-fidelity', 'overall', 'page', '1h', "
-                "'5m', 14.4, $at, $resolved, 20.0, 25.0, false)",
-                {"week": WEEK, "at": at, "resolved": at + timedelta(hours=1)},
-            )
+        pages = [
+            _page(at) | {"week": WEEK, "severity": "page", "peak_burn_short": 25.0}
+            for at in (FIRED, FIRED + timedelta(days=4, hours=12))
+        ]
+        insert(con, BURN_ALERTS, [p | {"low_traffic": False} for p in pages])
     key = WEEK.isoformat()
     for _ in range(2):
         result = dg.materialize([track_incidents], resources=res, partition_key=key)
@@ -269,13 +530,78 @@ def test_incidents_keep_their_ids_across_reruns(tmp_path, resources):
         kinds = [
             k
             for (k,) in con.execute(
-                "SELECT kind FROM ops.incident_events WHERE incident_id = 'RETINC-1' ORDER BY event_at"
+                "SELECT kind FROM ops.incident_events WHERE incident_id = 'RETINC-1' "
+                "ORDER BY event_at"
             ).fetchall()
         ]
+        (path,) = con.execute(
+            "SELECT timeline_path FROM ops.incidents WHERE incident_id = 'RETINC-1'"
+        ).fetchone()
     assert rows == [("RETINC-1", "resolved", 1), ("RETINC-2", "open", 1)]
     assert kinds[0] == "opened" and "postmortem_due" in kinds
-    timeline = (res["reports"].root / "incidents" / "RETINC-1" / "incident_timeline.md").read_text()
-    assert "RETINC-1" in timeline and "Postmortem (due 48 hours after opening)" in timeline
+    timeline = res["reports"].root / "incidents" / "RETINC-1" / "incident_timeline.md"
+    assert path == str(timeline)
+    text = timeline.read_text()
+    assert "RETINC-1" in text and "Postmortem (due 48 hours after opening)" in text
+
+
+# ---- the report -------------------------------------------------------------------------
+
+
+def _facts(**overrides):
+    facts = {
+        "budgets": [
+            {
+                "slo": "colour-fidelity",
+                "scope": "overall",
+                "good": 90,
+                "total": 100,
+                "sli": 0.9,
+                "objective": 0.99,
+                "budget_consumed": 10.0,
+                "policy_state": "exhausted",
+                "low_traffic": False,
+            },
+            {
+                "slo": "colour-fidelity",
+                "scope": "template_id=t1",
+                "good": 5,
+                "total": 6,
+                "sli": 0.83,
+                "objective": 0.99,
+                "budget_consumed": 0.7,
+                "policy_state": "freeze_new_work",
+                "low_traffic": False,
+            },
+        ],
+        "alerts": [{"severity": "page", "low_traffic": False, "n": 2}],
+        "incidents": [],
+        "review": [{"template_id": "t1", "priority": "high", "reasons": "delta_e"}],
+        "outbox": {"delivered": 1, "retrying": 2},
+        "held": 3,
+        "regressions": [],
+    }
+    return facts | overrides
+
+
+def test_the_report_states_freezes_alerts_and_undelivered_notifications():
+    text = reliability_markdown(WEEK, NOW, _facts())
+    assert text.startswith(f"# Reliability sync — week of {WEEK:%Y-%m-%d}\n\nEvaluated at")
+    assert "| colour-fidelity | 0.9000 | 0.99 | 90 / 100 | 1000.0% | exhausted |" in text
+    assert "- colour-fidelity / overall: 1000.0% consumed (exhausted)" in text
+    assert "Artifacts held from publication this week: 3." in text
+    assert "New creative work frozen (≥ 60 % consumed): colour-fidelity/template_id=t1" in text
+    assert "Outbox: delivered 1, retrying 2" in text
+    assert "**2 alert notifications not delivered**" in text
+    assert "No incident open this week." in text
+    assert "1 artifacts wait for review (1 high priority):" in text
+    assert "## Regression guardrail" not in text and text.endswith("\n")
+    quiet = reliability_markdown(WEEK, NOW, _facts(budgets=[], alerts=[], outbox={}, review=[]))
+    assert "No SLO freeze in force." in quiet and "No burn-rate alert fired." in quiet
+    assert "The queue is empty." in quiet
+
+
+# ---- schedules --------------------------------------------------------------------------
 
 
 def test_weekly_sync_runs_the_last_complete_week_monday_morning_in_its_timezone():
@@ -299,26 +625,3 @@ def test_daily_pipeline_refreshes_yesterdays_week():
     )
     request = daily_pipeline(context)
     assert request.partition_key == "2026-10-26"  # Sunday's week
-
-
-def test_an_unreachable_endpoint_is_retried_then_left_for_the_next_delivery(con):
-    import socket
-
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    _store(con, outbox_rows(WEEK, [_episode(resolved=False)], [], ROUTES[:1]))
-    env = {"PD_URL": f"http://127.0.0.1:{port}/pd", "PD_KEY": "k"}
-    with httpx.Client(timeout=1.0) as client:
-        counts = deliver_pending(
-            con,
-            ROUTES[:1],
-            env,
-            client,
-            datetime(2026, 11, 22, tzinfo=UTC),
-            retries=2,
-            backoff_s=0.0,
-        )
-    assert counts == {"retrying": 1}
-    attempts, error = con.execute("SELECT attempts, last_error FROM ops.alert_outbox").fetchone()
-    assert attempts == 3 and "ConnectError" in error

@@ -1,7 +1,9 @@
-"""The whole weekly graph materialized on a temporary warehouse: quality, gates, publication,
-events, and the blocking checks."""
+"""The whole weekly graph on the sample: quality, gates, publication and events; and every
+blocking check of the gates layer failing on a warehouse corrupted the way it guards against."""
 
 import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -9,147 +11,254 @@ import pytest
 from PIL import Image
 
 from retouch_assets.definitions import build_definitions
-from retouch_assets.defs.shared import GATE_DECISIONS, GATED_OUTPUTS
+from retouch_assets.defs.shared import key_of
 from retouch_assets.gates.publish import TRAINED_ALGORITHMIC_MEDIA, XMP_KEY
-from retouch_assets.settings import Settings
-from tests.conftest import REPO_ROOT
+from retouch_assets.gates.tables import GATE_DECISIONS, GATED_OUTPUTS
+from retouch_assets.partitions import weekly_partitions
+from retouch_assets.safe_paths import sha256_file
+from retouch_assets.vocabulary import FAILING_AFTER_HEALING, PUBLISHABLE, Status
+from tests.conftest import SAMPLE_WEEKS, SampleRun
 
-_DEFS = build_definitions(Settings("unused.duckdb", "unused", "unused.yaml", "unused"))
-ALL = [*_DEFS.assets, *_DEFS.asset_checks]
-WEEK = "2026-10-05"
-
-
-def _run(resources, week=WEEK):
-    return dg.materialize(ALL, resources=resources, partition_key=week, raise_on_error=False)
+WEEK = SAMPLE_WEEKS[0]
 
 
-def _query(res, sql):
-    with duckdb.connect(res["warehouse"].path, read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
-@pytest.fixture(scope="module")
-def first_week(small_sample, tmp_path_factory):
-    """The sample's first week, materialized once for the read-only tests below."""
-    from tests.conftest import (
-        LandingResource,
-        OutputsResource,
-        ReportsResource,
-        RetouchConfigResource,
-        WarehouseResource,
+def test_every_check_passes_and_every_table_is_filled(sample_run: SampleRun):
+    for result in sample_run.results.values():
+        assert result.success
+        blocking = [
+            e
+            for e in result.get_asset_check_evaluations()
+            if e.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        assert len(blocking) == 4 and all(e.passed for e in blocking)
+    first_week = sample_run.results[WEEK].get_asset_check_evaluations()
+    assert len(first_week) == 5 and all(e.passed for e in first_week)
+    report = (sample_run.reports / WEEK / "reliability_sync.md").read_text()
+    assert "## SLO status" in report and "## Human review queue" in report
+    [(generations,)] = sample_run.query(
+        "SELECT count(*) FROM retouch.generations WHERE week = $w", {"w": date.fromisoformat(WEEK)}
     )
-
-    tmp = tmp_path_factory.mktemp("pipeline")
-    res = {
-        "warehouse": WarehouseResource(path=str(tmp / "w.duckdb")),
-        "landing": LandingResource(path=str(small_sample)),
-        "outputs": OutputsResource(path=str(tmp / "outputs")),
-        "reports": ReportsResource(path=str(tmp / "reports")),
-        "retouch_config": RetouchConfigResource(path=str(REPO_ROOT / "retouch-slo.yaml")),
-    }
-    result = _run(res)
-    return res, result
-
-
-def test_every_check_passes_and_every_table_is_filled(first_week):
-    res, result = first_week
-    assert result.success
-    assert all(e.passed for e in result.get_asset_check_evaluations())
-    assert len(result.get_asset_check_evaluations()) == 5
-    report = res["reports"].root / WEEK / "reliability_sync.md"
-    assert "## SLO status" in report.read_text() and "## Human review queue" in report.read_text()
-    generations = _query(res, f"SELECT count(*) FROM retouch.generations WHERE week = '{WEEK}'")[0][
-        0
-    ]
+    assert generations > 0
     for table in ("artifact_quality", "gate_decisions", "gated_outputs"):
-        assert _query(res, f"SELECT count(*) FROM retouch.{table}")[0][0] == generations
-    assert _query(res, "SELECT count(*) FROM retouch.gate_results")[0][0] > 3 * generations
-    nulls = _query(
-        res,
-        "SELECT count(*) FROM retouch.artifact_quality WHERE clip_score IS NOT NULL "
-        "OR prompt_drift IS NOT NULL",
-    )[0][0]
-    assert nulls == 0  # never faked before the CLIP layer exists
-
-
-def test_events_carry_what_on_call_needs(first_week):
-    res, _ = first_week
-    rows = _query(
-        res,
-        "SELECT event_type, artifact_id, template_id, delta_e, contrast_ratio, "
-        "processing_ms, prompt_version FROM ops.events WHERE source = 'gates'",
+        assert sample_run.query(
+            f"SELECT count(*) FROM retouch.{table} WHERE week = $w",
+            {"w": date.fromisoformat(WEEK)},
+        ) == [(generations,)]
+    assert sample_run.query("SELECT count(*) FROM retouch.gate_results")[0][0] > 3 * generations
+    scored = sample_run.query(
+        "SELECT count(*) FROM retouch.artifact_quality "
+        "WHERE clip_score IS NOT NULL OR prompt_drift IS NOT NULL"
     )
-    types = {r[0] for r in rows}
-    assert {"retouch_success", "gate_failed"} <= types
+    assert scored == [(0,)]  # never faked before the CLIP layer exists
+
+
+def test_events_carry_what_on_call_needs(sample_run: SampleRun):
+    rows = sample_run.query(
+        "SELECT event_type, artifact_id, template_id, delta_e, contrast_ratio, "
+        "processing_ms, prompt_version FROM ops.events WHERE source = 'gates'"
+    )
+    assert {"retouch_success", "gate_failed"} <= {r[0] for r in rows}
     for r in rows:
         assert all(v is not None for v in (r[1], r[2], r[5], r[6]))
-    statuses = dict(_query(res, "SELECT status, count(*) FROM retouch.gate_decisions GROUP BY 1"))
+    statuses = dict(
+        sample_run.query("SELECT status, count(*) FROM retouch.gate_decisions GROUP BY 1")
+    )
     successes = sum(1 for r in rows if r[0] == "retouch_success")
-    assert successes == statuses.get("approved", 0) + statuses.get("healed", 0)
+    assert successes == sum(statuses.get(s, 0) for s in PUBLISHABLE)
     assert sum(1 for r in rows if r[0] == "healed") == statuses.get("healed", 0)
 
 
-def test_published_images_carry_provenance(first_week):
-    res, _ = first_week
-    published = _query(
-        res,
-        "SELECT output_path, sidecar_path, status FROM retouch.gated_outputs "
-        "WHERE output_path IS NOT NULL",
+def test_published_images_carry_provenance_and_their_recorded_hash(sample_run: SampleRun):
+    published = sample_run.query(
+        "SELECT output_path, sidecar_path, status, output_sha256 FROM retouch.gated_outputs "
+        "WHERE output_path IS NOT NULL"
     )
-    assert published
-    statuses = {s for _, _, s in published}
-    assert statuses <= {"approved", "healed"}
-    path, sidecar, _ = published[0]
+    assert published and {s for _, _, s, _ in published} <= set(PUBLISHABLE)
+    for path, sidecar, _, digest in published:
+        assert Path(path).parent == Path(sidecar).parent
+        assert Path(path).resolve().is_relative_to(sample_run.outputs.resolve())
+        assert sha256_file(Path(path)) == digest
+    path, sidecar, _, _ = published[0]
     xmp = Image.open(path).info[XMP_KEY]
     assert TRAINED_ALGORITHMIC_MEDIA in xmp and "retouch:seed=" in xmp
-    facts = json.loads(open(sidecar).read())
+    facts = json.loads(Path(sidecar).read_text())
     assert facts["digital_source_type"] == TRAINED_ALGORITHMIC_MEDIA
     assert {"seed", "steps", "cfg_scale", "model_version", "gates", "heal_actions"} <= set(facts)
-    unpublished = _query(
-        res,
+    unpublished = sample_run.query(
         "SELECT count(*) FROM retouch.gated_outputs "
-        "WHERE status IN ('needs_human_review', 'rejected') AND output_path IS NOT NULL",
+        "WHERE list_contains($failing, status) AND output_path IS NOT NULL",
+        {"failing": list(FAILING_AFTER_HEALING)},
     )
-    assert unpublished[0][0] == 0
-    queue = _query(res, "SELECT count(*) FROM retouch.review_queue")[0][0]
-    assert (
-        queue
-        == _query(
-            res, "SELECT count(*) FROM retouch.gate_decisions WHERE status = 'needs_human_review'"
-        )[0][0]
+    assert unpublished == [(0,)]
+    queue = sample_run.query("SELECT count(*) FROM retouch.review_queue")
+    waiting = sample_run.query(
+        "SELECT count(*) FROM retouch.gate_decisions WHERE status = 'needs_human_review'"
     )
+    assert queue == waiting
 
 
-def test_a_rerun_leaves_the_same_rows_and_files(first_week):
-    res, _ = first_week
+def _tables(run: SampleRun) -> dict:
     tables = ("artifact_quality", "gate_results", "gate_decisions", "gated_outputs", "review_queue")
-    before = [_query(res, f"SELECT count(*) FROM retouch.{t}")[0][0] for t in tables]
-    events = _query(res, "SELECT count(*), count(DISTINCT event_id) FROM ops.events")[0]
-    outputs = sorted(p.name for p in (res["outputs"].root / WEEK).iterdir())
-    assert _run(res).success
-    assert [_query(res, f"SELECT count(*) FROM retouch.{t}")[0][0] for t in tables] == before
-    assert _query(res, "SELECT count(*), count(DISTINCT event_id) FROM ops.events")[0] == events
-    assert sorted(p.name for p in (res["outputs"].root / WEEK).iterdir()) == outputs
+    out = {t: run.query(f"SELECT * EXCLUDE (week) FROM retouch.{t} ORDER BY ALL") for t in tables}
+    out["events"] = run.query("SELECT * FROM ops.events ORDER BY event_id")
+    return out
 
 
-def test_a_systemically_broken_week_is_not_published(small_sample, resources, tmp_path):
+def test_a_rerun_leaves_the_same_rows_and_files(sample_copy: SampleRun):
+    from tests.conftest import run_weeks
+
+    before = _tables(sample_copy)
+    files = sorted(p.name for p in (sample_copy.outputs / WEEK).iterdir())
+    assert all(r.success for r in run_weeks(sample_copy.settings, [WEEK]).values())
+    assert _tables(sample_copy) == before
+    assert sorted(p.name for p in (sample_copy.outputs / WEEK).iterdir()) == files
+
+
+def _check(run: SampleRun, check: dg.AssetCheckKey, config: Path | None = None):
+    settings = run.settings if config is None else _with_config(run, config)
+    only = dg.define_asset_job(
+        "one_check", selection=dg.AssetSelection.checks(check), partitions_def=weekly_partitions
+    )
+    defs = dg.Definitions.merge(build_definitions(settings), dg.Definitions(jobs=[only]))
+    # A run of a check alone takes its week as a tag (Dagster validates `partition_key`
+    # against the selected assets, and there are none).
+    result = defs.resolve_job_def("one_check").execute_in_process(
+        tags={"dagster/partition": WEEK}, raise_on_error=False
+    )
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def _with_config(run: SampleRun, config: Path):
+    from dataclasses import replace
+
+    return replace(run.settings, slo_config=str(config))
+
+
+PUBLISHED_CHECK = dg.AssetCheckKey(key_of(GATED_OUTPUTS), "published_outputs_pass_gates")
+FREEZE_CHECK = dg.AssetCheckKey(key_of(GATED_OUTPUTS), "slo_freeze_respected")
+SYSTEMIC_CHECK = dg.AssetCheckKey(key_of(GATE_DECISIONS), "batch_not_systemically_broken")
+
+
+def _first_published(run: SampleRun) -> tuple[str, int, Path]:
+    (row,) = run.query(
+        "SELECT artifact_id, attempt, output_path FROM retouch.gated_outputs "
+        "WHERE week = $w AND output_path IS NOT NULL ORDER BY artifact_id LIMIT 1",
+        {"w": date.fromisoformat(WEEK)},
+    )
+    return row[0], row[1], Path(row[2])
+
+
+def _delete_file(run: SampleRun):
+    _first_published(run)[2].unlink()
+    return "does not exist"
+
+
+def _overwrite_file(run: SampleRun):
+    path = _first_published(run)[2]
+    Image.fromarray(255 - __import__("numpy").asarray(Image.open(path))).save(path)
+    return "does not match its recorded sha256"
+
+
+def _point_outside(run: SampleRun):
+    artifact, attempt, path = _first_published(run)
+    with duckdb.connect(str(run.db)) as con:
+        con.execute(
+            "UPDATE retouch.gated_outputs SET output_path = $p "
+            "WHERE artifact_id = $a AND attempt = $n",
+            {"p": str(run.db.parent.parent / path.name), "a": artifact, "n": attempt},
+        )
+    return "outside the outputs folder"
+
+
+def _publish_a_rejected_one(run: SampleRun):
+    artifact, attempt, _ = _first_published(run)
+    with duckdb.connect(str(run.db)) as con:
+        con.execute(
+            "UPDATE retouch.gated_outputs SET status = $s WHERE artifact_id = $a AND attempt = $n",
+            {"s": Status.REJECTED, "a": artifact, "n": attempt},
+        )
+    return "status rejected"
+
+
+def _tamper_with_pixels_and_hash(run: SampleRun):
+    """A published image that no longer passes the colour gate, with a matching hash."""
+    import numpy as np
+
+    artifact, attempt, path = _first_published(run)
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
+    pixels[..., 0] = np.clip(pixels[..., 0] + 60, 0, 255)
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+    with duckdb.connect(str(run.db)) as con:
+        con.execute(
+            "UPDATE retouch.gated_outputs SET output_sha256 = $h "
+            "WHERE artifact_id = $a AND attempt = $n",
+            {"h": sha256_file(path), "a": artifact, "n": attempt},
+        )
+    return "re-measured ΔE"
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        _delete_file,
+        _overwrite_file,
+        _point_outside,
+        _publish_a_rejected_one,
+        _tamper_with_pixels_and_hash,
+    ],
+)
+def test_published_outputs_pass_gates_fails_on_a_corrupted_publication(sample_copy, corrupt):
+    assert _check(sample_copy, PUBLISHED_CHECK).passed
+    expected = corrupt(sample_copy)
+    evaluation = _check(sample_copy, PUBLISHED_CHECK)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["violations"].value == 1
+    assert expected in evaluation.metadata["worst_offenders"].value
+
+
+def test_slo_freeze_respected_fails_when_a_frozen_scope_published_new_work(sample_copy):
+    assert _check(sample_copy, FREEZE_CHECK).passed
+    week_start = datetime.fromisoformat(WEEK + "T00:00:00+00:00")
+    with duckdb.connect(str(sample_copy.db)) as con:
+        # A freeze in force since long before every version of the week was first seen.
+        con.execute(
+            "INSERT INTO slo.error_budget VALUES ($prev, 'colour-fidelity', 'overall', NULL, "
+            "$at, 30, 10, 100, 0.1, 0.95, 18.0, '[]', 'slo_freeze', $since, false)",
+            {
+                "prev": (week_start - timedelta(days=7)).date(),
+                "at": week_start,
+                "since": week_start - timedelta(days=365),
+            },
+        )
+    evaluation = _check(sample_copy, FREEZE_CHECK)
+    assert not evaluation.passed and evaluation.metadata["violations"].value > 0
+    assert "colour-fidelity/overall" in evaluation.metadata["worst_offenders"].value
+
+
+def test_a_systemically_broken_week_fails_its_check(sample_copy, tmp_path):
     strict = tmp_path / "strict.yaml"
     strict.write_text("gates:\n  systemic_failure_tolerance: 0.0\n")
-    res = resources(small_sample, strict)
-    result = _run(res)
-    statuses = dict(_query(res, "SELECT status, count(*) FROM retouch.gate_decisions GROUP BY 1"))
-    assert statuses.get("needs_human_review", 0) + statuses.get("rejected", 0) > 0
+    evaluation = _check(sample_copy, SYSTEMIC_CHECK, strict)
+    assert not evaluation.passed and evaluation.metadata["failing_after_healing"].value > 0
+    assert "worst_offenders" in evaluation.metadata
+
+
+def test_a_systemically_broken_week_stops_publication_in_the_same_run(sample_copy, tmp_path):
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("gates:\n  systemic_failure_tolerance: 0.0\n")
+    defs = build_definitions(_with_config(sample_copy, strict))
+    with duckdb.connect(str(sample_copy.db)) as con:
+        con.execute("DELETE FROM retouch.gated_outputs")
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources=defs.resources,
+        partition_key=WEEK,
+        selection=dg.AssetSelection.groups("gates"),
+        raise_on_error=False,
+    )
     assert not result.success
-    (failed,) = [e for e in result.get_asset_check_evaluations() if not e.passed]
-    assert failed.asset_check_key == dg.AssetCheckKey(
-        GATE_DECISIONS, "batch_not_systemically_broken"
-    )
-    assert "worst_offenders" in failed.metadata
-    assert result.asset_materializations_for_node("retouch__gated_outputs") == []
     assert not any(
-        m.asset_key == GATED_OUTPUTS
-        for m in result.get_asset_materialization_events()
-        if hasattr(m, "asset_key")
+        e.asset_key == key_of(GATED_OUTPUTS) for e in result.get_asset_materialization_events()
     )
-    assert _query(res, "SELECT count(*) FROM retouch.gated_outputs")[0][0] == 0
-    assert not (res["outputs"].root / WEEK).exists()
+    assert sample_copy.query("SELECT count(*) FROM retouch.gated_outputs") == [(0,)]

@@ -1,14 +1,19 @@
-"""SLO math: burn-rate factors, budgets, policy transitions, a multi-week budget history and
-multi-window multi-burn-rate alerts, all in event time."""
+"""SLO math: burn-rate factors, budgets, policy transitions, a multi-week budget history,
+multi-window multi-burn-rate alerts and a week's evaluation, all in event time."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd
+import polars as pl
 import pytest
 
 from retouch_assets.config import BudgetPolicy, Indicator, RetouchConfig, Slo
+from retouch_assets.migrations import migrate
 from retouch_assets.slo import engine as e
+from retouch_assets.slo.queries import load_facts
+from retouch_assets.vocabulary import EventSource, EventType, PolicyState
+from retouch_assets.warehouse import connect
 
 WINDOWS = RetouchConfig().alerting.windows
 POLICY = BudgetPolicy()
@@ -58,7 +63,7 @@ SLO = Slo(
 START = datetime(2026, 10, 5, tzinfo=UTC)
 
 
-def _facts(weeks: list[tuple[int, int]], per_day_hours=(9, 13, 17)) -> pd.DataFrame:
+def _facts(weeks: list[tuple[int, int]], per_day_hours=(9, 13, 17)) -> pl.DataFrame:
     """Each week: (events, bad events), spread over the week's days; bad ones first."""
     rows = []
     for w, (events, bad) in enumerate(weeks):
@@ -81,7 +86,7 @@ def _facts(weeks: list[tuple[int, int]], per_day_hours=(9, 13, 17)) -> pd.DataFr
                     "passed_gates": True,
                 }
             )
-    return pd.DataFrame(rows)
+    return pl.DataFrame(rows)
 
 
 def test_a_multi_week_budget_history_known_in_advance():
@@ -120,16 +125,14 @@ def test_a_burst_fires_a_page_in_both_windows_and_resolves():
     # Steady good traffic every minute, then 20 minutes where half the events are bad.
     times = [START + timedelta(minutes=m) for m in range(0, 3 * 24 * 60)]
     bad = {m for m in range(24 * 60, 24 * 60 + 20) if m % 2 == 0}
-    facts = pd.DataFrame(
+    facts = pl.DataFrame(
         {
             "artifact_id": [f"a{i}" for i in range(len(times))],
-            "attempt": 1,
             "generated_at": times,
-            "campaign_id": "c",
-            "template_id": "t",
-            "channel": "web",
             "delta_e_mean": [2.0 if i in bad else 0.2 for i in range(len(times))],
         }
+    ).with_columns(
+        attempt=1, campaign_id=pl.lit("c"), template_id=pl.lit("t"), channel=pl.lit("web")
     )
     slo = Slo(
         name="colour-fidelity",
@@ -154,9 +157,10 @@ def test_low_traffic_alerts_are_flagged_not_paged():
 
 
 def test_reprocess_success_counts_only_later_attempts():
-    facts = _facts([(10, 0)])
-    facts.loc[:3, "attempt"] = 2
-    facts.loc[0, "passed_gates"] = False
+    row = pl.int_range(pl.len())
+    facts = _facts([(10, 0)]).with_columns(
+        attempt=pl.when(row <= 3).then(2).otherwise(1), passed_gates=row != 0
+    )
     slo = Slo(
         name="reprocess-success",
         indicator=Indicator(metric="reprocess_success", op="==", threshold=True),
@@ -180,3 +184,101 @@ def test_window_counts_are_half_open():
     )
     # [10, 20) holds t=10 (bad); [11, 21) holds t=20 (good); [21, 31) holds nothing.
     assert counts.total.tolist() == [1, 1, 0] and counts.good.tolist() == [0, 1, 0]
+
+
+def test_event_order_of_the_input_does_not_matter():
+    facts = _facts([(100, 7), (100, 3)])
+    shuffled = facts.sample(fraction=1.0, shuffle=True, seed=3)
+    at = START + timedelta(weeks=2)
+    assert e.evaluate_budget(shuffled, SLO, at, WINDOWS, POLICY) == e.evaluate_budget(
+        facts, SLO, at, WINDOWS, POLICY
+    )
+
+
+def test_a_week_evaluation_records_budgets_alerts_and_policy_changes():
+    # 0.4 of the budget at the first week's end, 0.6 at the second's: a policy change overall.
+    config = RetouchConfig(slos=[SLO])
+    facts = _facts([(100, 2), (100, 4)])
+    start, end = START + timedelta(weeks=1), START + timedelta(weeks=2)
+    week = start.date()
+    result = e.evaluate_week(facts, config, week, start, end)
+
+    assert [b["scope"] for b in result.budgets] == ["overall", "template_id=t1", "template_id=t2"]
+    overall = result.budgets[0]
+    assert (overall["week"], overall["window_end"], overall["window_days"]) == (week, end, 28.0)
+    assert overall["budget_consumed"] == pytest.approx(0.6)
+    assert overall["policy_state"] == PolicyState.FREEZE_NEW_WORK
+    assert overall["frozen_since"] is None
+    assert len(json.loads(overall["burn_rates"])) == len(WINDOWS)
+
+    changed = {json.loads(ev["details"])["scope"]: ev for ev in result.events}
+    assert "overall" in changed
+    event = changed["overall"]
+    assert (event["event_type"], event["source"]) == (
+        EventType.POLICY_STATE_CHANGED,
+        EventSource.SLO,
+    )
+    assert json.loads(event["details"]) | {"budget_consumed": None} == {
+        "slo": "colour-fidelity",
+        "scope": "overall",
+        "from": "ok",
+        "to": "freeze_new_work",
+        "budget_consumed": None,
+        "low_traffic": False,
+    }
+    assert event["event_time"] == end and event["week"] == week
+    for scope, ev in changed.items():
+        if scope != "overall":
+            assert ev["template_id"] == scope.split("=")[1]
+    assert all(a["week"] == week for a in result.alerts)
+    # Re-evaluating gives the same rows, event ids included.
+    assert e.evaluate_week(facts, config, week, start, end) == result
+
+
+def test_a_freeze_starts_where_the_uninterrupted_frozen_weeks_begin():
+    # 5 % bad every week: the budget is spent from the first week on (nothing before START).
+    config = RetouchConfig(slos=[SLO])
+    facts = _facts([(100, 5), (100, 5), (100, 5)])
+    start, end = START + timedelta(weeks=2), START + timedelta(weeks=3)
+    overall = e.evaluate_week(facts, config, start.date(), start, end).budgets[0]
+    assert overall["policy_state"] == PolicyState.EXHAUSTED
+    assert overall["frozen_since"] == START + timedelta(weeks=1)
+
+
+def test_facts_come_from_the_warehouse_in_utc_with_the_final_gate_outcome(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        con.execute("SET TimeZone = 'America/New_York'")
+        at = datetime(2026, 10, 6, 2, 30, tzinfo=UTC)  # still Monday 5 Oct in New York
+        for attempt in (1, 2):
+            con.execute(
+                "INSERT INTO retouch.generations (artifact_id, attempt, campaign_id, "
+                "template_id, channel, retouch_version, model_version, prompt, prompt_version, "
+                "prompt_hash, seed, steps, cfg_scale, generated_at, processing_ms, image, master, "
+                "batch_id, line_no, week) VALUES ('a', $n, 'c', 't', 'web', 'r', 'm', 'p', 'v', "
+                "'h', 1, 1, 1, $at, 1500, 'i', 'm', 'b', $n, '2026-10-05')",
+                {"n": attempt, "at": at + timedelta(minutes=attempt)},
+            )
+            con.execute(
+                "INSERT INTO retouch.artifact_quality (artifact_id, attempt, week, campaign_id, "
+                "template_id, generated_at, processing_ms, delta_e_mean) VALUES ('a', $n, "
+                "'2026-10-05', 'c', 't', $at, 1500, 2.0)",
+                {"n": attempt, "at": at},
+            )
+        # Attempt 1 fails colour fidelity for good; attempt 2 is healed to ΔE 0.4.
+        con.execute(
+            "INSERT INTO retouch.gate_results VALUES "
+            "('a', 1, '2026-10-05', 'colour_fidelity', 'delta_e_mean', 'measured', 2.0, 1.0, "
+            "false, true), "
+            "('a', 2, '2026-10-05', 'colour_fidelity', 'delta_e_mean', 'measured', 2.0, 1.0, "
+            "false, false), "
+            "('a', 2, '2026-10-05', 'colour_fidelity', 'delta_e_mean', 'heal', 0.4, 1.0, "
+            "true, true)"
+        )
+        facts = load_facts(con, START, START + timedelta(weeks=1))
+    assert facts.schema["generated_at"] == pl.Datetime("us", "UTC")
+    assert facts["passed_gates"].to_list() == [False, True]
+    assert facts["final_delta_e_mean"].to_list() == [2.0, 0.4]
+    assert facts["processing_seconds"].to_list() == [1.5, 1.5]
+    rows = e.daily_sli_rows(facts, [SLO], START.date())
+    assert [r["day"] for r in rows] == [at.date()]  # the UTC day, not New York's

@@ -4,11 +4,15 @@ SLO needs a sign-off; the guardrail judges new versions against the baseline."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
+from retouch_assets.baselines.guardrail import Baseline, VersionStats, judge, weighted_baseline
 from retouch_assets.config import ConfigError, Guardrail, RetouchConfig, parse_config
+from retouch_assets.ingest.queries import first_seen
+from retouch_assets.migrations import migrate
 from retouch_assets.slo import governance as gov
-from retouch_assets.slo.guardrail import Baseline, VersionStats, judge, weighted_baseline
-from retouch_assets.warehouse import connect, ensure_schema
+from retouch_assets.vocabulary import SignoffKind
+from retouch_assets.warehouse import connect
 
 FREEZE_START = datetime(2026, 10, 19, tzinfo=UTC)
 WEEK_START = datetime(2026, 10, 26, tzinfo=UTC)
@@ -18,7 +22,7 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 @pytest.fixture
 def con(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        ensure_schema(con)
+        migrate(con)
         yield con
 
 
@@ -48,8 +52,7 @@ def _generation(con, artifact, prompt_version, template="tpl-a", retouch="rt-1",
 
 
 def _held(con, artifact: dict):
-    first_seen = {(k, v): t for k, v, t in con.execute(gov.FIRST_SEEN_SQL).fetchall()}
-    return gov.held_reason(artifact, gov.active_freezes(con, WEEK_START), first_seen)
+    return gov.held_reason(artifact, gov.active_freezes(con, WEEK_START), first_seen(con))
 
 
 ARTIFACT = {
@@ -72,7 +75,7 @@ def test_a_freeze_holds_a_new_prompt_version_and_a_signoff_releases_it(con):
     # The established prompt version is not held.
     assert _held(con, ARTIFACT | {"prompt_version": "tpl-a/v1"}) is None
     gov.record_signoff(
-        con, gov.RELEASE_FREEZE, "colour-fidelity/overall", "ana", "v2 reviewed", NOW
+        con, SignoffKind.RELEASE_FREEZE, "colour-fidelity/overall", "ana", "v2 reviewed", NOW
     )
     assert _held(con, ARTIFACT) is None
     assert con.execute("SELECT count(*) FROM ops.signoffs").fetchone()[0] == 1
@@ -99,7 +102,7 @@ def test_a_signoff_effective_before_the_freeze_does_not_release_it(con):
     _generation(con, "new", "tpl-a/v2", at=datetime(2026, 10, 27, tzinfo=UTC))
     gov.record_signoff(
         con,
-        gov.RELEASE_FREEZE,
+        SignoffKind.RELEASE_FREEZE,
         "colour-fidelity/*",
         "ana",
         "old",
@@ -107,7 +110,9 @@ def test_a_signoff_effective_before_the_freeze_does_not_release_it(con):
         effective_from=FREEZE_START - timedelta(days=1),
     )
     assert _held(con, ARTIFACT) is not None
-    gov.record_signoff(con, gov.RELEASE_FREEZE, "colour-fidelity/*", "ana", "all scopes", NOW)
+    gov.record_signoff(
+        con, SignoffKind.RELEASE_FREEZE, "colour-fidelity/*", "ana", "all scopes", NOW
+    )
     assert _held(con, ARTIFACT) is None
 
 
@@ -117,7 +122,7 @@ def test_a_signoff_needs_scope_approver_and_release_note(con, missing):
         missing: " "
     }
     with pytest.raises(ValueError, match="non-empty"):
-        gov.record_signoff(con, gov.RELEASE_FREEZE, now=NOW, **args)
+        gov.record_signoff(con, SignoffKind.RELEASE_FREEZE, now=NOW, **args)
 
 
 RELAXED = """
@@ -131,8 +136,6 @@ slos:
 def test_relaxing_an_objective_is_refused_without_signoff_then_accepted(con):
     assert gov.apply_config(con, RetouchConfig(), "retouch-slo.yaml", NOW)
     assert not gov.apply_config(con, RetouchConfig(), "retouch-slo.yaml", NOW)  # unchanged
-    import yaml
-
     relaxed = parse_config(yaml.safe_load(RELAXED), "relaxed.yaml")
     with pytest.raises(ConfigError) as err:
         gov.apply_config(con, relaxed, "relaxed.yaml", NOW + timedelta(hours=1))
@@ -142,7 +145,7 @@ def test_relaxing_an_objective_is_refused_without_signoff_then_accepted(con):
     for slo in ("colour-fidelity", "accessibility", "delivery", "reprocess-success"):
         gov.record_signoff(
             con,
-            gov.RELAX_OBJECTIVE,
+            SignoffKind.RELAX_OBJECTIVE,
             slo,
             "ana",
             "agreed in the weekly sync",
@@ -152,8 +155,6 @@ def test_relaxing_an_objective_is_refused_without_signoff_then_accepted(con):
 
 
 def test_tightening_is_never_a_relaxation():
-    import yaml
-
     tighter = parse_config(
         yaml.safe_load(RELAXED.replace("1.2", "0.8").replace("0.90", "0.97")), "t.yaml"
     )

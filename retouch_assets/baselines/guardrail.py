@@ -1,14 +1,34 @@
 """Regression guardrail: a model or prompt version that is new in a week is compared with the
-previous weeks' baseline before it counts as safe."""
+previous weeks' baseline (overall for models, the template's for prompt versions) before it
+counts as safe."""
 
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
 
+from retouch_assets.baselines.weekly import ALL, Scope, ScopeType
 from retouch_assets.config import Guardrail
+from retouch_assets.slo.events import event_row
+from retouch_assets.vocabulary import EventSource, EventType
+
+
+class VersionKind(StrEnum):
+    """`baselines.version_guardrail.kind`: the generations column the version is from."""
+
+    MODEL = "model_version"
+    PROMPT = "prompt_version"
+
+
+# The kinds of `ingest.queries.first_seen` each version kind is looked up under.
+FIRST_SEEN_KIND = {VersionKind.MODEL: "model", VersionKind.PROMPT: "prompt"}
 
 
 @dataclass(frozen=True)
 class VersionStats:
-    kind: str  # model_version | prompt_version
+    kind: str  # a VersionKind
     version: str
     template_id: str | None  # prompt versions belong to a template: compared with its baseline
     artifacts: int
@@ -64,3 +84,50 @@ def judge(stats: VersionStats, baseline: Baseline, rule: Guardrail) -> dict:
                 f" (limit +{rule.max_worse_pct:g} %)" if row["regressed"] else ""
             )
     return row
+
+
+def baseline_scope(stats: VersionStats) -> Scope:
+    """The weekly baseline a version is compared with: its template's for a prompt version,
+    the overall one for a model version."""
+    if stats.kind == VersionKind.PROMPT:
+        return (ScopeType.TEMPLATE, stats.template_id)
+    return (ScopeType.OVERALL, ALL)
+
+
+def guardrail_rows(
+    week: date,
+    versions: Iterable[VersionStats],
+    previous: Iterable[Mapping[str, Any]],
+    rule: Guardrail,
+) -> list[dict]:
+    """`baselines.version_guardrail`: each new version judged against the weighted baseline of
+    the previous weeks' `baselines.weekly` rows (scope_type, scope, delta_e_mean, artifacts)."""
+    history: dict[Scope, list[tuple[float | None, int]]] = defaultdict(list)
+    for p in previous:
+        history[(p["scope_type"], p["scope"])].append((p["delta_e_mean"], p["artifacts"]))
+    return [
+        judge(v, weighted_baseline(history[baseline_scope(v)]), rule) | {"week": week}
+        for v in versions
+    ]
+
+
+_EVENT_DETAILS = ("kind", "version", "artifacts", "baseline_delta_e_mean", "worse_by_pct", "note")
+
+
+def regression_events(week: date, at: datetime, rows: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """An `ops.events` row for every regressed version, at the start of the week."""
+    return [
+        event_row(
+            week,
+            at,
+            EventType.GUARDRAIL_REGRESSION,
+            EventSource.GUARDRAIL,
+            ("guardrail", row["kind"], row["version"]),
+            {k: row[k] for k in _EVENT_DETAILS},
+            template_id=row["template_id"],
+            **{row["kind"]: row["version"]},  # model_version or prompt_version
+            delta_e=row["delta_e_mean"],
+        )
+        for row in rows
+        if row["regressed"]
+    ]

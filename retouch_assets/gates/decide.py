@@ -11,34 +11,18 @@ and delivery SLA, with self-healing, and the resulting status.
 An artifact that cannot be measured (undecodable, size mismatch) is `rejected`.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from retouch_assets.config import RetouchConfig
-from retouch_assets.gates.heal import Correction
+from retouch_assets.gates.heal import Correction, HealAttempt, Healer
 from retouch_assets.quality.artifact import ArtifactMeasurement
 from retouch_assets.quality.measures import nearest_accessible_colour
-
-APPROVED, HEALED, NEEDS_HUMAN_REVIEW, REJECTED = (
-    "approved",
-    "healed",
-    "needs_human_review",
-    "rejected",
-)
-PUBLISHABLE = (APPROVED, HEALED)
-HELD_BY_FREEZE = "held_by_freeze"  # publishable, but held while an SLO freeze is in force
-COLOUR, ACCESSIBILITY, DELIVERY, INTEGRITY = (
-    "colour_fidelity",
-    "accessibility",
-    "delivery",
-    "input_integrity",
-)
-MEASURED = "measured"  # the phase of rows measured on the image as delivered
+from retouch_assets.vocabulary import MEASURED, Gate, Status
 
 
 @dataclass(frozen=True)
 class GateRow:
-    gate: str
+    gate: Gate
     metric: str
     phase: str
     value: float | None
@@ -47,27 +31,12 @@ class GateRow:
     final: bool = False  # the row that decided the artifact's status
 
 
-@dataclass(frozen=True)
-class HealAttempt:
-    """One preset tried: the correction fitted (None if out of bounds) and the re-measure."""
-
-    preset: str
-    correction: Correction | None
-    delta_e_mean: float | None = None
-    delta_e_p95: float | None = None
-    hist_delta: float | None = None
-    note: str | None = None
-
-
-Healer = Callable[[str], HealAttempt]
-
-
 @dataclass
 class Decision:
-    status: str
+    status: Status
     rows: list[GateRow] = field(default_factory=list)
-    failed_gates: list[str] = field(default_factory=list)
-    unresolved_gates: list[str] = field(default_factory=list)
+    failed_gates: list[Gate] = field(default_factory=list)
+    unresolved_gates: list[Gate] = field(default_factory=list)
     heal_actions: list[dict] = field(default_factory=list)
     proposals: list[dict] = field(default_factory=list)
     review_reasons: list[str] = field(default_factory=list)
@@ -81,7 +50,7 @@ def _colour_rows(de_mean: float, hist: float, phase: str, config: RetouchConfig)
     gate = config.gates.colour
     return [
         GateRow(
-            COLOUR,
+            Gate.COLOUR_FIDELITY,
             "delta_e_mean",
             phase,
             de_mean,
@@ -89,7 +58,7 @@ def _colour_rows(de_mean: float, hist: float, phase: str, config: RetouchConfig)
             de_mean <= gate.delta_e_mean_max,
         ),
         GateRow(
-            COLOUR,
+            Gate.COLOUR_FIDELITY,
             "hist_delta_pct",
             phase,
             hist,
@@ -138,7 +107,7 @@ def decide(
     delivery_limit = config.gates.delivery.processing_seconds_max
     seconds = m.processing_ms / 1000.0
     delivery = GateRow(
-        DELIVERY,
+        Gate.DELIVERY,
         "processing_seconds",
         MEASURED,
         seconds,
@@ -147,20 +116,26 @@ def decide(
         True,
     )
     if m.measure_error:
-        decision = Decision(REJECTED, rows=[delivery], delivery_breach=not delivery.passed)
-        decision.rows.insert(0, GateRow(INTEGRITY, "measurable", MEASURED, None, None, False, True))
-        decision.failed_gates = [INTEGRITY] + ([DELIVERY] if not delivery.passed else [])
-        decision.unresolved_gates = [INTEGRITY]
+        decision = Decision(Status.REJECTED, rows=[delivery], delivery_breach=not delivery.passed)
+        decision.rows.insert(
+            0, GateRow(Gate.INPUT_INTEGRITY, "measurable", MEASURED, None, None, False, True)
+        )
+        decision.failed_gates = [Gate.INPUT_INTEGRITY] + (
+            [Gate.DELIVERY] if not delivery.passed else []
+        )
+        decision.unresolved_gates = [Gate.INPUT_INTEGRITY]
         decision.review_reasons = [m.measure_error]
         return decision
 
-    decision = Decision(APPROVED, final_delta_e_mean=m.delta_e_mean, final_hist_delta=m.hist_delta)
+    decision = Decision(
+        Status.APPROVED, final_delta_e_mean=m.delta_e_mean, final_hist_delta=m.hist_delta
+    )
     colour = _colour_rows(m.delta_e_mean, m.hist_delta, MEASURED, config)
     colour_ok = all(r.passed for r in colour)
     if colour_ok:
         decision.rows += _finalise(colour)
     else:
-        decision.failed_gates.append(COLOUR)
+        decision.failed_gates.append(Gate.COLOUR_FIDELITY)
         colour_at = len(decision.rows)
         decision.rows += colour
         kept = None
@@ -174,12 +149,12 @@ def decide(
             if attempt.correction is not None:
                 decision.rows += _colour_rows(*_remeasured(attempt), preset, config)
         if kept:
-            decision.status = HEALED
+            decision.status = Status.HEALED
             decision.correction = kept.correction
             decision.final_delta_e_mean, decision.final_hist_delta = _remeasured(kept)
         else:
             decision.rows[colour_at : colour_at + len(colour)] = _finalise(colour)
-            decision.unresolved_gates.append(COLOUR)
+            decision.unresolved_gates.append(Gate.COLOUR_FIDELITY)
             tried = ", ".join(_describe(action) for action in decision.heal_actions)
             decision.review_reasons.append(
                 f"colour fidelity: ΔE mean {m.delta_e_mean:.2f}, histogram delta "
@@ -189,7 +164,7 @@ def decide(
     for layer_result, layer in zip(m.layers, layers, strict=True):
         decision.rows.append(
             GateRow(
-                ACCESSIBILITY,
+                Gate.ACCESSIBILITY,
                 f"contrast:{layer_result.layer_id}",
                 MEASURED,
                 layer_result.ratio,
@@ -213,8 +188,8 @@ def decide(
                 }
             )
     if decision.proposals:
-        decision.failed_gates.append(ACCESSIBILITY)
-        decision.unresolved_gates.append(ACCESSIBILITY)
+        decision.failed_gates.append(Gate.ACCESSIBILITY)
+        decision.unresolved_gates.append(Gate.ACCESSIBILITY)
         decision.review_reasons.append(
             "accessibility: "
             + "; ".join(
@@ -225,8 +200,8 @@ def decide(
 
     decision.rows.append(delivery)
     if not delivery.passed:
-        decision.failed_gates.append(DELIVERY)
+        decision.failed_gates.append(Gate.DELIVERY)
         decision.delivery_breach = True
     if decision.unresolved_gates:
-        decision.status = NEEDS_HUMAN_REVIEW
+        decision.status = Status.NEEDS_HUMAN_REVIEW
     return decision

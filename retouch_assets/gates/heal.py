@@ -1,12 +1,14 @@
 """Self-healing: bounded, global colour corrections fitted against the master in linear light
 (never copying master pixels), applied to the whole image, then re-measured."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from retouch_assets.quality.delta_e import srgb_decoding_table
+from retouch_assets.quality.delta_e import delta_e_map, delta_e_summary, srgb_decoding_table
 from retouch_assets.quality.icc import srgb_transfer_decode
+from retouch_assets.quality.measures import histogram_delta_pct
 
 _DECODE = srgb_decoding_table().astype(np.float32)
 # Rounding in the encoded domain without a per-pixel power: a linear value maps to code k when
@@ -28,6 +30,22 @@ class Correction:
             "preset": self.preset,
             "matrix": [[round(v, 6) for v in row] for row in self.matrix],
         }
+
+
+@dataclass(frozen=True)
+class HealAttempt:
+    """One preset tried: the correction fitted (None if out of bounds) and the re-measure."""
+
+    preset: str
+    correction: Correction | None
+    delta_e_mean: float | None = None
+    delta_e_p95: float | None = None
+    hist_delta: float | None = None
+    note: str | None = None
+
+
+# Fits and re-measures one preset for one artifact (see `make_healer`).
+Healer = Callable[[str], HealAttempt]
 
 
 def _samples(image: np.ndarray, master: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,11 +93,10 @@ def apply_correction(image: np.ndarray, correction: Correction) -> np.ndarray:
     return np.searchsorted(_ENCODE_EDGES, corrected).astype(np.uint8)
 
 
-def make_healer(image: np.ndarray, master: np.ndarray, master_lab: np.ndarray, bounds: dict):
+def make_healer(
+    image: np.ndarray, master: np.ndarray, master_lab: np.ndarray, bounds: dict
+) -> Healer:
     """A `Healer` for one artifact: fit the preset, apply it, re-measure ΔE and histogram."""
-    from retouch_assets.gates.decide import HealAttempt
-    from retouch_assets.quality.delta_e import delta_e_map, delta_e_summary
-    from retouch_assets.quality.measures import histogram_delta_pct
 
     def heal(preset: str) -> HealAttempt:
         bound = bounds[preset]

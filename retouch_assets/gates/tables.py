@@ -83,9 +83,11 @@ GATED_OUTPUTS = Table(
         column("output_path", VARCHAR),
         column("sidecar_path", VARCHAR),
         column("hold_reason", VARCHAR),
+        column("output_sha256", VARCHAR),
     ),
     "Every artifact's publication outcome: approved and healed images published as sRGB PNG "
-    "with XMP provenance and a JSON sidecar, or why not (status, hold reason).",
+    "with XMP provenance and a JSON sidecar (paths and the PNG's sha256), or why not (status, "
+    "hold reason).",
 )
 
 TABLES = (GATE_RESULTS, GATE_DECISIONS, REVIEW_QUEUE, GATED_OUTPUTS)

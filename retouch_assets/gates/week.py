@@ -9,20 +9,23 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
+
 from retouch_assets.config import RetouchConfig
-from retouch_assets.gates.decide import (
-    APPROVED,
-    DELIVERY,
-    HEALED,
-    NEEDS_HUMAN_REVIEW,
-    REJECTED,
-    Decision,
-    decide,
-)
-from retouch_assets.gates.heal import make_healer
+from retouch_assets.gates.decide import Decision, decide
+from retouch_assets.gates.heal import Correction, apply_correction, make_healer
 from retouch_assets.quality.artifact import ArtifactMeasurement, MasterCache
 from retouch_assets.quality.decode import DecodeError, decode_srgb8
 from retouch_assets.quality.measures import LayerContrast, hex_to_rgb
+from retouch_assets.vocabulary import (
+    FAILING_AFTER_HEALING,
+    PUBLISHABLE,
+    EventSource,
+    EventType,
+    Gate,
+    ReviewPriority,
+    Status,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,24 @@ class GateInput:
     master_path: Path
     text_layers: list[dict]
     measurement: ArtifactMeasurement
+
+
+def gate_input(row: dict, file: Callable[[dict, str], Path]) -> GateInput:
+    """A row of the gating query (generation fields + quality row) as a `GateInput`."""
+    return GateInput(
+        artifact_id=row["artifact_id"],
+        attempt=row["attempt"],
+        campaign_id=row["campaign_id"],
+        template_id=row["template_id"],
+        channel=row["channel"],
+        prompt_version=row["prompt_version"],
+        model_version=row["model_version"],
+        generated_at=row["generated_at"],
+        image_path=file(row, "image"),
+        master_path=file(row, "master"),
+        text_layers=row["text_layers"] or [],
+        measurement=measurement_from_row(row),
+    )
 
 
 def measurement_from_row(row: dict) -> ArtifactMeasurement:
@@ -159,17 +180,22 @@ def review_rows(week: date, items: list[GateInput], decisions: list[Decision]) -
         | _where(item)
         | {
             "queued_at": item.generated_at,
-            "priority": "high" if d.delivery_breach else "normal",
+            "priority": ReviewPriority.HIGH if d.delivery_breach else ReviewPriority.NORMAL,
             "reasons": d.review_reasons,
             "proposals": json.dumps(d.proposals),
         }
         for item, d in zip(items, decisions, strict=True)
-        if d.status == NEEDS_HUMAN_REVIEW
+        if d.status == Status.NEEDS_HUMAN_REVIEW
     ]
 
 
 def _event(
-    week: date, item: GateInput, event_type: str, gate: str | None, d: Decision, details: dict
+    week: date,
+    item: GateInput,
+    event_type: EventType,
+    gate: Gate | None,
+    d: Decision,
+    details: dict,
 ) -> dict:
     key = f"{week}|{event_type}|{gate}|{item.artifact_id}|{item.attempt}"
     m = item.measurement
@@ -190,7 +216,7 @@ def _event(
         "contrast_ratio": m.min_contrast_ratio,
         "processing_ms": m.processing_ms,
         "details": json.dumps(details),
-        "source": "gates",
+        "source": EventSource.GATES,
     }
 
 
@@ -201,28 +227,35 @@ def event_rows(week: date, items: list[GateInput], decisions: list[Decision]) ->
     events = []
     for item, d in zip(items, decisions, strict=True):
         for gate in d.failed_gates:
-            events.append(_event(week, item, "gate_failed", gate, d, {"status": d.status}))
-        if d.status in (APPROVED, HEALED):
-            events.append(_event(week, item, "retouch_success", None, d, {"status": d.status}))
-        if d.status == HEALED:
-            kept = next(a for a in d.heal_actions if a["passed"])
-            events.append(_event(week, item, "healed", None, d, {"preset": kept["preset"]}))
-        if d.status == NEEDS_HUMAN_REVIEW:
+            events.append(_event(week, item, EventType.GATE_FAILED, gate, d, {"status": d.status}))
+        if d.status in PUBLISHABLE:
             events.append(
-                _event(week, item, "needs_human_review", None, d, {"reasons": d.review_reasons})
+                _event(week, item, EventType.RETOUCH_SUCCESS, None, d, {"status": d.status})
             )
-        if d.status == REJECTED:
-            events.append(_event(week, item, "rejected", None, d, {"reasons": d.review_reasons}))
+        if d.status == Status.HEALED:
+            kept = next(a for a in d.heal_actions if a["passed"])
+            events.append(_event(week, item, EventType.HEALED, None, d, {"preset": kept["preset"]}))
+        if d.status in FAILING_AFTER_HEALING:
+            # The event type of a failing status has the status's name.
+            reasons = {"reasons": d.review_reasons}
+            events.append(_event(week, item, EventType(d.status), None, d, reasons))
         if d.delivery_breach:
             seconds = item.measurement.processing_ms / 1000
+            breach = {"processing_seconds": seconds}
             events.append(
-                _event(
-                    week,
-                    item,
-                    "queue_reprioritisation",
-                    DELIVERY,
-                    d,
-                    {"processing_seconds": seconds},
-                )
+                _event(week, item, EventType.QUEUE_REPRIORITISATION, Gate.DELIVERY, d, breach)
             )
     return events
+
+
+def final_pixels(image_path: Path, row: dict, background) -> "np.ndarray | None":
+    """The pixels to publish: the delivered image, with the kept healing correction applied;
+    None when the image no longer decodes (changed on disk since it was measured)."""
+    try:
+        pixels = decode_srgb8(image_path, background).pixels
+    except DecodeError:
+        return None
+    kept = [a for a in json.loads(row["heal_actions"]) if a.get("passed")]
+    if kept:
+        pixels = apply_correction(pixels, Correction(kept[0]["preset"], kept[0]["matrix"]))
+    return pixels

@@ -5,27 +5,48 @@ Every non-blank manifest line ends up in exactly one of the two lists. Checks ru
 stages, cheapest first: each line on its own (JSON, types, timestamps, colours, paths, prompt
 hash), the key across all batches (the first occurrence in batch-id then line order wins), and
 the files (exist, stay inside the batch folder, decode) only for the weeks being ingested.
+
+Reading a manifest is hostile-input safe: the file is streamed (memory is bounded by
+MAX_LINE_BYTES, not by the file size); a UTF-8 byte order mark at the start of the file is
+dropped; `\\r\\n` and `\\n` both end a line, and a missing final newline is fine; a line of
+only ASCII whitespace is not a record. A line longer than MAX_LINE_BYTES is quarantined as
+`line_too_long` without being parsed: its `raw` keeps only the first RAW_PREFIX_BYTES (decoded
+with U+FFFD for broken bytes), and the reason gives its length and sha256 so it can be found in
+the upstream file. A line that is not UTF-8 is `invalid_encoding` with `raw` decoded the same
+lenient way, so every `raw` can be stored.
 """
 
+import errno
+import hashlib
 import os
-from collections.abc import Collection, Iterable
+import stat
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-
-from PIL import Image
+from typing import BinaryIO
 
 from retouch_assets.ingest.manifest import (
     ManifestRecord,
     Rejection,
-    lenient_artifact_id,
-    lenient_timestamp,
-    parse_line,
+    examine_line,
+    quoted,
 )
+from retouch_assets.quality.decode import decode_problem, file_kind, open_regular_file
 from retouch_assets.vocabulary import QuarantineReason as R
 
 MANIFEST_NAME = "manifest.jsonl"
+
+# The longest manifest line that is parsed, in bytes without its line ending. A record with
+# even hundreds of text layers is a few KiB; 1 MiB leaves room for long prompts while keeping a
+# single line from costing more than a few MiB of memory to parse and validate.
+MAX_LINE_BYTES = 1024 * 1024
+# How much of a too-long line is kept as its `raw` in retouch.quarantine.
+RAW_PREFIX_BYTES = 4096
+
+_BOM = b"\xef\xbb\xbf"
+_READ_CHUNK = 1024 * 1024
 
 
 def week_of(moment: datetime | date) -> date:
@@ -60,7 +81,7 @@ class ManifestLine:
     batch_id: str
     line_no: int
     raw: str
-    encoding_error: str | None = None
+    rejection: Rejection | None = None  # rejected while reading: not UTF-8, or too long
 
 
 @dataclass(frozen=True)
@@ -106,19 +127,85 @@ def list_batches(landing: Path) -> list[Batch]:
     ]
 
 
+def _physical_lines(path: Path) -> Iterator[tuple[bytes, int, str | None]]:
+    """Each line of the file as (bytes, length, sha256): the whole line without its ending when
+    it is at most MAX_LINE_BYTES long (sha256 None), else its first RAW_PREFIX_BYTES with the
+    full length and the sha256 of the full line. Memory stays bounded whatever the file holds;
+    a line of only whitespace comes back as b"" (whatever its length)."""
+    with open_regular_file(path) as stream:
+        limit = MAX_LINE_BYTES + 2  # room for the line ending
+        chunk = stream.readline(limit)
+        if chunk.startswith(_BOM):  # dropped, and not counted towards the limit
+            chunk += stream.readline(len(_BOM)) if not chunk.endswith(b"\n") else b""
+            chunk = chunk.removeprefix(_BOM)
+        while chunk:
+            # readline stops at a newline, at `limit` bytes, or at the end of the file.
+            if chunk.endswith(b"\n") or len(chunk) < limit:
+                content = chunk.removesuffix(b"\n").removesuffix(b"\r")
+                if len(content) <= MAX_LINE_BYTES:
+                    yield (content if content.strip() else b""), len(content), None
+                    chunk = stream.readline(limit)
+                    continue
+            yield _long_line(stream, chunk)
+            chunk = stream.readline(limit)
+
+
+def _long_line(stream: BinaryIO, chunk: bytes) -> tuple[bytes, int, str | None]:
+    """Read the rest of a line that may be too long, hashing it instead of keeping it."""
+    first, digest, length, blank = chunk, hashlib.sha256(), 0, True
+    held = b""  # a "\r" that may be the start of the line ending
+    while True:
+        chunk = held + chunk
+        held = b""
+        last = chunk.endswith(b"\n")
+        if last:
+            chunk = chunk[:-1].removesuffix(b"\r")
+        elif chunk.endswith(b"\r"):
+            chunk, held = chunk[:-1], b"\r"
+        digest.update(chunk)
+        length += len(chunk)
+        blank = blank and not chunk.strip()
+        if last:
+            break
+        chunk = stream.readline(_READ_CHUNK)
+        if not chunk:  # the end of a file without a final newline: a lone "\r" is dropped
+            break
+    if blank:
+        return b"", length, None
+    if length <= MAX_LINE_BYTES:  # it just fitted, its ending split from it: all in `first`
+        return first[:length], length, None
+    return first[:RAW_PREFIX_BYTES], length, digest.hexdigest()
+
+
 def read_manifest_lines(batch: Batch) -> list[ManifestLine]:
-    """Non-blank lines with their 1-based line numbers; bytes that are not UTF-8 are kept."""
+    """Non-blank lines with their 1-based line numbers; lines that are not UTF-8 or too long
+    are kept, already rejected, with a storable `raw` (see the module docstring)."""
     lines = []
-    for line_no, chunk in enumerate(batch.manifest.read_bytes().split(b"\n"), start=1):
-        chunk = chunk.removesuffix(b"\r")
-        if not chunk.strip():
+    for line_no, (chunk, length, sha256) in enumerate(_physical_lines(batch.manifest), start=1):
+        if not chunk:
+            continue
+        if sha256 is not None:
+            raw = chunk.decode("utf-8", errors="replace")
+            lines.append(
+                ManifestLine(
+                    batch.batch_id,
+                    line_no,
+                    raw,
+                    Rejection(
+                        R.LINE_TOO_LONG,
+                        f"line is {length} bytes long (at most {MAX_LINE_BYTES}); sha256 "
+                        f"{sha256}; raw keeps its first {len(chunk)} bytes",
+                    ),
+                )
+            )
             continue
         try:
             lines.append(ManifestLine(batch.batch_id, line_no, chunk.decode("utf-8")))
         except UnicodeDecodeError as exc:
             raw = chunk.decode("utf-8", errors="replace")
+            problem = f"not UTF-8 (byte {exc.start}: {exc.reason})"
             lines.append(
-                ManifestLine(batch.batch_id, line_no, raw, f"byte {exc.start}: {exc.reason}")
+                ManifestLine(batch.batch_id, line_no, raw, Rejection(R.INVALID_ENCODING, problem))
             )
     return lines
 
@@ -128,20 +215,17 @@ class _Parsed:
     line: ManifestLine
     outcome: ManifestRecord | Rejection
     week: date | None  # None: filed under the batch's home week
+    artifact_id: str | None = None  # for a rejected line: its artifact_id if it is valid
 
 
 def _parse(line: ManifestLine, bounds: WeekBounds) -> _Parsed:
-    if line.encoding_error:
-        return _Parsed(
-            line, Rejection(R.INVALID_ENCODING, f"not UTF-8 ({line.encoding_error})"), None
-        )
-    outcome = parse_line(line.raw)
-    moment = (
-        outcome.generated_at if isinstance(outcome, ManifestRecord) else lenient_timestamp(line.raw)
-    )
+    if line.rejection:
+        return _Parsed(line, line.rejection, None)
+    examined = examine_line(line.raw)
+    outcome, moment = examined.outcome, examined.generated_at
     week = week_of(moment) if moment is not None else None
     if week is None or bounds.first <= week <= bounds.last:
-        return _Parsed(line, outcome, week)
+        return _Parsed(line, outcome, week, examined.artifact_id)
     if isinstance(outcome, ManifestRecord):
         if week < bounds.first:
             outcome = Rejection(
@@ -153,7 +237,7 @@ def _parse(line: ManifestLine, bounds: WeekBounds) -> _Parsed:
                 R.TIMESTAMP_IN_FUTURE,
                 f"generated_at {moment.isoformat()} is after the current week {bounds.last}",
             )
-    return _Parsed(line, outcome, None)
+    return _Parsed(line, outcome, None, examined.artifact_id)
 
 
 def _home_week(batch: Batch, parsed: list[_Parsed], bounds: WeekBounds) -> date:
@@ -166,25 +250,67 @@ def _home_week(batch: Batch, parsed: list[_Parsed], bounds: WeekBounds) -> date:
     return bounds.clamp(week_of(written))
 
 
+def _symlinks_on_the_way(batch_root: Path, relative: str) -> list[str]:
+    """The components of `relative` that are symbolic links (best effort, for messages)."""
+    links, current = [], batch_root
+    for part in Path(relative).parts:
+        current = current / part
+        try:
+            if current.is_symlink():
+                links.append(str(current.relative_to(batch_root)))
+        except (OSError, ValueError):
+            break
+    return links
+
+
 def _file_problem(batch_root: Path, relative: str, field_name: str) -> Rejection | None:
+    """Why `relative` does not name a regular file inside the batch folder, or None.
+
+    The path was already checked lexically (relative, no escape by `..`), so a path that
+    resolves outside the batch folder does so through a symbolic link: `symlink_escape`.
+    Nothing there (or a dangling link) is `missing_file`; a directory, FIFO, socket, device or
+    a symlink loop is `not_a_file`. Nothing is opened here: a FIFO would block its reader."""
     path = batch_root / relative
-    if not path.resolve().is_relative_to(batch_root.resolve()):
-        return Rejection(
-            R.UNSAFE_PATH, f"{field_name} '{relative}' resolves outside the batch folder"
-        )
-    if not path.is_file():
-        return Rejection(R.MISSING_FILE, f"{field_name} '{relative}' does not exist")
+    shown = f"{field_name} {quoted(relative)}"
+    links = _symlinks_on_the_way(batch_root, relative)
+    try:
+        inside = Path(os.path.realpath(path)).is_relative_to(os.path.realpath(batch_root))
+    except (OSError, ValueError) as exc:
+        return Rejection(R.NOT_A_FILE, f"{shown} cannot be resolved ({exc})")
+    if not inside:
+        if links:
+            return Rejection(
+                R.SYMLINK_ESCAPE,
+                f"{shown} resolves outside the batch folder through the symbolic link "
+                f"{quoted(links[0])}",
+            )
+        return Rejection(R.UNSAFE_PATH, f"{shown} resolves outside the batch folder")
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        if links:
+            return Rejection(
+                R.MISSING_FILE, f"{shown} is a broken symbolic link ({quoted(links[-1])})"
+            )
+        return Rejection(R.MISSING_FILE, f"{shown} does not exist")
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # no file can have that name
+            return Rejection(R.MISSING_FILE, f"{shown} does not exist ({exc.strerror})")
+        if exc.errno == errno.ELOOP:
+            return Rejection(R.NOT_A_FILE, f"{shown} is a symbolic link loop")
+        return Rejection(R.NOT_A_FILE, f"{shown} cannot be examined ({exc.strerror})")
+    except ValueError as exc:
+        return Rejection(R.NOT_A_FILE, f"{shown} cannot be examined ({exc})")
+    if not stat.S_ISREG(mode):
+        return Rejection(R.NOT_A_FILE, f"{shown} is {file_kind(mode)}, not a regular file")
     return None
 
 
 def decode_error(path: Path) -> str | None:
-    """Why Pillow cannot fully decode the image at `path`, or None when it can."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    """Why the image at `path` cannot be decoded, or None when it can: it must be a regular
+    file in a supported format, declare at most `MAX_IMAGE_PIXELS` (checked before decoding),
+    and its first frame must decode. Never raises for any file content."""
+    return decode_problem(path)
 
 
 def _decode_errors(paths: Iterable[Path], workers: int | None) -> dict[Path, str | None]:
@@ -231,10 +357,9 @@ def triage_landing(
         if isinstance(p.outcome, ManifestRecord):
             triage.accepted.append(Accepted(batch.batch_id, p.line.line_no, week, p.outcome))
         else:
-            artifact_id = lenient_artifact_id(p.line.raw) if not p.line.encoding_error else None
             triage.quarantined.append(
                 Quarantined(
-                    batch.batch_id, p.line.line_no, week, artifact_id, p.outcome, p.line.raw
+                    batch.batch_id, p.line.line_no, week, p.artifact_id, p.outcome, p.line.raw
                 )
             )
     return triage

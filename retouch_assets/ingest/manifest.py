@@ -2,11 +2,28 @@
 
 Every rejection has a stable `code` (what analysts group by in `retouch.quarantine`) and a
 human-readable detail naming the field.
+
+Manifests come from upstreams that may be careless or hostile, so a line is untrusted data:
+
+- JSON is strict: `NaN`/`Infinity` literals, a name repeated in one object, integer literals
+  Python refuses to convert (> 4300 digits) and nesting too deep to parse are `invalid_json`.
+- Identifiers (`IDENTIFIER_FIELDS`, and a text layer's `id`) are data, not paths: ingest does
+  not care whether they look like `../../x` or `C:\\x` (the publisher maps ids to safe file
+  names), only that they are printable single-line strings of bounded length, see
+  `identifier_problem`. Violations are `bad_identifier`.
+- Every string that is accepted can be stored: a lone surrogate (a `\\ud800` escape that JSON
+  allows but UTF-8 cannot encode) is `invalid_encoding` in free text and paths, and
+  `bad_identifier` in identifiers.
+- Numbers fit their warehouse columns (BIGINT, INTEGER for a bbox) and floats are finite, or the
+  line is `out_of_range`.
+- A rejection's detail quotes at most `MAX_QUOTED_CHARS` of an offending value, with invisible
+  and unstorable characters escaped (`\\u0000`), and is cut at `MAX_DETAIL_CHARS`.
 """
 
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath, PureWindowsPath
@@ -32,30 +49,148 @@ _TYPE_ERRORS = re.compile(r".*_(type|parsing)$|^(int_from_float|model_type|dict_
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _MAX_BIGINT = 2**63 - 1
+_MAX_INTEGER = 2**31 - 1  # a bbox coordinate is an INTEGER column
+
+# An identifier is at most this many characters (Unicode code points, so at most 800 bytes of
+# UTF-8). Real ids are short keys and version labels; the bound keeps a hostile line from
+# putting megabytes into every index, log line and file name derived from an id.
+MAX_IDENTIFIER_CHARS = 200
+
+# A relative image path is at most this many characters (Linux allows 4096 bytes per path).
+MAX_PATH_CHARS = 1024
+
+# Quoting hostile input back in a rejection detail: a value is cut at MAX_QUOTED_CHARS, a whole
+# detail at MAX_DETAIL_CHARS, so `retouch.quarantine.reason` stays readable and bounded.
+MAX_QUOTED_CHARS = 80
+MAX_DETAIL_CHARS = 2000
+
+# The fields that are identifiers (keys, inventory axes, versions). Free text (prompt,
+# negative_prompt, sampler, reviewer, review_labels, a layer's text) only has to be storable.
+IDENTIFIER_FIELDS = (
+    "artifact_id",
+    "campaign_id",
+    "template_id",
+    "channel",
+    "retouch_version",
+    "model_version",
+    "prompt_version",
+)
+
+# Unicode general categories an identifier must not contain: Cc (C0/C1 controls: NUL, TAB, CR,
+# LF, ESC, DEL...), Cf (invisible format characters: bidi overrides such as U+202E that reorder
+# how an id is displayed, zero-width spaces and joiners, soft hyphen, BOM), Cs (lone
+# surrogates: not storable as UTF-8), Zl and Zp (U+2028 LINE / U+2029 PARAGRAPH SEPARATOR,
+# line breaks to many readers). Other scripts, emoji and inner spaces are fine.
+_FORBIDDEN_IN_IDENTIFIERS = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_CHARACTER_NAMES = {
+    "\x00": "a NUL byte",
+    "\t": "a tab",
+    "\n": "a line feed",
+    "\r": "a carriage return",
+}
 
 
 def parse_timestamp(value: Any) -> datetime:
     """ISO-8601 with an explicit offset (or `Z`), normalised to UTC."""
     if not isinstance(value, str):
         raise PydanticCustomError(
-            R.BAD_TIMESTAMP, "expected an ISO-8601 string, got {kind}", {"kind": type(value).__name__}
+            R.BAD_TIMESTAMP,
+            "expected an ISO-8601 string, got {kind}",
+            {"kind": type(value).__name__},
         )
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+    except ValueError:  # UnicodeEncodeError (a lone surrogate) is a ValueError too
         raise PydanticCustomError(
-            R.BAD_TIMESTAMP, "'{value}' is not an ISO-8601 timestamp", {"value": value}
+            R.BAD_TIMESTAMP, "{value} is not an ISO-8601 timestamp", {"value": quoted(value)}
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise PydanticCustomError(
-            R.BAD_TIMESTAMP, "'{value}' has no UTC offset (add e.g. +00:00 or Z)", {"value": value}
+            R.BAD_TIMESTAMP,
+            "{value} has no UTC offset (add e.g. +00:00 or Z)",
+            {"value": quoted(value)},
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise PydanticCustomError(
+            R.BAD_TIMESTAMP, "{value} is out of range in UTC", {"value": quoted(value)}
+        ) from None
+
+
+def _escaped(char: str) -> str:
+    return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
+
+
+def storable(text: str) -> str:
+    """`text` with every character that is invisible, breaks a line or cannot be encoded as
+    UTF-8 written as a `\\uXXXX` escape: safe to store and to print."""
+    return "".join(
+        _escaped(c) if unicodedata.category(c) in _FORBIDDEN_IN_IDENTIFIERS else c for c in text
+    )
+
+
+def quoted(value: Any, limit: int = MAX_QUOTED_CHARS) -> str:
+    """A value quoted into a rejection detail: `'...'`, escaped, cut at `limit` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        return f"'{storable(text[:limit])}…' ({len(text)} characters)"
+    return f"'{storable(text)}'"
+
+
+def _describe(char: str) -> str:
+    if char in _CHARACTER_NAMES:
+        return _CHARACTER_NAMES[char]
+    category = unicodedata.category(char)
+    if category == "Cs":
+        return f"a lone surrogate {_escaped(char)} (not storable as UTF-8)"
+    name = unicodedata.name(char, "")
+    kind = "control" if category == "Cc" else "invisible or line-breaking"
+    return f"{kind} character {_escaped(char)}" + (f" {name}" if name else "")
+
+
+def identifier_problem(value: str) -> str | None:
+    """Why `value` is not a valid identifier, or None: it must be non-empty, at most
+    MAX_IDENTIFIER_CHARS characters, free of surrounding whitespace and of the characters in
+    `_FORBIDDEN_IN_IDENTIFIERS`. Path-like ids (`../x`, `/x`, `a/b`) are fine."""
+    if not value:
+        return "is empty"
+    if len(value) > MAX_IDENTIFIER_CHARS:
+        return f"is {len(value)} characters long (at most {MAX_IDENTIFIER_CHARS})"
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in _FORBIDDEN_IN_IDENTIFIERS:
+            return f"contains {_describe(char)} at position {position}"
+    if value != value.strip():
+        return "has leading or trailing whitespace"
+    return None
+
+
+def _identifier(value: str) -> str:
+    problem = identifier_problem(value)
+    if problem:
+        raise PydanticCustomError(R.BAD_IDENTIFIER, problem)
+    return value
+
+
+def unencodable_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as UTF-8 (a lone surrogate), or None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains {_describe(value[exc.start])} at position {exc.start}"
+    return None
+
+
+def _storable_text(value: str) -> str:
+    problem = unencodable_problem(value)
+    if problem:
+        raise PydanticCustomError(R.INVALID_ENCODING, problem)
+    return value
 
 
 def _colour(value: str) -> str:
-    if not _COLOUR.match(value):
-        raise PydanticCustomError(R.BAD_COLOUR, "'{value}' is not #RRGGBB", {"value": value})
+    if not _COLOUR.fullmatch(value):
+        raise PydanticCustomError(R.BAD_COLOUR, "{value} is not #RRGGBB", {"value": quoted(value)})
     return value.upper()
 
 
@@ -63,25 +198,31 @@ def relative_path_error(value: str) -> str | None:
     """Why `value` is not a safe path inside the batch folder, or None when it is."""
     if not value:
         return "is empty"
+    shown = quoted(value)
+    if len(value) > MAX_PATH_CHARS:
+        return f"{shown} is longer than {MAX_PATH_CHARS} characters"
+    if "\x00" in value:
+        return f"{shown} contains a NUL byte"
     if (
         PurePosixPath(value).is_absolute()
         or PureWindowsPath(value).is_absolute()
         or value[:1] in "\\/"
     ):
-        return f"'{value}' is absolute"
+        return f"{shown} is absolute"
     if PureWindowsPath(value).drive:
-        return f"'{value}' names a drive"
+        return f"{shown} names a drive"
     depth = 0
     for part in PurePosixPath(value.replace("\\", "/")).parts:
         depth += -1 if part == ".." else (0 if part == "." else 1)
         if depth < 0:
-            return f"'{value}' leaves the batch folder"
+            return f"{shown} leaves the batch folder"
     if depth == 0:
-        return f"'{value}' names the batch folder itself"
+        return f"{shown} names the batch folder itself"
     return None
 
 
 def _relative_path(value: str) -> str:
+    _storable_text(value)  # a path that cannot be encoded cannot name a file either
     problem = relative_path_error(value)
     if problem:
         raise PydanticCustomError(R.UNSAFE_PATH, problem)
@@ -94,8 +235,10 @@ def _non_negative_time(value: float) -> float:
     return value
 
 
-NonEmptyStr = Annotated[str, Field(min_length=1)]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+Text = Annotated[str, AfterValidator(_storable_text)]
 Colour = Annotated[str, AfterValidator(_colour)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 RelativePath = Annotated[str, AfterValidator(_relative_path)]
 UtcTimestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 
@@ -105,12 +248,18 @@ class TextLayer(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
-    id: NonEmptyStr
-    text: str
+    id: Identifier
+    text: Text
     fg: Colour
     bg: Colour | None = None
-    bbox: Annotated[list[int], Field(min_length=4, max_length=4)] | None = None
-    font_px: Annotated[float, Field(gt=0)]
+    bbox: (
+        Annotated[
+            list[Annotated[int, Field(ge=-_MAX_INTEGER - 1, le=_MAX_INTEGER)]],
+            Field(min_length=4, max_length=4),
+        ]
+        | None
+    ) = None
+    font_px: Annotated[FiniteFloat, Field(gt=0)]
     bold: bool = False
 
     @model_validator(mode="after")
@@ -135,29 +284,29 @@ class ManifestRecord(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
-    artifact_id: NonEmptyStr
+    artifact_id: Identifier
     attempt: Annotated[int, Field(ge=1, le=_MAX_BIGINT)] = 1
-    campaign_id: NonEmptyStr
-    template_id: NonEmptyStr
-    channel: NonEmptyStr
-    retouch_version: NonEmptyStr
-    model_version: NonEmptyStr
-    prompt: str
-    prompt_version: NonEmptyStr
-    prompt_hash: str | None = None
-    negative_prompt: str | None = None
-    sampler: str | None = None
+    campaign_id: Identifier
+    template_id: Identifier
+    channel: Identifier
+    retouch_version: Identifier
+    model_version: Identifier
+    prompt: Text
+    prompt_version: Identifier
+    prompt_hash: Text | None = None
+    negative_prompt: Text | None = None
+    sampler: Text | None = None
     seed: Annotated[int, Field(ge=0, le=_MAX_BIGINT)]
     steps: Annotated[int, Field(ge=1, le=_MAX_BIGINT)]
-    cfg_scale: Annotated[float, Field(allow_inf_nan=False)]
+    cfg_scale: FiniteFloat
     generated_at: UtcTimestamp
     processing_ms: Annotated[int, AfterValidator(_non_negative_time), Field(le=_MAX_BIGINT)]
     image: RelativePath
     master: RelativePath
     text_layers: list[TextLayer] = Field(default_factory=list)
-    reviewer: str | None = None
-    review_seconds: Annotated[float, AfterValidator(_non_negative_time)] | None = None
-    review_labels: list[str] = Field(default_factory=list)
+    reviewer: Text | None = None
+    review_seconds: Annotated[FiniteFloat, AfterValidator(_non_negative_time)] | None = None
+    review_labels: list[Text] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _prompt_hash_matches(self) -> "ManifestRecord":
@@ -166,7 +315,7 @@ class ManifestRecord(BaseModel):
             raise PydanticCustomError(
                 R.PROMPT_HASH_MISMATCH,
                 "prompt_hash {given} is not the sha256 of the prompt ({actual})",
-                {"given": self.prompt_hash, "actual": actual},
+                {"given": quoted(self.prompt_hash), "actual": actual},
             )
         return self
 
@@ -185,10 +334,19 @@ def prompt_sha256(prompt: str) -> str:
 
 @dataclass(frozen=True)
 class Rejection:
-    """Why a line was quarantined: a stable code and a detail naming the field."""
+    """Why a line was quarantined: a stable code and a detail naming the field.
+
+    The detail is made storable on construction: characters that are invisible, break lines or
+    cannot be encoded as UTF-8 are escaped, and it is cut at MAX_DETAIL_CHARS."""
 
     code: str
     detail: str
+
+    def __post_init__(self) -> None:
+        detail = storable(self.detail)
+        if len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[: MAX_DETAIL_CHARS - 1] + "…"
+        object.__setattr__(self, "detail", detail)
 
     @property
     def reason(self) -> str:
@@ -202,14 +360,19 @@ def _location(loc: tuple[Any, ...]) -> str:
     return path
 
 
+_REASON_CODES = frozenset(R)
+
+
 def _code_for(error_type: str) -> str:
     if error_type == "missing":
         return R.MISSING_FIELD
     if error_type in _RANGE_ERRORS or error_type in {"too_short", "too_long", "finite_number"}:
         return R.OUT_OF_RANGE
-    if _TYPE_ERRORS.match(error_type):
-        return R.WRONG_TYPE
-    return error_type  # our own PydanticCustomError types are already reason codes
+    if error_type == "string_unicode":
+        return R.INVALID_ENCODING
+    if error_type in _REASON_CODES:
+        return R(error_type)  # our own PydanticCustomError types are already reason codes
+    return R.WRONG_TYPE  # any other pydantic complaint: the value has the wrong shape
 
 
 def _json_kind(value: Any) -> str:
@@ -219,7 +382,7 @@ def _json_kind(value: Any) -> str:
 
 def rejection_from(exc: ValidationError) -> Rejection:
     """Map pydantic's errors to one rejection: the first error's code, every error's detail."""
-    errors = exc.errors(include_url=False)
+    errors = exc.errors(include_url=False, include_input=True, include_context=False)
     details = []
     for error in errors:
         where = _location(error["loc"])
@@ -227,39 +390,102 @@ def rejection_from(exc: ValidationError) -> Rejection:
         if error["type"] == "missing":
             message = "is required"
         elif _TYPE_ERRORS.match(error["type"]):
-            message = f"{message} (got {_json_kind(error['input'])})"
+            message = f"{message} (got {_json_kind(error.get('input'))})"
         message = message[:1].lower() + message[1:]
         details.append(f"{where} {message}".strip() if where else message)
     return Rejection(_code_for(errors[0]["type"]), "; ".join(details))
 
 
-def parse_line(raw: str) -> ManifestRecord | Rejection:
-    """Parse and validate one manifest line on its own."""
+class _RepeatedName(ValueError):
+    pass
+
+
+class _NonFiniteLiteral(ValueError):
+    pass
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A name given twice is read differently by different parsers (first or last wins): refuse.
+    obj: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in obj:
+            raise _RepeatedName(name)
+        obj[name] = value
+    return obj
+
+
+def _non_finite(literal: str) -> Any:
+    raise _NonFiniteLiteral(literal)
+
+
+def load_json(raw: str) -> Any:
+    """The line's JSON value, or a Rejection (`invalid_json`) saying why there is none. Strict
+    JSON only: no NaN/Infinity literals, no name twice in one object."""
     try:
-        data = json.loads(raw)
+        return json.loads(raw, object_pairs_hook=_unique_object, parse_constant=_non_finite)
     except json.JSONDecodeError as exc:
         return Rejection(R.INVALID_JSON, f"{exc.msg} at column {exc.colno}")
+    except _RepeatedName as exc:
+        return Rejection(R.INVALID_JSON, f"name {quoted(exc.args[0])} appears twice in an object")
+    except _NonFiniteLiteral as exc:
+        return Rejection(R.INVALID_JSON, f"{exc.args[0]} is not a JSON number")
+    except RecursionError:
+        return Rejection(R.INVALID_JSON, "nested too deeply to parse")
+    except ValueError as exc:  # e.g. an integer literal of more than 4300 digits
+        return Rejection(R.INVALID_JSON, f"cannot be parsed: {exc}")
+
+
+@dataclass(frozen=True)
+class LineOutcome:
+    """A line's outcome, and what can still be read from it when it is rejected."""
+
+    outcome: "ManifestRecord | Rejection"
+    generated_at: datetime | None  # the record's, or a rejected line's when it reads as one
+    artifact_id: str | None  # the record's, or a rejected line's when it is a valid identifier
+
+
+def examine_line(raw: str) -> LineOutcome:
+    """Parse and validate one manifest line on its own; never raises for any input text."""
+    data = load_json(raw)
+    if isinstance(data, Rejection):
+        return LineOutcome(data, None, None)
     if not isinstance(data, dict):
-        return Rejection(R.NOT_AN_OBJECT, f"expected a JSON object, got {type(data).__name__}")
+        return LineOutcome(
+            Rejection(R.NOT_AN_OBJECT, f"expected a JSON object, got {_json_kind(data)}"),
+            None,
+            None,
+        )
     try:
-        return ManifestRecord.model_validate(data)
+        record = ManifestRecord.model_validate(data)
     except ValidationError as exc:
-        return rejection_from(exc)
+        return LineOutcome(rejection_from(exc), _lenient_timestamp(data), _lenient_id(data))
+    return LineOutcome(record, record.generated_at, record.artifact_id)
+
+
+def parse_line(raw: str) -> ManifestRecord | Rejection:
+    """Parse and validate one manifest line on its own."""
+    return examine_line(raw).outcome
+
+
+def _lenient_timestamp(data: dict[str, Any]) -> datetime | None:
+    try:
+        return parse_timestamp(data.get("generated_at"))
+    except PydanticCustomError:
+        return None
+
+
+def _lenient_id(data: dict[str, Any]) -> str | None:
+    value = data.get("artifact_id")
+    return value if isinstance(value, str) and identifier_problem(value) is None else None
 
 
 def lenient_timestamp(raw: str) -> datetime | None:
     """The line's generated_at if it can be read at all; used to file rejected lines by week."""
-    try:
-        data = json.loads(raw)
-        return parse_timestamp(data.get("generated_at")) if isinstance(data, dict) else None
-    except (json.JSONDecodeError, PydanticCustomError):
-        return None
+    data = load_json(raw)
+    return _lenient_timestamp(data) if isinstance(data, dict) else None
 
 
 def lenient_artifact_id(raw: str) -> str | None:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
-    value = data.get("artifact_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None
+    """The line's artifact_id if it is a valid identifier (so it can be stored and shown)."""
+    data = load_json(raw)
+    return _lenient_id(data) if isinstance(data, dict) else None

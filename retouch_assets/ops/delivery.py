@@ -2,24 +2,49 @@
 Jira's create-issue REST call. Timeouts, retries with backoff on 5xx, 429 and connection
 errors (still failing: `retrying`, tried again at the next delivery), no retry on other 4xx
 (`failed`, final, recorded with the response). At-least-once: a row is marked
-delivered only after a 2xx, and the dedup key makes a repeat harmless at PagerDuty."""
+delivered only after a 2xx, and the dedup key makes a repeat harmless at PagerDuty.
+
+Secrets stay secret: endpoints and keys come from the environment the caller passes (the
+`alert_endpoints` resource), are added to a request only when it is sent, and every text this
+module stores or logs (errors, response bodies, httpx's request log) goes through `redact`.
+"""
 
 import json
+import logging
+import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import quote, quote_plus, urlsplit
 
+import duckdb
 import httpx
 
 from retouch_assets.config import AlertRoute
-from retouch_assets.ops.outbox import DELIVERED, FAILED, NO_ENDPOINT, RETRYING
+from retouch_assets.ops.outbox import RouteKind
+from retouch_assets.ops.queries import record_delivery, undelivered
+from retouch_assets.vocabulary import OutboxStatus
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+REDACTED = "[redacted]"
+ERROR_CHARS = 500  # of a refusal's response body, kept on the row
+# Parts of an endpoint URL this long are treated as secrets wherever they appear on their own
+# (a Slack webhook's path carries its token); shorter ones ("v2", "rest") are not.
+SECRET_PART_MIN = 8
+# scheme://[userinfo@]host[:port][/path][?query][#fragment] inside any text.
+_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#@\"'<>|]*@)?"
+    r"(?P<host>[^\s/?#\"'<>|]*)(?P<rest>[/?#][^\s\"'<>|]*)?"
+)
+# httpx logs every request with its full URL at INFO.
+HTTP_LOGGERS = ("httpx",)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str
+    status: OutboxStatus
     attempts: int
     status_code: int | None = None
     error: str | None = None
@@ -27,27 +52,104 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Endpoint:
-    url: str
-    headers: dict
+    """Where a route delivers; `repr` never shows the URL or the secret."""
+
+    url: str = field(repr=False)
+    headers: dict = field(repr=False)
     secret_field: str | None = None  # PagerDuty: the routing key goes into the body
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    configured: tuple[str, ...] = field(default=(), repr=False)  # the raw environment values
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every value that must not appear in a stored or logged text."""
+        return secret_values(self.url, self.secret, *self.configured)
+
+
+def secret_values(*values: str | None) -> tuple[str, ...]:
+    """The values themselves, and for URLs their path, query and the longer parts of them."""
+    found: list[str] = []
+    for value in filter(None, values):
+        found.append(value)
+        parts = urlsplit(value) if "://" in value else None
+        if parts is None:
+            continue
+        found += [p for p in (parts.username, parts.password) if p]
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        if tail.strip("/"):
+            found.append(tail)
+        pieces = re.split(r"[/?&=#;]", tail)
+        found += [p for p in pieces if len(p) >= SECRET_PART_MIN]
+    return tuple(dict.fromkeys(found))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret (as is, URL-encoded or JSON-escaped) and every URL's userinfo,
+    path, query and fragment replaced by `[redacted]`; a URL keeps its scheme, host and port,
+    so an error still says which service failed."""
+    # URLs first, so a full endpoint URL keeps its host; then the secrets wherever they are.
+    text = _URL.sub(_redact_url, text)
+    variants = set()
+    for s in filter(None, secrets):
+        variants |= {s, quote(s, safe=""), quote(s), quote_plus(s), json.dumps(s)[1:-1]}
+    if not variants:
+        return text
+    # One pass, longest first: a replacement is never matched again.
+    pattern = "|".join(re.escape(v) for v in sorted(variants, key=len, reverse=True))
+    return re.sub(pattern, REDACTED, text)
+
+
+def _redact_url(match: re.Match) -> str:
+    userinfo = f"{REDACTED}@" if match["userinfo"] else ""
+    rest = match["rest"] or ""
+    return (
+        f"{match['scheme']}{userinfo}{match['host']}{f'/{REDACTED}' if rest.strip('/') else rest}"
+    )
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, secrets: tuple[str, ...]):
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage(), self.secrets), None
+        return True
+
+
+@contextmanager
+def redacted_http_logs(secrets: tuple[str, ...]) -> Iterator[None]:
+    """While delivering, httpx's request log lines reach any handler redacted."""
+    redacting = _RedactingFilter(secrets)
+    loggers = [logging.getLogger(name) for name in HTTP_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(redacting)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(redacting)
 
 
 def endpoint_for(route: AlertRoute, env: Mapping[str, str]) -> Endpoint | None:
     """Resolve a route's endpoint and secret from the environment; None if not configured."""
     url = env.get(route.url_env) if route.url_env else None
     secret = env.get(route.secret_env) if route.secret_env else None
-    if route.kind == "pagerduty":
+    configured = tuple(v for v in (url, secret) if v)
+    if route.kind == RouteKind.PAGERDUTY:
         if not secret:
             return None
-        return Endpoint(url or PAGERDUTY_EVENTS_URL, {}, "routing_key", secret)
-    if route.kind == "slack":
-        return Endpoint(url, {}) if url else None
-    if route.kind == "jira":
+        return Endpoint(url or PAGERDUTY_EVENTS_URL, {}, "routing_key", secret, configured)
+    if route.kind == RouteKind.SLACK:
+        return Endpoint(url, {}, configured=configured) if url else None
+    if route.kind == RouteKind.JIRA:
         if not url or not secret:
             return None
         return Endpoint(
-            url.rstrip("/") + "/rest/api/2/issue", {"Authorization": f"Bearer {secret}"}
+            url.rstrip("/") + "/rest/api/2/issue",
+            {"Authorization": f"Bearer {secret}"},
+            secret=secret,
+            configured=configured,
         )
     return None
 
@@ -60,7 +162,8 @@ def send(
     backoff_s: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
-    """POST with retries; the outcome says delivered or failed, with the last response."""
+    """POST with retries; the outcome says delivered, failed or retrying, with the last
+    response code and a redacted error."""
     body = dict(payload)
     if endpoint.secret_field:
         body[endpoint.secret_field] = endpoint.secret
@@ -70,86 +173,69 @@ def send(
             response = client.post(endpoint.url, json=body, headers=endpoint.headers)
         except httpx.TransportError as exc:  # connection refused, timeouts, resets
             last_code, last_error = None, f"{type(exc).__name__}: {exc}"
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a malformed URL: fix, then retry
+            error = redact(f"{type(exc).__name__}: {exc}", endpoint.secrets)
+            return Outcome(OutboxStatus.RETRYING, attempt, None, error)
         else:
             last_code = response.status_code
             if response.is_success:
-                return Outcome(DELIVERED, attempt, last_code)
-            last_error = response.text[:500]
+                return Outcome(OutboxStatus.DELIVERED, attempt, last_code)
+            # Redact before cutting: a secret cut in half would no longer match.
+            last_error = redact(response.text, endpoint.secrets)[:ERROR_CHARS]
             if response.status_code < 500 and response.status_code != 429:
-                return Outcome(FAILED, attempt, last_code, last_error)  # retrying will not help
+                return Outcome(OutboxStatus.FAILED, attempt, last_code, last_error)  # final
         if attempt <= retries:
             sleep(backoff_s * 2 ** (attempt - 1))
-    return Outcome(RETRYING, retries + 1, last_code, last_error)  # tried again next delivery
+    error = redact(last_error, endpoint.secrets) if last_error else None
+    return Outcome(OutboxStatus.RETRYING, retries + 1, last_code, error)  # tried next delivery
 
 
-def deliverable(row: dict, routes: dict[str, AlertRoute], env: Mapping[str, str]):
-    route = routes.get(row["route"])
+def _unsendable(route_name: str, route: AlertRoute | None) -> Outcome:
+    """Why a row has no endpoint: it waits, visibly, naming the variables to set."""
     if route is None:
-        return None, Outcome(NO_ENDPOINT, 0, None, f"route {row['route']} is no longer configured")
-    endpoint = endpoint_for(route, env)
-    if endpoint is None:
+        reason = f"route {route_name} is no longer configured"
+    else:
         named = ", ".join(v for v in (route.url_env, route.secret_env) if v)
-        return None, Outcome(NO_ENDPOINT, 0, None, f"set {named} to deliver to {route.name}")
-    return endpoint, None
-
-
-def payload_of(row: dict) -> dict:
-    return json.loads(row["payload"])
+        reason = f"set {named} to deliver to {route.name}"
+    return Outcome(OutboxStatus.NO_ENDPOINT, 0, None, reason)
 
 
 def deliver_pending(
-    con,
+    con: duckdb.DuckDBPyConnection,
     routes: list[AlertRoute],
     env: Mapping[str, str],
     client: httpx.Client,
-    now,
+    now: datetime,
     retries: int = 3,
     backoff_s: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, int]:
     """Deliver every undelivered outbox row (oldest first) and record each outcome on its row.
-    Delivered rows are never sent again; rows without a configured endpoint stay visible."""
+    Delivered rows are never sent again; rows without a configured endpoint stay visible.
+    `env` holds the variables routes name (the `alert_endpoints` resource's environment)."""
     by_name = {r.name: r for r in routes}
-    cursor = con.execute(
-        "SELECT outbox_id, route, payload FROM ops.alert_outbox "
-        "WHERE status IN ('pending', 'retrying', 'no_endpoint') "
-        "ORDER BY created_at, action DESC, outbox_id"
-    )
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    endpoints = {r.name: endpoint_for(r, env) for r in routes}
+    # Any route's secret is redacted from every text: a service may echo another's URL.
+    secrets = tuple(s for e in endpoints.values() if e is not None for s in e.secrets)
     counts: dict[str, int] = {}
-    for row in rows:
-        endpoint, outcome = deliverable(row, by_name, env)
-        if endpoint is not None:
-            outcome = send(client, endpoint, payload_of(row), retries, backoff_s, sleep)
-        con.execute(
-            "UPDATE ops.alert_outbox SET status = $status, attempts = attempts + $attempts, "
-            "last_status_code = $code, last_error = $error, "
-            "delivered_at = CASE WHEN $status = 'delivered' THEN $now ELSE delivered_at END "
-            "WHERE outbox_id = $id",
-            {
-                "status": outcome.status,
-                "attempts": outcome.attempts,
-                "code": outcome.status_code,
-                "error": outcome.error,
-                "now": now,
-                "id": row["outbox_id"],
-            },
-        )
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    with redacted_http_logs(secrets):
+        for row in undelivered(con):
+            endpoint = endpoints.get(row["route"])
+            if endpoint is None:
+                outcome = _unsendable(row["route"], by_name.get(row["route"]))
+            else:
+                outcome = send(
+                    client, endpoint, json.loads(row["payload"]), retries, backoff_s, sleep
+                )
+            error = redact(outcome.error, secrets) if outcome.error else None
+            record_delivery(
+                con,
+                row["outbox_id"],
+                status=outcome.status,
+                attempts=outcome.attempts,
+                status_code=outcome.status_code,
+                error=error,
+                now=now,
+            )
+            counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
     return counts
-
-
-def store_outbox(con, rows_table) -> int:
-    """Add new outbox rows; rows already there (same id) keep their delivery state."""
-    # fetchall, not fetchone: DuckDB 2.0 refuses new work while a result is unfinished.
-    before = con.execute("SELECT count(*) FROM ops.alert_outbox").fetchall()[0][0]
-    con.register("incoming", rows_table)
-    try:
-        con.execute(
-            "INSERT INTO ops.alert_outbox BY NAME SELECT * FROM incoming "
-            "WHERE outbox_id NOT IN (SELECT outbox_id FROM ops.alert_outbox)"
-        )
-    finally:
-        con.unregister("incoming")
-    return con.execute("SELECT count(*) FROM ops.alert_outbox").fetchall()[0][0] - before

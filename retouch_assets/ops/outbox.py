@@ -1,19 +1,29 @@
 """The alert outbox: every alert state change (trigger, resolve) and every policy-state change
 becomes a row with a stable dedup key, its route and the rendered payload. Computing alerts
-and delivering them are separate: a failed delivery never repeats the computation."""
+and delivering them are separate: a failed delivery never repeats the computation. Payloads
+never hold a secret: routing keys and tokens are added when a row is sent."""
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
+from functools import partial
 
 from retouch_assets.config import AlertRoute
+from retouch_assets.vocabulary import AlertSeverity, OutboxAction, OutboxKind, OutboxStatus
 
-NO_ROUTE = "no_route"  # nothing configured for this severity: kept, visible, never dropped
-PENDING = "pending"
-DELIVERED = "delivered"
-FAILED = "failed"  # the service refused it (4xx): final, with the response recorded
-RETRYING = "retrying"  # 5xx or unreachable after every retry: tried again next delivery
-NO_ENDPOINT = "no_endpoint"  # a route is configured but its environment variable is unset
+DEFAULT_ASSET_URL = "http://localhost:3000/assets/slo/error_budget"
+# The route name of rows for which no route is configured: they stay here, visible.
+NO_ROUTE_NAME = "outbox"
+
+
+class RouteKind(StrEnum):
+    """`ops.alert_outbox.route_kind`: the service a route delivers to."""
+
+    PAGERDUTY = "pagerduty"
+    SLACK = "slack"
+    JIRA = "jira"
+    NONE = "none"  # no route configured for the severity
 
 
 def alert_dedup_key(
@@ -36,138 +46,153 @@ def _routes_for(
 def render_payload(route_kind: str, action: str, fact: dict, asset_url: str) -> dict:
     """The body each service expects (secrets are added at delivery, never stored)."""
     summary = fact["summary"]
-    if route_kind == "pagerduty":
+    page = fact["severity"] == AlertSeverity.PAGE
+    if route_kind == RouteKind.PAGERDUTY:
         return {
             "event_action": action,
             "dedup_key": fact["dedup_key"],
             "payload": {
                 "summary": summary,
                 "source": "retouch_assets",
-                "severity": "critical" if fact["severity"] == "page" else "warning",
+                "severity": "critical" if page else "warning",
                 "custom_details": fact["details"],
             },
             "links": [{"href": asset_url, "text": "error budget in Dagster"}],
         }
-    if route_kind == "slack":
-        state = "RESOLVED" if action == "resolve" else fact["severity"].upper()
-        d = fact["details"]
-        lines = [f"*[{state}] {summary}*"]
-        if "burn_long" in d:
-            lines.append(
-                f"SLO `{d['slo']}` · scope `{d['scope']}` · burn {d['burn_long']:.1f}× over "
-                f"{d['long_window']} and {d['burn_short']:.1f}× over {d['short_window']} "
-                f"(factor {d['factor']:g}) · budget consumed {d.get('budget_consumed', 0):.0%}"
-            )
-        elif "to" in d:
-            lines.append(
-                f"SLO `{d['slo']}` · scope `{d['scope']}` · {d['from']} → {d['to']} · "
-                f"budget consumed {d['budget_consumed']:.0%}"
-            )
-        lines.append(f"<{asset_url}|Open in Dagster>")
-        return {"text": "\n".join(lines)}
-    if route_kind == "jira":
+    if route_kind == RouteKind.SLACK:
+        return {"text": _slack_text(action, fact, asset_url)}
+    if route_kind == RouteKind.JIRA:
         return {
             "fields": {
                 "project": {"key": "RETINC"},
-                "issuetype": {"name": "Incident" if fact["severity"] == "page" else "Task"},
+                "issuetype": {"name": "Incident" if page else "Task"},
                 "summary": summary[:250],
                 "description": json.dumps(fact["details"], indent=2, default=str),
                 "labels": ["retouch-slo", fact["details"].get("slo", "policy")],
             }
         }
+    if route_kind == RouteKind.NONE:
+        return {"summary": summary, "action": action, "details": fact["details"]}
     raise ValueError(f"unknown route kind {route_kind}")
 
 
-def _rows(week, created_at, kind, action, fact, routes, asset_url) -> list[dict]:
-    chosen = routes or []
-    targets = [(r.name, r.kind) for r in chosen] or [("outbox", "none")]
-    rows = []
-    for name, route_kind in targets:
-        payload = (
-            render_payload(route_kind, action, fact, asset_url)
-            if route_kind != "none"
-            else {"summary": fact["summary"], "action": action, "details": fact["details"]}
+def _slack_text(action: str, fact: dict, asset_url: str) -> str:
+    state = "RESOLVED" if action == OutboxAction.RESOLVE else fact["severity"].upper()
+    d = fact["details"]
+    lines = [f"*[{state}] {fact['summary']}*"]
+    if "burn_long" in d:
+        lines.append(
+            f"SLO `{d['slo']}` · scope `{d['scope']}` · burn {d['burn_long']:.1f}× over "
+            f"{d['long_window']} and {d['burn_short']:.1f}× over {d['short_window']} "
+            f"(factor {d['factor']:g}) · budget consumed {d.get('budget_consumed', 0):.0%}"
         )
-        rows.append(
-            {
-                "outbox_id": _outbox_id(fact["dedup_key"], action, name),
-                "week": week,
-                "created_at": created_at,
-                "kind": kind,
-                "action": action,
-                "dedup_key": fact["dedup_key"],
-                "route": name,
-                "route_kind": route_kind,
-                "severity": fact["severity"],
-                "slo": fact["details"].get("slo"),
-                "scope": fact["details"].get("scope"),
-                "summary": fact["summary"],
-                "payload": json.dumps(payload, default=str),
-                "status": PENDING if route_kind != "none" else NO_ROUTE,
-                "attempts": 0,
-            }
+    elif "to" in d:
+        lines.append(
+            f"SLO `{d['slo']}` · scope `{d['scope']}` · {d['from']} → {d['to']} · "
+            f"budget consumed {d['budget_consumed']:.0%}"
         )
-    return rows
+    lines.append(f"<{asset_url}|Open in Dagster>")
+    return "\n".join(lines)
+
+
+def _rows(
+    week: date,
+    asset_url: str,
+    created_at: datetime,
+    kind: OutboxKind,
+    action: OutboxAction,
+    fact: dict,
+    routes: list[AlertRoute],
+) -> list[dict]:
+    """One row per route; with no route, one `no_route` row that keeps the alert visible."""
+    targets = [(r.name, RouteKind(r.kind)) for r in routes] or [(NO_ROUTE_NAME, RouteKind.NONE)]
+    return [
+        {
+            "outbox_id": _outbox_id(fact["dedup_key"], action, name),
+            "week": week,
+            "created_at": created_at,
+            "kind": kind,
+            "action": action,
+            "dedup_key": fact["dedup_key"],
+            "route": name,
+            "route_kind": route_kind,
+            "severity": fact["severity"],
+            "slo": fact["details"].get("slo"),
+            "scope": fact["details"].get("scope"),
+            "summary": fact["summary"],
+            "payload": json.dumps(render_payload(route_kind, action, fact, asset_url), default=str),
+            "status": OutboxStatus.NO_ROUTE
+            if route_kind == RouteKind.NONE
+            else OutboxStatus.PENDING,
+            "attempts": 0,
+        }
+        for name, route_kind in targets
+    ]
+
+
+def _alert_fact(a: dict) -> dict:
+    details = {
+        k: a[k] for k in ("slo", "scope", "severity", "long_window", "short_window", "factor")
+    }
+    details |= {
+        "burn_long": a["peak_burn_long"],
+        "burn_short": a["peak_burn_short"],
+        "fired_at": a["fired_at"].isoformat(),
+        "budget_consumed": a.get("budget_consumed") or 0.0,
+    }
+    return {
+        "dedup_key": alert_dedup_key(
+            a["slo"], a["scope"], a["severity"], a["long_window"], a["fired_at"]
+        ),
+        "severity": a["severity"],
+        "details": details,
+        "summary": f"{a['slo']} burning {a['peak_burn_long']:.1f}x its budget "
+        f"({a['scope']}, {a['long_window']}/{a['short_window']})",
+    }
+
+
+def _policy_fact(event: dict, d: dict) -> dict:
+    change = f"{d['from']}->{d['to']}"
+    return {
+        "dedup_key": f"retouch/policy/{d['slo']}/{d['scope']}/{change}/"
+        f"{event['event_time']:%Y%m%d}",
+        "severity": AlertSeverity.TICKET,
+        "details": d,
+        "summary": f"{d['slo']} ({d['scope']}): budget policy {d['from']} -> {d['to']}",
+    }
 
 
 def outbox_rows(
-    week,
+    week: date,
     alerts: list[dict],
     policy_events: list[dict],
     routes: list[AlertRoute],
-    asset_url: str = "http://localhost:3000/assets/slo/error_budget",
+    asset_url: str = DEFAULT_ASSET_URL,
 ) -> list[dict]:
     """Rows for the week's alert episodes (trigger, and resolve once resolved) and policy-state
     changes. Low-traffic episodes are flagged in the SLO tables, never paged: none here."""
+    emit = partial(_rows, week, asset_url)
     rows = []
     for a in alerts:
         if a["low_traffic"]:
             continue
-        key = alert_dedup_key(a["slo"], a["scope"], a["severity"], a["long_window"], a["fired_at"])
-        details = {
-            k: a[k] for k in ("slo", "scope", "severity", "long_window", "short_window", "factor")
-        }
-        details |= {
-            "burn_long": a["peak_burn_long"],
-            "burn_short": a["peak_burn_short"],
-            "fired_at": a["fired_at"].isoformat(),
-            "budget_consumed": a.get("budget_consumed") or 0.0,
-        }
-        fact = {
-            "dedup_key": key,
-            "severity": a["severity"],
-            "details": details,
-            "summary": f"{a['slo']} burning {a['peak_burn_long']:.1f}x its budget "
-            f"({a['scope']}, {a['long_window']}/{a['short_window']})",
-        }
+        fact = _alert_fact(a)
         targets = _routes_for(a["severity"], routes)
-        rows += _rows(week, a["fired_at"], "burn_alert", "trigger", fact, targets, asset_url)
+        rows += emit(a["fired_at"], OutboxKind.BURN_ALERT, OutboxAction.TRIGGER, fact, targets)
         if a["resolved_at"] is not None:
             # Jira tickets are closed by people: only services with a resolve verb get one.
-            resolvable = [r for r in targets if r.kind != "jira"]
+            resolvable = [r for r in targets if r.kind != RouteKind.JIRA]
             if resolvable or not targets:
-                rows += _rows(
-                    week, a["resolved_at"], "burn_alert", "resolve", fact, resolvable, asset_url
+                rows += emit(
+                    a["resolved_at"], OutboxKind.BURN_ALERT, OutboxAction.RESOLVE, fact, resolvable
                 )
+    # Policy changes are tickets for people: chat and the tracker, never the pager.
+    ticket_routes = _routes_for(AlertSeverity.TICKET, routes, (RouteKind.SLACK, RouteKind.JIRA))
     for e in policy_events:
         d = json.loads(e["details"])
-        if d.get("low_traffic"):
-            continue
-        change = f"{d['from']}->{d['to']}"
-        key = f"retouch/policy/{d['slo']}/{d['scope']}/{change}/{e['event_time']:%Y%m%d}"
-        fact = {
-            "dedup_key": key,
-            "severity": "ticket",
-            "details": d,
-            "summary": f"{d['slo']} ({d['scope']}): budget policy {d['from']} -> {d['to']}",
-        }
-        rows += _rows(
-            week,
-            e["event_time"],
-            "policy",
-            "trigger",
-            fact,
-            _routes_for("ticket", routes, ("slack", "jira")),
-            asset_url,
-        )
+        if not d.get("low_traffic"):
+            fact = _policy_fact(e, d)
+            rows += emit(
+                e["event_time"], OutboxKind.POLICY, OutboxAction.TRIGGER, fact, ticket_routes
+            )
     return rows

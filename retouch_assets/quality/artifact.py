@@ -32,7 +32,6 @@ from retouch_assets.quality.measures import (
 from retouch_assets.vocabulary import MeasureError
 
 
-
 @dataclass(frozen=True)
 class ArtifactInput:
     """One artifact attempt to measure: where its image and master are, and its brief."""
@@ -151,8 +150,8 @@ def measure_artifact(
         result.wcag_aa_pass = True  # no text, nothing to fail
     if pixels.shape != master.pixels.shape:
         result.measure_error = (
-            f"{MeasureError.SIZE_MISMATCH}: image is {pixels.shape[1]}x{pixels.shape[0]}, master is "
-            f"{master.pixels.shape[1]}x{master.pixels.shape[0]}"
+            f"{MeasureError.SIZE_MISMATCH}: image is {pixels.shape[1]}x{pixels.shape[0]}, "
+            f"master is {master.pixels.shape[1]}x{master.pixels.shape[0]}"
         )
         return result
     result.delta_e_mean, result.delta_e_p95 = delta_e_summary(delta_e_map(pixels, master_lab))

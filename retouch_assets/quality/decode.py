@@ -1,20 +1,133 @@
 """Decode any image to 8-bit sRGB the same way every time: EXIF orientation applied, embedded
 ICC profiles converted to sRGB (relative colorimetric), alpha composited over a fixed
-background, 16-bit and palette images reduced to 8-bit RGB."""
+background, 16-bit and palette images reduced to 8-bit RGB.
+
+Image files are untrusted input. Before any pixel is decoded:
+
+- the file is opened without blocking and must be a regular file (a FIFO, device, socket or
+  directory is refused: reading a FIFO would wait forever);
+- its content, not its extension, picks the decoder, among `DECODABLE_FORMATS` only (no
+  EPS/PDF, which would start Ghostscript, nor the many exotic Pillow plugins);
+- the size its header declares must be at most `MAX_IMAGE_PIXELS`, so a small file that
+  declares a huge canvas (a decompression bomb) is refused before memory is allocated for it.
+  Pillow's own guard (`PIL.Image.MAX_IMAGE_PIXELS`, left at its default) refuses more than
+  twice its limit inside `Image.open`; both refusals come back as a decode error.
+
+Animated images (GIF, WebP, APNG) are measured on their first frame. Anything that goes wrong
+while decoding an untrusted file (Pillow raises OSError, SyntaxError, ValueError, EOFError,
+struct.error, ZeroDivisionError, MemoryError, DecompressionBombError, and with warnings turned
+into errors DecompressionBombWarning) is reported as a decode error, never raised as is.
+"""
 
 import io
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 DEFAULT_BACKGROUND = (255, 255, 255)
+
+# The largest image decoded, in pixels (width × height of the first frame): 80 MP is above any
+# marketing master (an 8K × 8K canvas is 67 MP) and keeps one decode at most ~0.3 GB for 8-bit
+# RGBA (~0.6 GB as float64 for 16-bit grey, which `_to_8bit` widens).
+MAX_IMAGE_PIXELS = 80_000_000
+
+# The container formats accepted, as Pillow names them; the file's content decides which.
+# (Pillow's JPEG decoder also reads JPEG files with a multi-picture extension, MPO.)
+DECODABLE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP")
+
+_MAX_MESSAGE_CHARS = 500
 
 
 class DecodeError(ValueError):
     """The file cannot be turned into sRGB pixels; the message says why."""
+
+
+class NotARegularFile(OSError):
+    """The path names a directory, FIFO, socket or device: nothing to decode, never opened."""
+
+
+class ImageTooLarge(ValueError):
+    """The image declares more than MAX_IMAGE_PIXELS pixels."""
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular `st_mode` names, for messages: "a directory", "a FIFO (named pipe)"..."""
+    return next((name for test, name in _KINDS if test(mode)), "an unknown kind of file")
+
+
+def open_regular_file(path: str | os.PathLike) -> BinaryIO:
+    """Open `path` for reading in binary mode if it is a regular file; NotARegularFile if not.
+
+    The file is opened non-blocking and checked with fstat on the open descriptor, so a FIFO
+    swapped in after an earlier check cannot block the reader either."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(f"{Path(path).name} is {file_kind(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@contextmanager
+def open_image(path: str | os.PathLike) -> Iterator[Image.Image]:
+    """Open an untrusted image file with every check of the module docstring; nothing is
+    decoded yet (call `load()`)."""
+    with (
+        open_regular_file(path) as stream,
+        Image.open(stream, formats=DECODABLE_FORMATS) as image,
+    ):
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise ImageTooLarge(f"declares an empty canvas ({width}×{height})")
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageTooLarge(
+                f"declares {width}×{height} = {width * height} pixels "
+                f"(at most {MAX_IMAGE_PIXELS}); refused before decoding"
+            )
+        yield image
+
+
+def describe_failure(exc: BaseException) -> str:
+    """`Type: message`, bounded, for an exception raised while decoding an untrusted file."""
+    if isinstance(exc, UnidentifiedImageError):
+        formats = ", ".join(DECODABLE_FORMATS)
+        return f"{type(exc).__name__}: not an image in a supported format ({formats})"
+    message = str(exc).strip()
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text if len(text) <= _MAX_MESSAGE_CHARS else text[: _MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def decode_problem(path: str | os.PathLike) -> str | None:
+    """Why the image at `path` cannot be opened and fully decoded (its first frame), or None
+    when it can. Never raises an Exception for any file content."""
+    try:
+        with open_image(path) as image:
+            image.load()
+    except Exception as exc:  # an untrusted-input boundary: every failure is an answer
+        return describe_failure(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -86,12 +199,13 @@ def to_srgb8(
 
 
 def decode_srgb8(path: Path, background: tuple[int, int, int] = DEFAULT_BACKGROUND) -> DecodedImage:
-    """Open, fully decode and convert an image file to 8-bit sRGB; DecodeError if it cannot."""
+    """Open, fully decode and convert an image file to 8-bit sRGB; DecodeError if it cannot
+    (see the module docstring for what is refused)."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image.load()
             return to_srgb8(image, background)
     except DecodeError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DecodeError(f"{Path(path).name}: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # an untrusted-input boundary: every failure is a DecodeError
+        raise DecodeError(f"{Path(path).name}: {describe_failure(exc)}") from None

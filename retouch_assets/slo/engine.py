@@ -1,24 +1,36 @@
 """Event-based SLIs over per-artifact facts, error budgets, multi-window multi-burn-rate
 alerts (Google SRE Workbook, "Alerting on SLOs") and budget policy states.
 
-Everything is computed in event time (`generated_at`) for a given evaluation instant, never
-the wall clock, so a backfill reproduces the history the incremental runs wrote.
+The facts are a polars frame, one row per artifact attempt (`slo.queries.load_facts`); the
+window arithmetic is numpy over sorted event times. Everything is computed in event time
+(`generated_at`) for a given evaluation instant, never the wall clock, so a backfill reproduces
+the history the incremental runs wrote.
 """
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
-import pandas as pd
+import polars as pl
 
-from retouch_assets.config import AlertWindow, BudgetPolicy, Slo
+from retouch_assets.config import AlertWindow, BudgetPolicy, RetouchConfig, Slo, format_duration
+from retouch_assets.slo.events import event_row
+from retouch_assets.vocabulary import (
+    FROZEN_STATES,
+    OVERALL,
+    AlertSeverity,
+    EventSource,
+    EventType,
+    PolicyState,
+)
 
-OK, FREEZE_NEW_WORK, SLO_FREEZE, EXHAUSTED = "ok", "freeze_new_work", "slo_freeze", "exhausted"
-FROZEN_STATES = (SLO_FREEZE, EXHAUSTED)
-OVERALL = "overall"
+# Budgets are evaluated once a week; a freeze's start is searched this many weeks back.
+EVALUATION_STEP = timedelta(weeks=1)
+FREEZE_LOOKBACK_WEEKS = 12
 
-# The facts an SLI can read, as columns of the facts frame (see FACTS_SQL).
-_OPS = {
+_OPS: dict[str, Callable[[np.ndarray, float | bool], np.ndarray]] = {
     "<": np.less,
     "<=": np.less_equal,
     ">": np.greater,
@@ -26,28 +38,8 @@ _OPS = {
     "==": np.equal,
 }
 
-# One row per artifact attempt with everything an SLI may count. `passed_gates`: no blocking
-# gate failed in its final measurement (colour, accessibility, input integrity).
-FACTS_SQL = """
-SELECT g.artifact_id, g.attempt, g.generated_at, g.campaign_id, g.template_id, g.channel,
-       g.processing_ms / 1000.0 AS processing_seconds,
-       q.delta_e_mean, q.hist_delta, q.min_contrast_ratio, q.wcag_aa_pass,
-       fc.final_delta_e_mean,
-       coalesce(ff.failed, 0) = 0 AS passed_gates
-FROM retouch.generations g
-JOIN retouch.artifact_quality q USING (artifact_id, attempt)
-LEFT JOIN (
-    SELECT artifact_id, attempt, count(*) AS failed FROM retouch.gate_results
-    WHERE final AND NOT passed AND gate IN ('colour_fidelity', 'accessibility', 'input_integrity')
-    GROUP BY ALL
-) ff USING (artifact_id, attempt)
-LEFT JOIN (
-    SELECT artifact_id, attempt, value AS final_delta_e_mean FROM retouch.gate_results
-    WHERE final AND gate = 'colour_fidelity' AND metric = 'delta_e_mean'
-) fc USING (artifact_id, attempt)
-WHERE g.generated_at >= $start AND g.generated_at < $end
-ORDER BY g.generated_at, g.artifact_id, g.attempt
-"""
+# The inventory columns a daily SLI row is cut by.
+_DAILY_KEYS = ["day", "campaign_id", "template_id", "channel"]
 
 
 def burn_factor(window: AlertWindow, period: timedelta) -> float:
@@ -63,49 +55,63 @@ def budget_consumed(good: int, total: int, objective: float) -> float:
     return (1.0 - good / total) / (1.0 - objective)
 
 
-def policy_state(consumed: float, policy: BudgetPolicy) -> str:
+def policy_state(consumed: float, policy: BudgetPolicy) -> PolicyState:
     if consumed >= policy.exhausted_at:
-        return EXHAUSTED
+        return PolicyState.EXHAUSTED
     if consumed >= policy.slo_freeze_at:
-        return SLO_FREEZE
+        return PolicyState.SLO_FREEZE
     if consumed >= policy.freeze_new_work_at:
-        return FREEZE_NEW_WORK
-    return OK
+        return PolicyState.FREEZE_NEW_WORK
+    return PolicyState.OK
 
 
-def sli_events(facts: pd.DataFrame, slo: Slo) -> tuple[np.ndarray, np.ndarray]:
+def _present(column: pl.Series) -> pl.Series:
+    """Rows where a fact exists: not null (and, for floats, not NaN)."""
+    present = column.is_not_null()
+    if column.dtype.is_float():
+        present &= ~column.is_nan().fill_null(True)
+    return present
+
+
+def sli_events(facts: pl.DataFrame, slo: Slo) -> tuple[np.ndarray, np.ndarray]:
     """(eligible, good) masks over the facts rows for one SLO."""
-    metric = slo.indicator.metric
+    metric, threshold = slo.indicator.metric, slo.indicator.threshold
     if metric == "reprocess_success":
-        values = facts["passed_gates"].to_numpy(dtype=object)
-        eligible = facts["attempt"].to_numpy() > 1
+        values = facts["passed_gates"]
+        eligible = (facts["attempt"] > 1).to_numpy()
     else:
-        values = facts[metric].to_numpy(dtype=object)
-        eligible = pd.notna(facts[metric]).to_numpy()
+        values = facts[metric]
+        eligible = _present(values).to_numpy()
     good = np.zeros(len(facts), dtype=bool)
     if eligible.any():
-        chosen = values[eligible]
-        threshold = slo.indicator.threshold
-        chosen = chosen.astype(bool) if isinstance(threshold, bool) else chosen.astype(float)
-        good[eligible] = _OPS[slo.indicator.op](chosen, threshold)
+        chosen = values.filter(pl.Series(eligible))
+        chosen = chosen.cast(pl.Boolean if isinstance(threshold, bool) else pl.Float64)
+        good[eligible] = _OPS[slo.indicator.op](chosen.to_numpy(), threshold)
     return eligible, good & eligible
 
 
-def scopes(facts: pd.DataFrame, slo: Slo) -> list[tuple[str, str | None, np.ndarray]]:
+def scopes(facts: pl.DataFrame, slo: Slo) -> list[tuple[str, str | None, np.ndarray]]:
     """(scope label, dimension, row mask): overall, then each value of each dimension."""
     result = [(OVERALL, None, np.ones(len(facts), dtype=bool))]
     for dimension in slo.dimensions:
-        for value in sorted(facts[dimension].dropna().unique()):
-            result.append(
-                (f"{dimension}={value}", dimension, (facts[dimension] == value).to_numpy())
-            )
+        column = facts[dimension]
+        for value in column.drop_nulls().unique().sort():
+            result.append((f"{dimension}={value}", dimension, (column == value).to_numpy()))
     return result
 
 
-def _seconds(moments) -> np.ndarray:
-    """Seconds since the epoch, whatever the datetime resolution (pandas 3 keeps DuckDB's µs)."""
-    series = pd.to_datetime(pd.Series(moments), utc=True)
-    return (series - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
+def _seconds(facts: pl.DataFrame) -> np.ndarray:
+    """`generated_at` as seconds since the epoch (float), whatever its unit and time zone."""
+    return facts["generated_at"].dt.epoch("us").to_numpy() / 1e6
+
+
+def within(facts: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
+    """The facts with start <= generated_at < end, in event-time order (the window counts
+    search sorted times)."""
+    moment = pl.col("generated_at")
+    return facts.filter((moment >= start) & (moment < end)).sort(
+        "generated_at", maintain_order=True
+    )
 
 
 @dataclass(frozen=True)
@@ -141,13 +147,13 @@ class BudgetRow:
     sli: float | None
     objective: float
     budget_consumed: float
-    policy_state: str
+    policy_state: PolicyState
     low_traffic: bool
     burn: list[dict]
 
 
 def evaluate_budget(
-    facts: pd.DataFrame,
+    facts: pl.DataFrame,
     slo: Slo,
     window_end: datetime,
     windows: list[AlertWindow],
@@ -158,7 +164,7 @@ def evaluate_budget(
     longest = max([slo.window, *(w.long for w in windows)])
     facts = within(facts, window_end - longest, window_end)
     eligible, good = sli_events(facts, slo)
-    times = _seconds(facts["generated_at"]) if len(facts) else np.zeros(0)
+    times = _seconds(facts)
     end = np.array([window_end.timestamp()])
     rows = []
     for label, dimension, mask in scopes(facts, slo):
@@ -175,9 +181,9 @@ def evaluate_budget(
             short_rate = float(burn_rates(short_c, slo.objective)[0])
             burn.append(
                 {
-                    "severity": w.severity,
-                    "long_window": _label(w.long),
-                    "short_window": _label(w.short),
+                    "severity": AlertSeverity(w.severity),
+                    "long_window": format_duration(w.long),
+                    "short_window": format_duration(w.short),
                     "factor": round(factor, 6),
                     "burn_long": round(long_rate, 6),
                     "burn_short": round(short_rate, 6),
@@ -208,7 +214,7 @@ def evaluate_budget(
 class AlertEpisode:
     slo: str
     scope: str
-    severity: str
+    severity: AlertSeverity
     long_window: str
     short_window: str
     factor: float
@@ -220,7 +226,7 @@ class AlertEpisode:
 
 
 def evaluate_alerts(
-    facts: pd.DataFrame,
+    facts: pl.DataFrame,
     slo: Slo,
     start: datetime,
     end: datetime,
@@ -234,7 +240,7 @@ def evaluate_alerts(
     low-traffic minimum in the long window are flagged (`low_traffic`), never paged."""
     facts = within(facts, start - max(w.long for w in windows), end)
     eligible, good = sli_events(facts, slo)
-    times = _seconds(facts["generated_at"]) if len(facts) else np.zeros(0)
+    times = _seconds(facts)
     ticks = np.arange(
         start.timestamp() + step.total_seconds(), end.timestamp() + 1, step.total_seconds()
     )
@@ -245,10 +251,9 @@ def evaluate_alerts(
         for w in windows:
             factor = burn_factor(w, slo.window)
             long_c = window_counts(t, g, ticks, w.long.total_seconds())
-            short_c = window_counts(t, g, ticks, w.short.total_seconds())
-            long_rate, short_rate = (
-                burn_rates(long_c, slo.objective),
-                burn_rates(short_c, slo.objective),
+            long_rate = burn_rates(long_c, slo.objective)
+            short_rate = burn_rates(
+                window_counts(t, g, ticks, w.short.total_seconds()), slo.objective
             )
             firing = (long_rate > factor) & (short_rate > factor)
             low = long_c.total < policy.low_traffic_min_events
@@ -261,6 +266,7 @@ def evaluate_alerts(
 def _episodes(
     slo_name, label, w, factor, ticks, firing, low, long_rate, short_rate
 ) -> list[AlertEpisode]:
+    """One episode per run of consecutive firing ticks; still firing at the end: unresolved."""
     result = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], firing.astype(np.int8), [0]])))
     for begin, stop in zip(edges[::2], edges[1::2], strict=True):
@@ -269,9 +275,9 @@ def _episodes(
             AlertEpisode(
                 slo_name,
                 label,
-                w.severity,
-                _label(w.long),
-                _label(w.short),
+                AlertSeverity(w.severity),
+                format_duration(w.long),
+                format_duration(w.short),
                 round(factor, 6),
                 _utc(ticks[begin]),
                 resolved,
@@ -284,74 +290,142 @@ def _episodes(
 
 
 def _utc(seconds: float) -> datetime:
-    return pd.Timestamp(seconds, unit="s", tz="UTC").to_pydatetime()
+    return datetime.fromtimestamp(float(seconds), UTC)
 
 
-def _label(value: timedelta) -> str:
-    from retouch_assets.config import format_duration
-
-    return format_duration(value)
-
-
-def within(facts: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
-    """The facts with start <= generated_at < end."""
-    moments = pd.to_datetime(facts["generated_at"], utc=True)
-    return facts[(moments >= pd.Timestamp(start)) & (moments < pd.Timestamp(end))]
-
-
-def daily_sli_rows(facts: pd.DataFrame, slos: list[Slo], week) -> list[dict]:
-    """`slo.sli_facts`: good and total per SLO × day × campaign × template × channel."""
+def daily_sli_rows(facts: pl.DataFrame, slos: list[Slo], week: date) -> list[dict]:
+    """`slo.sli_facts`: good and total per SLO × day (UTC) × campaign × template × channel."""
+    if facts.is_empty():
+        return []
+    day = facts["generated_at"].dt.convert_time_zone("UTC").dt.date().alias("day")
+    inventory = facts.select("campaign_id", "template_id", "channel").with_columns(day)
     rows = []
-    if facts.empty:
-        return rows
-    day = pd.to_datetime(facts["generated_at"], utc=True).dt.date
     for slo in slos:
         eligible, good = sli_events(facts, slo)
-        frame = pd.DataFrame(
-            {
-                "day": day,
-                "campaign_id": facts["campaign_id"],
-                "template_id": facts["template_id"],
-                "channel": facts["channel"],
-                "good": good.astype(int),
-                "total": eligible.astype(int),
-            }
-        )[eligible]
-        grouped = frame.groupby(["day", "campaign_id", "template_id", "channel"], sort=True).sum()
-        for (d, campaign, template, channel), counts in grouped.iterrows():
-            rows.append(
-                {
-                    "week": week,
-                    "slo": slo.name,
-                    "day": d,
-                    "campaign_id": campaign,
-                    "template_id": template,
-                    "channel": channel,
-                    "good": int(counts["good"]),
-                    "total": int(counts["total"]),
-                }
-            )
+        daily = (
+            inventory.with_columns(good=pl.Series(good, dtype=pl.Int64))
+            .filter(pl.Series(eligible))
+            .group_by(_DAILY_KEYS)
+            .agg(good=pl.col("good").sum(), total=pl.len().cast(pl.Int64))
+            .sort(_DAILY_KEYS)
+        )
+        rows += [{"week": week, "slo": slo.name, **r} for r in daily.to_dicts()]
     return rows
 
 
-def frozen_since(
-    facts: pd.DataFrame,
-    slo: Slo,
-    window_end: datetime,
-    windows: list[AlertWindow],
-    policy: BudgetPolicy,
-    scope: str,
-    step: timedelta = timedelta(days=7),
-    lookback: int = 12,
-) -> datetime:
-    """When the current uninterrupted freeze of `scope` began: the earliest weekly evaluation
-    instant, going back from `window_end`, at which the scope was frozen without a break."""
-    since = window_end
-    for k in range(1, lookback + 1):
-        earlier = window_end - k * step
-        rows = {r.scope: r for r in evaluate_budget(facts, slo, earlier, windows, policy)}
-        row = rows.get(scope)
-        if row is None or row.policy_state not in FROZEN_STATES:
-            break
-        since = earlier
-    return since
+@dataclass
+class BudgetHistory:
+    """The budgets of one SLO at `end` and at each evaluation step before it (`at(k)`: k steps
+    back), each computed once and only when asked for."""
+
+    facts: pl.DataFrame
+    slo: Slo
+    windows: list[AlertWindow]
+    policy: BudgetPolicy
+    end: datetime
+    step: timedelta = EVALUATION_STEP
+    _cache: dict[int, dict[str, BudgetRow]] = field(default_factory=dict, repr=False)
+
+    def at(self, k: int) -> dict[str, BudgetRow]:
+        """Scope → budget row, `k` steps before `end`."""
+        if k not in self._cache:
+            rows = evaluate_budget(
+                self.facts, self.slo, self.end - k * self.step, self.windows, self.policy
+            )
+            self._cache[k] = {r.scope: r for r in rows}
+        return self._cache[k]
+
+    def frozen_since(self, scope: str, lookback: int = FREEZE_LOOKBACK_WEEKS) -> datetime:
+        """When the current uninterrupted freeze of `scope` began: the earliest evaluation
+        instant, going back from `end`, at which the scope was frozen without a break."""
+        since = self.end
+        for k in range(1, lookback + 1):
+            row = self.at(k).get(scope)
+            if row is None or row.policy_state not in FROZEN_STATES:
+                break
+            since = self.end - k * self.step
+        return since
+
+
+@dataclass(frozen=True)
+class WeekEvaluation:
+    """A week's rows of `slo.error_budget`, `slo.burn_alerts` and the SLO's `ops.events`."""
+
+    budgets: list[dict]
+    alerts: list[dict]
+    events: list[dict]
+
+
+def evaluate_week(
+    facts: pl.DataFrame, config: RetouchConfig, week: date, start: datetime, end: datetime
+) -> WeekEvaluation:
+    """Every SLO's budgets at the end of the week (with when a freeze began), its burn-rate
+    alert episodes during the week, and an event for every scope whose policy state differs
+    from the previous week's. `facts` must reach back over the longest window plus the
+    freeze lookback (`history_start`)."""
+    windows, policy = config.alerting.windows, config.budget_policy
+    budgets, alerts, events = [], [], []
+    for slo in config.slos:
+        history = BudgetHistory(facts, slo, windows, policy, end)
+        previous = history.at(1)  # the budgets at the week's start
+        for row in history.at(0).values():
+            frozen = row.policy_state in FROZEN_STATES
+            since = history.frozen_since(row.scope) if frozen else None
+            budgets.append(budget_record(week, row, end, slo.window, since))
+            before = previous[row.scope].policy_state if row.scope in previous else PolicyState.OK
+            if before != row.policy_state:
+                events.append(policy_event(week, end, row, before))
+        episodes = evaluate_alerts(facts, slo, start, end, windows, policy)
+        alerts += [{"week": week, **asdict(e)} for e in episodes]
+    return WeekEvaluation(budgets, alerts, events)
+
+
+def history_start(config: RetouchConfig, start: datetime) -> datetime:
+    """The earliest event time `evaluate_week` reads for a week starting at `start`: the
+    longest window before the oldest instant a freeze's start is searched at."""
+    longest = max([*(s.window for s in config.slos), *(w.long for w in config.alerting.windows)])
+    return start - longest - (FREEZE_LOOKBACK_WEEKS + 1) * EVALUATION_STEP
+
+
+def budget_record(
+    week: date, row: BudgetRow, window_end: datetime, window: timedelta, since: datetime | None
+) -> dict:
+    """One `slo.error_budget` row."""
+    return {
+        "week": week,
+        "slo": row.slo,
+        "scope": row.scope,
+        "dimension": row.dimension,
+        "window_end": window_end,
+        "window_days": window.total_seconds() / 86400,
+        "good": row.good,
+        "total": row.total,
+        "sli": row.sli,
+        "objective": row.objective,
+        "budget_consumed": row.budget_consumed,
+        "burn_rates": json.dumps(row.burn),
+        "policy_state": row.policy_state,
+        "frozen_since": since,
+        "low_traffic": row.low_traffic,
+    }
+
+
+def policy_event(week: date, at: datetime, row: BudgetRow, before: PolicyState) -> dict:
+    """The `ops.events` row of a scope's policy-state change (read by the alert outbox)."""
+    value = row.scope.split("=", 1)[1] if row.dimension else None
+    return event_row(
+        week,
+        at,
+        EventType.POLICY_STATE_CHANGED,
+        EventSource.SLO,
+        ("policy", row.slo, row.scope, f"{before}->{row.policy_state}"),
+        {
+            "slo": row.slo,
+            "scope": row.scope,
+            "from": before,
+            "to": row.policy_state,
+            "budget_consumed": round(row.budget_consumed, 4),
+            "low_traffic": row.low_traffic,
+        },
+        **({row.dimension: value} if row.dimension else {}),
+    )

@@ -9,10 +9,16 @@ from datetime import datetime
 import duckdb
 
 from retouch_assets.config import ConfigError, RetouchConfig
+from retouch_assets.ingest.queries import FirstSeen
+from retouch_assets.slo import queries
+from retouch_assets.slo.events import stable_id
+from retouch_assets.slo.tables import APPLIED_CONFIG, SIGNOFFS
+from retouch_assets.vocabulary import SignoffKind
+from retouch_assets.warehouse import insert
 
-RELEASE_FREEZE = "release_freeze"
-RELAX_OBJECTIVE = "relax_objective"
-SIGNOFF_KINDS = (RELEASE_FREEZE, RELAX_OBJECTIVE)
+# Kept for callers that name the kinds through this module (the CLI, tests).
+RELEASE_FREEZE = SignoffKind.RELEASE_FREEZE
+RELAX_OBJECTIVE = SignoffKind.RELAX_OBJECTIVE
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,11 @@ def config_hash(config: RetouchConfig) -> str:
 
 
 def last_applied(con: duckdb.DuckDBPyConnection) -> tuple[datetime, RetouchConfig] | None:
-    row = con.execute(
-        "SELECT applied_at, config FROM ops.applied_config ORDER BY applied_at DESC LIMIT 1"
-    ).fetchone()
+    row = queries.last_applied_config(con)
     if row is None:
         return None
-    return row[0], RetouchConfig.model_validate(json.loads(row[1]))
+    applied_at, config = row
+    return applied_at, RetouchConfig.model_validate(json.loads(config))
 
 
 def unapproved_relaxations(
@@ -72,13 +77,7 @@ def unapproved_relaxations(
     if previous is None:
         return []
     applied_at, old = previous
-    signed = {
-        scope
-        for (scope,) in con.execute(
-            "SELECT scope FROM ops.signoffs WHERE kind = $kind AND signed_at > $after",
-            {"kind": RELAX_OBJECTIVE, "after": applied_at},
-        ).fetchall()
-    }
+    signed = queries.signed_scopes(con, SignoffKind.RELAX_OBJECTIVE, applied_at)
     return [r for r in relaxations(old, config) if r.slo not in signed]
 
 
@@ -92,21 +91,19 @@ def apply_config(
         listed = "; ".join(f"{r.slo}: {r.what}" for r in refused)
         raise ConfigError(
             f"{source}: slos: relaxes an objective without sign-off ({listed}). Fix: record "
-            "one with `retouch signoff --kind relax_objective --scope <slo> --approver <name> "
-            "--release-note <text>`, or restore the previous values"
+            f"one with `retouch signoff --kind {SignoffKind.RELAX_OBJECTIVE} --scope <slo> "
+            "--approver <name> --release-note <text>`, or restore the previous values"
         )
     previous = last_applied(con)
     if previous is not None and config_hash(previous[1]) == config_hash(config):
         return False
-    con.execute(
-        "INSERT INTO ops.applied_config VALUES ($at, $hash, $config, $source)",
-        {
-            "at": now,
-            "hash": config_hash(config),
-            "config": config.model_dump_json(),
-            "source": source,
-        },
-    )
+    row = {
+        "applied_at": now,
+        "config_hash": config_hash(config),
+        "config": config.model_dump_json(),
+        "source": source,
+    }
+    insert(con, APPLIED_CONFIG, [row])
     return True
 
 
@@ -120,26 +117,22 @@ def record_signoff(
     effective_from: datetime | None = None,
 ) -> str:
     """Append a sign-off (never updated or deleted) and return its id."""
-    if kind not in SIGNOFF_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(SIGNOFF_KINDS)}")
+    if kind not in tuple(SignoffKind):
+        raise ValueError(f"kind must be one of {', '.join(SignoffKind)}")
     for name, value in (("scope", scope), ("approver", approver), ("release note", release_note)):
         if not value or not value.strip():
             raise ValueError(f"a sign-off needs a non-empty {name}")
-    signoff_id = hashlib.sha256(
-        f"{now.isoformat()}|{kind}|{scope}|{approver}".encode()
-    ).hexdigest()[:16]
-    con.execute(
-        "INSERT INTO ops.signoffs VALUES ($id, $at, $kind, $scope, $approver, $note, $from)",
-        {
-            "id": signoff_id,
-            "at": now,
-            "kind": kind,
-            "scope": scope.strip(),
-            "approver": approver.strip(),
-            "note": release_note.strip(),
-            "from": effective_from or now,
-        },
-    )
+    signoff_id = stable_id(now.isoformat(), kind, scope, approver)[:16]
+    row = {
+        "signoff_id": signoff_id,
+        "signed_at": now,
+        "kind": SignoffKind(kind),
+        "scope": scope.strip(),
+        "approver": approver.strip(),
+        "release_note": release_note.strip(),
+        "effective_from": effective_from or now,
+    }
+    insert(con, SIGNOFFS, [row])
     return signoff_id
 
 
@@ -161,45 +154,25 @@ class Freeze:
         return self.dimension is None or artifact.get(self.dimension) == self.value
 
 
-ACTIVE_FREEZES_SQL = """
-SELECT b.slo, b.scope, b.dimension, b.frozen_since
-FROM slo.error_budget b
-WHERE b.window_end = $at AND b.policy_state IN ('slo_freeze', 'exhausted')
-  AND NOT b.low_traffic  -- too few events to act on: flagged, never enforced
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.signoffs s
-      WHERE s.kind = 'release_freeze'
-        AND (s.scope = b.slo || '/' || b.scope OR s.scope = b.slo || '/*')
-        AND s.effective_from >= b.frozen_since
-  )
-ORDER BY b.slo, b.scope
-"""
-
-
 def active_freezes(con: duckdb.DuckDBPyConnection, at: datetime) -> list[Freeze]:
     """Freezes in force at `at` (a week's start: the previous week's evaluation), less those
-    released by a sign-off effective after the freeze began."""
-    freezes = []
-    for slo, scope, dimension, since in con.execute(ACTIVE_FREEZES_SQL, {"at": at}).fetchall():
-        value = scope.split("=", 1)[1] if dimension else None
-        freezes.append(Freeze(slo, scope, dimension, value, since))
-    return freezes
+    released by a sign-off effective after the freeze began and those of low-traffic scopes."""
+    return [
+        Freeze(
+            b["slo"],
+            b["scope"],
+            b["dimension"],
+            b["scope"].split("=", 1)[1] if b["dimension"] else None,
+            b["frozen_since"],
+        )
+        for b in queries.frozen_budgets(con, at)
+    ]
 
 
-FIRST_SEEN_SQL = """
-SELECT 'prompt' AS kind, prompt_version AS version, min(generated_at) AS first_seen
-FROM retouch.generations GROUP BY prompt_version
-UNION ALL
-SELECT 'template', template_id || '@' || retouch_version, min(generated_at)
-FROM retouch.generations GROUP BY template_id, retouch_version
-"""
-
-
-def held_reason(
-    artifact: dict, freezes: list[Freeze], first_seen: dict[tuple[str, str], datetime]
-) -> str | None:
+def held_reason(artifact: dict, freezes: list[Freeze], first_seen: FirstSeen) -> str | None:
     """Why an artifact is held by an SLO freeze: its prompt version, or its template and
-    retouch version pair, was first seen after a freeze covering it began."""
+    retouch version pair, was first seen (`ingest.queries.first_seen`) after a freeze covering
+    it began. None when no freeze holds it."""
     for freeze in freezes:
         if not freeze.covers(artifact):
             continue

@@ -5,6 +5,7 @@ from collections import Counter
 
 import dagster as dg
 
+from retouch_assets import faults
 from retouch_assets.defs.shared import (
     key_of,
     md,
@@ -12,6 +13,7 @@ from retouch_assets.defs.shared import (
     week_of_context,
     weekly_multi_asset,
 )
+from retouch_assets.faults import checkpoint
 from retouch_assets.ingest.landing import triage_landing
 from retouch_assets.ingest.rows import generation_rows, quarantine_rows
 from retouch_assets.ingest.tables import GENERATIONS, QUARANTINE
@@ -33,9 +35,9 @@ def ingest_landing_batches(
     accepted, quarantined = generation_rows(triage.accepted), quarantine_rows(triage.quarantined)
     with warehouse.connect() as con:
         replace_partition(con, {GENERATIONS: accepted, QUARANTINE: quarantined}, week=week)
+    checkpoint(faults.INGEST_WRITTEN)
     context.log.info(
-        f"week {week}: {len(accepted)} accepted, {len(quarantined)} quarantined "
-        f"from {landing.root}"
+        f"week {week}: {len(accepted)} accepted, {len(quarantined)} quarantined from {landing.root}"
     )
     batches = Counter(a.batch_id for a in triage.accepted)
     reasons = Counter(q.rejection.code for q in triage.quarantined)

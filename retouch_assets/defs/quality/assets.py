@@ -4,7 +4,9 @@ import time
 
 import dagster as dg
 
+from retouch_assets import faults
 from retouch_assets.defs.shared import key_of, progress_logger, week_of_context, weekly_asset
+from retouch_assets.faults import checkpoint
 from retouch_assets.ingest.tables import GENERATIONS
 from retouch_assets.quality.artifact import (
     QualitySettings,
@@ -43,6 +45,7 @@ def artifact_quality(
     find_duplicates(measurements, earlier, settings.duplicate_max_hamming)
     template_of = {(g["artifact_id"], g["attempt"]): g["template_id"] for g in generations}
     rows = quality_rows(week, measurements, template_of)
+    checkpoint(faults.QUALITY_MEASURED)
     with warehouse.connect() as con:
         replace_partition(con, {ARTIFACT_QUALITY: rows}, week=week)
     return dg.MaterializeResult(

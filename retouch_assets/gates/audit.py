@@ -1,0 +1,67 @@
+"""What the blocking publication checks verify, as pure functions over plain rows."""
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from retouch_assets.config import ColourGate
+from retouch_assets.quality.artifact import ArtifactMeasurement
+from retouch_assets.safe_paths import sha256_file
+from retouch_assets.slo.governance import Freeze, held_reason
+from retouch_assets.vocabulary import FAILING_AFTER_HEALING, PUBLISHABLE
+
+
+def systemic_failure(counts: dict[str, int], tolerance: float) -> tuple[bool, int, float]:
+    """(passed, failing, share): the share still failing after healing within tolerance."""
+    total = sum(counts.values())
+    failing = sum(counts.get(s, 0) for s in FAILING_AFTER_HEALING)
+    share = failing / total if total else 0.0
+    return share <= tolerance, failing, share
+
+
+def file_problems(row: dict, outputs_root: Path) -> list[str]:
+    """A published row's files: inside the outputs folder, present, with the recorded hash."""
+    problems = []
+    root = outputs_root.resolve()
+    for field in ("output_path", "sidecar_path"):
+        path = Path(row[field]) if row[field] else None
+        if path is None:
+            problems.append(f"{field} missing")
+        elif not path.resolve().is_relative_to(root):
+            problems.append(f"{field} {path} is outside the outputs folder")
+        elif not path.is_file():
+            problems.append(f"{field} {path.name} does not exist")
+    if not problems and sha256_file(Path(row["output_path"])) != row["output_sha256"]:
+        problems.append("published image does not match its recorded sha256")
+    return problems
+
+
+def row_problems(row: dict) -> list[str]:
+    problems = []
+    if row["status"] not in PUBLISHABLE:
+        problems.append(f"status {row['status']}")
+    if row["failed_final_gates"]:
+        problems.append(f"{row['failed_final_gates']} failed final gate rows")
+    return problems
+
+
+def remeasure_problems(m: ArtifactMeasurement, colour: ColourGate) -> list[str]:
+    """Gates the published file fails when measured again."""
+    if m.measure_error:
+        return [m.measure_error]
+    problems = []
+    if m.delta_e_mean > colour.delta_e_mean_max or m.hist_delta > colour.hist_delta_pct_max:
+        problems.append(f"re-measured ΔE {m.delta_e_mean:.3f}, hist {m.hist_delta:.2f} %")
+    if not m.wcag_aa_pass:
+        problems.append(f"re-measured contrast {m.min_contrast_ratio:.2f}:1")
+    return problems
+
+
+def freeze_violations(
+    published: Iterable[dict], freezes: Sequence[Freeze], first_seen: dict
+) -> list[tuple]:
+    """(artifact_id, attempt, freeze) of every published artifact a freeze in force holds."""
+    return [
+        (row["artifact_id"], row["attempt"], reason)
+        for row in published
+        if (reason := held_reason(row, list(freezes), first_seen))
+    ]
