@@ -14,13 +14,18 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
 
+T = TypeVar("T")
 
-def _best(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    best, result = float("inf"), None
+
+def _best(fn: Callable[[], T], repeat: int) -> tuple[float, T | None]:
+    """The best time of `repeat` runs and the last run's result (None if nothing ran)."""
+    best: float = float("inf")
+    result: T | None = None
     for _ in range(repeat):
         started = time.perf_counter()
         result = fn()
@@ -65,9 +70,13 @@ def bench_delta_e(megapixels: float = 4.2, repeat: int = 3, workers: int | None 
     ours(workers)  # compile (or load the cached kernels) outside the timing
     # Ours is cheap to repeat: a couple more runs keep page-fault noise (a 100 MB master Lab is
     # allocated each time) out of the best time.
-    ours_s, (ours_map, ours_stats) = _best(lambda: ours(workers), repeat + 2)
+    ours_s, ours_result = _best(lambda: ours(workers), repeat + 2)
     single_s, _ = _best(lambda: ours(1), repeat)
-    colour_s, (ref_map, ref_stats) = _best(reference, max(1, min(repeat, 2)))
+    colour_s, ref_result = _best(reference, max(1, min(repeat, 2)))
+    # Ours ran `repeat + 2` times and the reference at least once: both have a result.
+    assert ours_result is not None and ref_result is not None
+    ours_map, ours_stats = ours_result
+    ref_map, ref_stats = ref_result
     return {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
         "workers": workers,
@@ -131,13 +140,20 @@ def bench_quality(artifacts: int = 48, megapixels: float = 1.0, repeat: int = 2)
         measure_all(items[:2], settings)  # warm-up: kernels, imagehash/scipy imports
         floor_s, _ = _best(decode_only, repeat)
         quality_s, results = _best(lambda: measure_all(items, settings), repeat)
+    assert results is not None, "repeat must be at least 1"
     errors = [m.measure_error for m in results if m.measure_error]
     if errors:
         raise RuntimeError(f"benchmark artifacts failed to measure: {errors[:3]}")
+    pixels = 0
+    if items:
+        first = results[0]
+        # Every artifact was measured without an error, so its size is known.
+        assert first.width is not None and first.height is not None
+        pixels = int(np.prod(first.width * first.height))
     return {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
         "artifacts": artifacts,
-        "pixels_per_image": int(items and np.prod(results[0].width * results[0].height)),
+        "pixels_per_image": pixels,
         "decode_only_s": round(floor_s, 3),
         "quality_s": round(quality_s, 3),
         "decode_artifacts_per_s": round(artifacts / floor_s, 1),

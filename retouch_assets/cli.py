@@ -219,12 +219,12 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
     from retouch_assets.gates.queries import held_by_freeze
     from retouch_assets.ingest.landing import read_manifest_lines
     from retouch_assets.vocabulary import GATE_STATUSES, OVERALL
-    from retouch_assets.warehouse import connect
+    from retouch_assets.warehouse import connect, fetch_value
 
     lines = sum(len(read_manifest_lines(b)) for b in batches)
     with connect(db, read_only=True) as con:
-        generations = con.execute("SELECT count(*) FROM retouch.generations").fetchone()[0]
-        quarantine = con.execute("SELECT count(*) FROM retouch.quarantine").fetchone()[0]
+        generations = fetch_value(con, "SELECT count(*) FROM retouch.generations")
+        quarantine = fetch_value(con, "SELECT count(*) FROM retouch.quarantine")
         per_week = con.execute(
             """
             SELECT week, sum(g) AS generations, sum(q) AS quarantined FROM (
@@ -239,10 +239,10 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
         statuses = dict(
             con.execute("SELECT status, count(*) FROM retouch.gate_decisions GROUP BY 1").fetchall()
         )
-        published = con.execute(
-            "SELECT count(*) FROM retouch.gated_outputs WHERE output_path IS NOT NULL"
-        ).fetchone()[0]
-        review = con.execute("SELECT count(*) FROM retouch.review_queue").fetchone()[0]
+        published = fetch_value(
+            con, "SELECT count(*) FROM retouch.gated_outputs WHERE output_path IS NOT NULL"
+        )
+        review = fetch_value(con, "SELECT count(*) FROM retouch.review_queue")
         budgets = con.execute(
             "SELECT slo, budget_consumed, policy_state, sli, objective FROM slo.error_budget "
             "WHERE scope = $overall AND week = (SELECT max(week) FROM slo.error_budget) "
@@ -438,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "bench" and args.megapixels is None:
         args.megapixels = 4.2 if args.what == "delta-e" else 1.0
-    from retouch_assets.settings import SettingsError
     from retouch_assets.errors import WarehouseLocked
+    from retouch_assets.settings import SettingsError
 
     try:
         return args.func(args)

@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 
 class ConfigError(ValueError):
@@ -66,23 +67,23 @@ class IngestConfig(_Strict):
 
 
 class ColourGate(_Strict):
-    delta_e_mean_max: float = Field(0.8, gt=0)
-    hist_delta_pct_max: float = Field(5.0, gt=0, le=100)
+    delta_e_mean_max: float = Field(default=0.8, gt=0)
+    hist_delta_pct_max: float = Field(default=5.0, gt=0, le=100)
 
 
 class AccessibilityGate(_Strict):
-    normal_text_min_ratio: float = Field(4.5, ge=1, le=21)
-    large_text_min_ratio: float = Field(3.0, ge=1, le=21)
+    normal_text_min_ratio: float = Field(default=4.5, ge=1, le=21)
+    large_text_min_ratio: float = Field(default=3.0, ge=1, le=21)
 
 
 class PromptDriftGate(_Strict):
     """Read by the prompt-drift gate once CLIP scoring lands (the CLIP issue)."""
 
-    cosine_distance_max: float = Field(0.2, ge=0, le=2)
+    cosine_distance_max: float = Field(default=0.2, ge=0, le=2)
 
 
 class DeliveryGate(_Strict):
-    processing_seconds_max: float = Field(90, gt=0)
+    processing_seconds_max: float = Field(default=90, gt=0)
 
 
 class Gates(_Strict):
@@ -91,7 +92,7 @@ class Gates(_Strict):
     prompt_drift: PromptDriftGate = PromptDriftGate()
     delivery: DeliveryGate = DeliveryGate()
     systemic_failure_tolerance: float = Field(
-        0.4,
+        default=0.4,
         ge=0,
         le=1,
         description="Largest share of a week's artifacts that may still fail after healing "
@@ -108,18 +109,25 @@ class Healing(_Strict):
     presets: list[HealPreset] = Field(
         default_factory=lambda: ["white_balance", "colour_matrix"], max_length=4
     )
-    max_gain_deviation: float = Field(0.25, gt=0, le=1, description="|gain - 1| per channel")
+    max_gain_deviation: float = Field(
+        default=0.25, gt=0, le=1, description="|gain - 1| per channel"
+    )
     max_matrix_deviation: float = Field(
-        0.35, gt=0, le=2, description="largest |M - I| entry of the 3x3 colour matrix"
+        default=0.35, gt=0, le=2, description="largest |M - I| entry of the 3x3 colour matrix"
     )
 
 
 class Quality(_Strict):
     duplicate_max_hamming: int = Field(
-        4, ge=0, le=32, description="perceptual-hash bits within which an artifact duplicates"
+        default=4,
+        ge=0,
+        le=32,
+        description="perceptual-hash bits within which an artifact duplicates",
     )
     alpha_background: str = Field(
-        "#FFFFFF", pattern=r"^#[0-9A-Fa-f]{6}$", description="what transparent pixels become"
+        default="#FFFFFF",
+        pattern=r"^#[0-9A-Fa-f]{6}$",
+        description="what transparent pixels become",
     )
 
 
@@ -227,11 +235,11 @@ class BudgetPolicy(_Strict):
     """What budget consumption allows: freeze new creative work at 60 %, SLO freeze (template
     changes and new prompt versions held) at 90 %, exhausted at 100 %."""
 
-    freeze_new_work_at: float = Field(0.6, gt=0)
-    slo_freeze_at: float = Field(0.9, gt=0)
-    exhausted_at: float = Field(1.0, gt=0)
+    freeze_new_work_at: float = Field(default=0.6, gt=0)
+    slo_freeze_at: float = Field(default=0.9, gt=0)
+    exhausted_at: float = Field(default=1.0, gt=0)
     low_traffic_min_events: int = Field(
-        20, ge=1, description="fewer events than this in a window: flagged, never paged"
+        default=20, ge=1, description="fewer events than this in a window: flagged, never paged"
     )
 
     @model_validator(mode="after")
@@ -262,10 +270,30 @@ class AlertWindow(_Strict):
 def _default_windows() -> list[AlertWindow]:
     """The SRE Workbook's table ("Alerting on SLOs"); factors scale with the SLO window."""
     return [
-        AlertWindow(severity="page", budget_consumed=0.02, long="1h", short="5m"),
-        AlertWindow(severity="page", budget_consumed=0.05, long="6h", short="30m"),
-        AlertWindow(severity="ticket", budget_consumed=0.10, long="1d", short="2h"),
-        AlertWindow(severity="ticket", budget_consumed=0.10, long="3d", short="6h"),
+        AlertWindow(
+            severity="page",
+            budget_consumed=0.02,
+            long=parse_duration("1h"),
+            short=parse_duration("5m"),
+        ),
+        AlertWindow(
+            severity="page",
+            budget_consumed=0.05,
+            long=parse_duration("6h"),
+            short=parse_duration("30m"),
+        ),
+        AlertWindow(
+            severity="ticket",
+            budget_consumed=0.10,
+            long=parse_duration("1d"),
+            short=parse_duration("2h"),
+        ),
+        AlertWindow(
+            severity="ticket",
+            budget_consumed=0.10,
+            long=parse_duration("3d"),
+            short=parse_duration("6h"),
+        ),
     ]
 
 
@@ -276,8 +304,8 @@ class AlertRoute(_Strict):
     kind: Literal["pagerduty", "slack", "jira"]
     severities: list[Literal["page", "ticket"]] = Field(min_length=1)
     # Only RETOUCH_* variables can be named: the alert resource hands out nothing else.
-    url_env: str | None = Field(None, pattern=r"^RETOUCH_[A-Z0-9_]+$")
-    secret_env: str | None = Field(None, pattern=r"^RETOUCH_[A-Z0-9_]+$")
+    url_env: str | None = Field(default=None, pattern=r"^RETOUCH_[A-Z0-9_]+$")
+    secret_env: str | None = Field(default=None, pattern=r"^RETOUCH_[A-Z0-9_]+$")
 
 
 class Alerting(_Strict):
@@ -290,9 +318,9 @@ class Review(_Strict):
     statistics of the reports issue (QA reviews slower than this feed the template backlog)."""
 
     weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday"] = "monday"
-    time: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     timezone: str = "Europe/Berlin"
-    slow_review_seconds: float = Field(300, gt=0)
+    slow_review_seconds: float = Field(default=300, gt=0)
 
     @model_validator(mode="after")
     def _known_timezone(self) -> "Review":
@@ -306,15 +334,17 @@ class Review(_Strict):
 class Guardrail(_Strict):
     """A model or prompt version new in a week is compared with the previous weeks' baseline."""
 
-    baseline_weeks: int = Field(4, ge=1, le=26)
-    max_worse_pct: float = Field(20.0, gt=0, description="allowed ΔE mean increase, percent")
-    min_artifacts: int = Field(5, ge=1, description="fewer artifacts: not judged yet")
+    baseline_weeks: int = Field(default=4, ge=1, le=26)
+    max_worse_pct: float = Field(
+        default=20.0, gt=0, description="allowed ΔE mean increase, percent"
+    )
+    min_artifacts: int = Field(default=5, ge=1, description="fewer artifacts: not judged yet")
 
 
 class RetouchConfig(_Strict):
     """The whole of `retouch-slo.yaml`."""
 
-    service: str = Field("retouch-assets", min_length=1)
+    service: str = Field(default="retouch-assets", min_length=1)
     ingest: IngestConfig = IngestConfig()
     quality: Quality = Quality()
     gates: Gates = Gates()
@@ -366,7 +396,7 @@ def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(current.model_fields) if current is not None else []
 
 
-def _fix_for(error: dict[str, Any]) -> str:
+def _fix_for(error: ErrorDetails) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "extra_forbidden":
         known = _known_fields(RetouchConfig, loc[:-1])

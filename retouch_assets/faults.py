@@ -16,7 +16,7 @@ PUBLICATION_FILES_WRITTEN = "publication_files_written"  # new files in place, r
 PUBLICATION_COMMITTED = "publication_committed"  # new rows committed, stale files still there
 SLO_EVALUATED = "slo_evaluated"  # budgets computed, not yet written
 OUTBOX_WRITTEN = "outbox_written"
-INCIDENT_TIMELINES_WRITTEN = "incident_timelines_written"
+INCIDENTS_COMMITTED = "incidents_committed"  # rows committed, timeline files not yet
 
 CHECKPOINTS = (
     INGEST_WRITTEN,
@@ -25,7 +25,7 @@ CHECKPOINTS = (
     PUBLICATION_COMMITTED,
     SLO_EVALUATED,
     OUTBOX_WRITTEN,
-    INCIDENT_TIMELINES_WRITTEN,
+    INCIDENTS_COMMITTED,
 )
 
 

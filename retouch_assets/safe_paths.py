@@ -83,7 +83,7 @@ def write_text_atomic(root: Path, relative: str, text: str) -> Path:
     return write_atomic(root, relative, text.encode("utf-8"))
 
 
-def remove_stale(folder: Path, keep: Iterable[Path]) -> list[Path]:
+def remove_stale(folder: Path, keep: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Delete the files of `folder` (not sub-folders) that are not in `keep`, and leftover
     temporary files; returns what was removed."""
     if not folder.is_dir():

@@ -309,7 +309,7 @@ def generate_sample(
     per_week: int = 40,
     seed: int = 7,
     start_week: date = DEFAULT_START_WEEK,
-    on_artifact: Callable[[], None] | None = None,
+    on_artifact: Callable[[], object] | None = None,
 ) -> SampleSummary:
     """Write `weeks` weeks of landing batches (two per week) under `out`; same seed, same
     bytes. Returns what was written."""

@@ -110,6 +110,25 @@ class IncidentEventKind(StrEnum):
     RESOLVED = "resolved"
 
 
+class RootCause(StrEnum):
+    """`ops.incidents.root_cause_category`."""
+
+    UNKNOWN = "unknown"
+    MODEL_VERSION = "model_version"
+    PROMPT_VERSION = "prompt_version"
+    TEMPLATE = "template"
+    MIXED = "mixed"
+
+
+class RouteKind(StrEnum):
+    """`ops.alert_outbox.route_kind`: the service a route delivers to."""
+
+    PAGERDUTY = "pagerduty"
+    SLACK = "slack"
+    JIRA = "jira"
+    NONE = "none"  # no route configured for the severity
+
+
 class OutboxStatus(StrEnum):
     NO_ROUTE = "no_route"  # nothing configured for this severity: kept, visible, never dropped
     PENDING = "pending"
@@ -169,3 +188,18 @@ class Dimension(StrEnum):
     CAMPAIGN = "campaign_id"
     TEMPLATE = "template_id"
     CHANNEL = "channel"
+
+
+class ScopeType(StrEnum):
+    """`baselines.weekly.scope_type`: every artifact, one template, or one channel."""
+
+    OVERALL = OVERALL
+    TEMPLATE = "template"
+    CHANNEL = "channel"
+
+
+class VersionKind(StrEnum):
+    """`baselines.version_guardrail.kind`: the generations column the version is from."""
+
+    MODEL = "model_version"
+    PROMPT = "prompt_version"

@@ -106,7 +106,8 @@ class Table:
     def rows(self, rows: Sequence[Mapping[str, Any]] | pa.Table) -> pa.Table:
         """Rows shaped as this table's Arrow schema (missing keys become NULL)."""
         if isinstance(rows, pa.Table):
-            return rows.select(self.column_names).cast(self.arrow_schema)
+            # pyarrow ships no stubs for pyarrow.lib: pa.Table is Unknown, isinstance can't narrow.
+            return rows.select(self.column_names).cast(self.arrow_schema)  # pyright: ignore[reportAttributeAccessIssue]
         return pa.Table.from_pylist(list(rows), schema=self.arrow_schema)
 
 

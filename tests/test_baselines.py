@@ -7,17 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from retouch_assets.baselines import queries
-from retouch_assets.baselines.guardrail import (
-    VersionKind,
-    VersionStats,
-    guardrail_rows,
-    regression_events,
-)
+from retouch_assets.baselines.guardrail import VersionStats, guardrail_rows, regression_events
 from retouch_assets.baselines.weekly import incident_counts, weekly_rows
 from retouch_assets.config import Guardrail
 from retouch_assets.migrations import migrate
 from retouch_assets.ops.tables import INCIDENTS
-from retouch_assets.vocabulary import EventSource, EventType
+from retouch_assets.vocabulary import EventSource, EventType, VersionKind
 from retouch_assets.warehouse import connect, insert
 
 WEEK = date(2026, 10, 12)

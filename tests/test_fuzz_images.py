@@ -19,6 +19,8 @@ from PIL import Image
 from retouch_assets.ingest.landing import decode_error
 from retouch_assets.quality.decode import MAX_IMAGE_PIXELS, DecodeError, decode_srgb8
 
+# Examples of the corruption property; raise it for a deeper run (see test_fuzz_manifest.py).
+EXAMPLES = int(os.environ.get("RETOUCH_FUZZ_EXAMPLES", "60"))
 _RNG = np.random.default_rng(7)
 _RGB = _RNG.integers(0, 255, (24, 32, 3), dtype=np.uint8)
 
@@ -200,11 +202,15 @@ def test_pillow_bomb_warning_as_an_error_is_a_refusal_too(tmp_path):
         decode_srgb8(path)
 
 
-_SEEDS = {fmt: _save(Image.fromarray(_RGB), format=fmt) for fmt in ("PNG", "JPEG", "WEBP", "GIF")}
+_SEEDS = {
+    fmt: _save(Image.fromarray(_RGB), format=fmt)
+    for fmt in ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP")
+}
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL.*")  # Pillow's notes on corrupt metadata
 @settings(
-    max_examples=60,
+    max_examples=EXAMPLES * 2,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

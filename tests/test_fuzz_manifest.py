@@ -1,8 +1,10 @@
 """Property-based tests: whatever an upstream writes into a manifest, the triage never raises,
 every non-blank line ends in exactly one of accepted or quarantined, and both can be stored."""
 
+import functools
 import hashlib
 import json
+import os
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -27,8 +29,11 @@ from retouch_assets.ingest.tables import GENERATIONS, QUARANTINE
 from retouch_assets.vocabulary import QuarantineReason
 from tests.conftest import BOUNDS, valid_record
 
+# Examples per property: modest, so the suite stays fast; raise it for a deeper run, e.g.
+# RETOUCH_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz_manifest.py tests/test_fuzz_images.py
+EXAMPLES = int(os.environ.get("RETOUCH_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(
-    max_examples=60,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -164,12 +169,17 @@ def _assert_storable(accepted, quarantined) -> None:
             text.encode("utf-8")
     generations = GENERATIONS.rows(generation_rows(accepted))
     quarantine = QUARANTINE.rows(quarantine_rows(quarantined))
-    with duckdb.connect() as con:  # and the warehouse can read every value back
-        con.register("g", generations)
-        con.register("q", quarantine)
-        assert con.execute("select count(*) from g").fetchone()[0] == len(accepted)
-        con.execute("select * from q").fetchall()
-        con.execute("select * from g").fetchall()
+    con = _database()  # and the warehouse reads every value back
+    con.register("g", generations)
+    con.register("q", quarantine)
+    assert con.execute("select count(*) from g").fetchone()[0] == len(accepted)
+    con.execute("select * from q").fetchall()
+    con.execute("select * from g").fetchall()
+
+
+@functools.cache
+def _database() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()  # one in-memory database for every example (connecting is slow)
 
 
 @FUZZ
@@ -189,7 +199,7 @@ def test_any_manifest_is_triaged_without_raising_and_every_line_is_filed_once(ba
         _assert_storable(triage.accepted, triage.quarantined)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=EXAMPLES * 3, deadline=None)
 @given(any_lines.map(lambda b: b.decode("utf-8", "replace")))
 def test_examining_any_line_never_raises(raw):
     outcome = examine_line(raw).outcome
@@ -198,7 +208,7 @@ def test_examining_any_line_never_raises(raw):
         outcome.reason.encode("utf-8")
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=EXAMPLES * 2, deadline=None)
 @given(
     st.lists(
         st.one_of(

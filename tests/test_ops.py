@@ -22,7 +22,6 @@ from retouch_assets.ops.incidents import (
     COOL_DOWN,
     FAILURE_LEAD,
     POSTMORTEM_DUE,
-    RootCause,
     build_incidents,
     classify_root_cause,
     failure_window,
@@ -41,6 +40,7 @@ from retouch_assets.vocabulary import (
     IncidentSeverity,
     IncidentStatus,
     OutboxStatus,
+    RootCause,
 )
 from retouch_assets.warehouse import connect, insert
 

@@ -186,6 +186,14 @@ def test_dangling_symlink_is_a_missing_file(make_batch):
     assert "is a broken symbolic link" in item.rejection.detail
 
 
+def test_missing_file_behind_a_symlinked_folder_is_not_a_broken_link(make_batch):
+    landing = make_batch("b1", [valid_record(image="linked/nowhere.png")])
+    os.symlink("images", landing / "b1" / "linked")
+    item = _only_rejection(landing)
+    assert item.rejection.code == R.MISSING_FILE
+    assert "does not exist (through the symbolic link 'linked')" in item.rejection.detail
+
+
 def test_symlink_loop_is_not_a_file(make_batch):
     landing = make_batch("b1", [valid_record(image="images/loop.png")])
     os.symlink("loop.png", landing / "b1" / "images" / "loop.png")

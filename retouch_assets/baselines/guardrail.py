@@ -6,20 +6,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
-from retouch_assets.baselines.weekly import ALL, Scope, ScopeType
+from retouch_assets.baselines.weekly import ALL, Scope
 from retouch_assets.config import Guardrail
-from retouch_assets.slo.events import event_row
-from retouch_assets.vocabulary import EventSource, EventType
-
-
-class VersionKind(StrEnum):
-    """`baselines.version_guardrail.kind`: the generations column the version is from."""
-
-    MODEL = "model_version"
-    PROMPT = "prompt_version"
+from retouch_assets.ops.events import event_row
+from retouch_assets.vocabulary import EventSource, EventType, ScopeType, VersionKind
 
 
 # The kinds of `ingest.queries.first_seen` each version kind is looked up under.

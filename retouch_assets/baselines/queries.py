@@ -6,10 +6,10 @@ from datetime import date, datetime
 
 import duckdb
 
-from retouch_assets.baselines.guardrail import FIRST_SEEN_KIND, VersionKind, VersionStats
-from retouch_assets.baselines.weekly import ALL, INCIDENT_WINDOW, ScopeType
+from retouch_assets.baselines.guardrail import FIRST_SEEN_KIND, VersionStats
+from retouch_assets.baselines.weekly import ALL, INCIDENT_WINDOW
 from retouch_assets.ingest.queries import first_seen, versions_new_since
-from retouch_assets.vocabulary import MEASURED
+from retouch_assets.vocabulary import MEASURED, ScopeType, VersionKind
 from retouch_assets.warehouse import fetch_dicts
 
 _SCOPES = {

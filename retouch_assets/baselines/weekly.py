@@ -5,20 +5,11 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from enum import StrEnum
 from typing import Any
 
-from retouch_assets.vocabulary import OVERALL, Dimension
+from retouch_assets.vocabulary import Dimension, ScopeType
 
 INCIDENT_WINDOW = timedelta(days=30)
-
-
-class ScopeType(StrEnum):
-    """`baselines.weekly.scope_type`: every artifact, one template, or one channel."""
-
-    OVERALL = OVERALL
-    TEMPLATE = "template"
-    CHANNEL = "channel"
 
 
 ALL = "all"  # the scope of the overall row

@@ -4,6 +4,7 @@ arguments of weekly assets and checks, Markdown metadata and progress logging.""
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -20,19 +21,38 @@ def key_of(table: Table) -> dg.AssetKey:
     return dg.AssetKey(table.key_path)
 
 
-def weekly_asset(table: Table, group: str, deps: Iterable = (), kinds=("duckdb", "python")):
-    """The keyword arguments of a weekly asset that writes `table`: its key and description,
-    its layer, kinds, owners, Monday-week partitions and the single-writer pool."""
-    return {
-        "key": key_of(table),
-        "description": table.description,
-        "deps": list(deps),
-        "group_name": group,
-        "kinds": set(kinds),
-        "owners": OWNERS,
-        "partitions_def": weekly_partitions,
-        "pool": WAREHOUSE_POOL,
-    }
+def weekly_keyed_asset(
+    key: dg.AssetKey,
+    group: str,
+    deps: Iterable[dg.AssetKey | dg.AssetDep] = (),
+    kinds: Iterable[str] = ("duckdb", "python"),
+    description: str | None = None,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """Decorate a weekly asset with an explicit key: its layer, kinds, owners, Monday-week
+    partitions and the single-writer pool. Without a description, the docstring is used."""
+    return dg.asset(
+        key=key,
+        description=description,
+        deps=list(deps),
+        group_name=group,
+        kinds=set(kinds),
+        owners=OWNERS,
+        partitions_def=weekly_partitions,
+        pool=WAREHOUSE_POOL,
+    )
+
+
+def weekly_table_asset(
+    table: Table,
+    group: str,
+    deps: Iterable[dg.AssetKey | dg.AssetDep] = (),
+    kinds: Iterable[str] = ("duckdb", "python"),
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """Decorate a weekly asset that writes `table`: its key and description (from the table
+    declaration), layer, kinds, owners, Monday-week partitions and the single-writer pool."""
+    return weekly_keyed_asset(
+        key_of(table), group, deps=deps, kinds=kinds, description=table.description
+    )
 
 
 def table_spec(table: Table, group: str, deps: Iterable = ()) -> dg.AssetSpec:
@@ -47,20 +67,24 @@ def table_spec(table: Table, group: str, deps: Iterable = ()) -> dg.AssetSpec:
     )
 
 
-def weekly_multi_asset(name: str, specs: Sequence[dg.AssetSpec]):
+def weekly_multi_asset(
+    name: str, specs: Sequence[dg.AssetSpec]
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """A step writing several tables of one week in one transaction."""
     return dg.multi_asset(
         name=name, specs=list(specs), partitions_def=weekly_partitions, pool=WAREHOUSE_POOL
     )
 
 
-def weekly_check(asset: dg.AssetKey, name: str, blocking: bool = False):
+def weekly_check(
+    asset: dg.AssetKey, name: str, blocking: bool = False
+) -> Callable[[Callable[..., Any]], dg.AssetChecksDefinition]:
     """A partition-aware asset check on one week, in the warehouse pool.
 
     Partition-aware checks are a Dagster 1.13 preview that this project relies on on purpose;
     its PreviewWarning is silenced here and only here."""
 
-    def decorate(fn):
+    def decorate(fn: Callable[..., Any]) -> dg.AssetChecksDefinition:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", dg.PreviewWarning)
             return dg.asset_check(

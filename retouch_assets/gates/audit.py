@@ -48,6 +48,8 @@ def remeasure_problems(m: ArtifactMeasurement, colour: ColourGate) -> list[str]:
     """Gates the published file fails when measured again."""
     if m.measure_error:
         return [m.measure_error]
+    # Without a measure error, the colour metrics are set (`measure_artifact`).
+    assert m.delta_e_mean is not None and m.hist_delta is not None
     problems = []
     if m.delta_e_mean > colour.delta_e_mean_max or m.hist_delta > colour.hist_delta_pct_max:
         problems.append(f"re-measured ΔE {m.delta_e_mean:.3f}, hist {m.hist_delta:.2f} %")

@@ -73,6 +73,8 @@ def _finalise(rows: list[GateRow]) -> list[GateRow]:
 
 
 def _remeasured(attempt: HealAttempt) -> tuple[float, float]:
+    # Only called for an attempt with a fitted correction, which `make_healer` re-measures.
+    assert attempt.delta_e_mean is not None and attempt.hist_delta is not None
     return attempt.delta_e_mean, attempt.hist_delta
 
 
@@ -82,12 +84,15 @@ def _heal_action(attempt: HealAttempt, config: RetouchConfig) -> dict:
     if attempt.correction is None:
         action["note"] = attempt.note or "fitted correction out of bounds"
         return action
-    rows = _colour_rows(*_remeasured(attempt), attempt.preset, config)
+    # A fitted correction is always re-measured (`make_healer`).
+    assert attempt.delta_e_p95 is not None
+    de_mean, hist = _remeasured(attempt)
+    rows = _colour_rows(de_mean, hist, attempt.preset, config)
     action.update(
         attempt.correction.as_dict(),
-        delta_e_mean=round(attempt.delta_e_mean, 4),
+        delta_e_mean=round(de_mean, 4),
         delta_e_p95=round(attempt.delta_e_p95, 4),
-        hist_delta_pct=round(attempt.hist_delta, 4),
+        hist_delta_pct=round(hist, 4),
         passed=all(r.passed for r in rows),
     )
     return action
@@ -127,6 +132,8 @@ def decide(
         decision.review_reasons = [m.measure_error]
         return decision
 
+    # Without a measure error, the colour metrics are set (`measure_artifact`).
+    assert m.delta_e_mean is not None and m.hist_delta is not None
     decision = Decision(
         Status.APPROVED, final_delta_e_mean=m.delta_e_mean, final_hist_delta=m.hist_delta
     )
@@ -139,15 +146,16 @@ def decide(
         colour_at = len(decision.rows)
         decision.rows += colour
         kept = None
-        for preset in config.healing.presets if healer else []:
-            attempt = healer(preset)
-            decision.heal_actions.append(_heal_action(attempt, config))
-            if decision.heal_actions[-1]["passed"]:
-                kept = attempt
-                decision.rows += _finalise(_colour_rows(*_remeasured(attempt), preset, config))
-                break
-            if attempt.correction is not None:
-                decision.rows += _colour_rows(*_remeasured(attempt), preset, config)
+        if healer:
+            for preset in config.healing.presets:
+                attempt = healer(preset)
+                decision.heal_actions.append(_heal_action(attempt, config))
+                if decision.heal_actions[-1]["passed"]:
+                    kept = attempt
+                    decision.rows += _finalise(_colour_rows(*_remeasured(attempt), preset, config))
+                    break
+                if attempt.correction is not None:
+                    decision.rows += _colour_rows(*_remeasured(attempt), preset, config)
         if kept:
             decision.status = Status.HEALED
             decision.correction = kept.correction

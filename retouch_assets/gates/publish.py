@@ -12,6 +12,7 @@ publication and its rows intact, and a re-run repairs whatever a killed run left
 import io
 import json
 import os
+import struct
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,9 +52,18 @@ _XMP_FIELDS = {
 }
 
 
+# The ICC header's creation time (bytes 24-35, six big-endian uint16: year .. second). LittleCMS
+# stamps the current time, which would make the same image publish as different bytes in every
+# process; a fixed stamp keeps publication content-addressed (the profile carries no ID hash).
+_ICC_DATE = slice(24, 36)
+_FIXED_ICC_DATE = struct.pack(">6H", 2025, 1, 1, 0, 0, 0)
+
+
 @cache
 def _srgb_icc() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[_ICC_DATE] = _FIXED_ICC_DATE
+    return bytes(profile)
 
 
 def xmp_packet(provenance: dict) -> str:

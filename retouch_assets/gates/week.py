@@ -1,6 +1,5 @@
 """A week of gating: measurements in, decisions, gate rows, review queue and events out."""
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -14,6 +13,7 @@ import numpy as np
 from retouch_assets.config import RetouchConfig
 from retouch_assets.gates.decide import Decision, decide
 from retouch_assets.gates.heal import Correction, apply_correction, make_healer
+from retouch_assets.ops.events import event_row
 from retouch_assets.quality.artifact import ArtifactMeasurement, MasterCache
 from retouch_assets.quality.decode import DecodeError, decode_srgb8
 from retouch_assets.quality.measures import LayerContrast, hex_to_rgb
@@ -87,9 +87,11 @@ def measurement_from_row(row: dict) -> ArtifactMeasurement:
 
 def _needs_healing(m: ArtifactMeasurement, config: RetouchConfig) -> bool:
     gate = config.gates.colour
-    return m.measure_error is None and (
-        m.delta_e_mean > gate.delta_e_mean_max or m.hist_delta > gate.hist_delta_pct_max
-    )
+    if m.measure_error is not None:
+        return False
+    # Without a measure error, the colour metrics are set (`measure_artifact`).
+    assert m.delta_e_mean is not None and m.hist_delta is not None
+    return m.delta_e_mean > gate.delta_e_mean_max or m.hist_delta > gate.hist_delta_pct_max
 
 
 def gate_week(
@@ -197,27 +199,26 @@ def _event(
     d: Decision,
     details: dict,
 ) -> dict:
-    key = f"{week}|{event_type}|{gate}|{item.artifact_id}|{item.attempt}"
     m = item.measurement
-    return {
-        "event_id": hashlib.sha256(key.encode()).hexdigest()[:32],
-        "week": week,
-        "event_time": item.generated_at,
-        "event_type": event_type,
-        "gate": gate,
-        "artifact_id": item.artifact_id,
-        "attempt": item.attempt,
-        "campaign_id": item.campaign_id,
-        "template_id": item.template_id,
-        "channel": item.channel,
-        "prompt_version": item.prompt_version,
-        "model_version": item.model_version,
-        "delta_e": d.final_delta_e_mean if d.final_delta_e_mean is not None else m.delta_e_mean,
-        "contrast_ratio": m.min_contrast_ratio,
-        "processing_ms": m.processing_ms,
-        "details": json.dumps(details),
-        "source": EventSource.GATES,
-    }
+    return event_row(
+        week,
+        item.generated_at,
+        event_type,
+        EventSource.GATES,
+        (event_type, gate, item.artifact_id, item.attempt),
+        details,
+        gate=gate,
+        artifact_id=item.artifact_id,
+        attempt=item.attempt,
+        campaign_id=item.campaign_id,
+        template_id=item.template_id,
+        channel=item.channel,
+        prompt_version=item.prompt_version,
+        model_version=item.model_version,
+        delta_e=d.final_delta_e_mean if d.final_delta_e_mean is not None else m.delta_e_mean,
+        contrast_ratio=m.min_contrast_ratio,
+        processing_ms=m.processing_ms,
+    )
 
 
 def event_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:

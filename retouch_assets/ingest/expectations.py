@@ -46,22 +46,29 @@ class ExpectationOutcome:
 
 
 def build_expectations(columns: list[str], config: IngestConfig) -> list[Any]:
-    import great_expectations.expectations as gxe
+    # `great_expectations.expectations` is GX's documented public API, but its py.typed
+    # package imports these classes without re-exporting them (hence the pyright ignores).
+    from great_expectations.expectations import (
+        ExpectColumnValuesToBeBetween,  # pyright: ignore[reportPrivateImportUsage]
+        ExpectColumnValuesToBeInSet,  # pyright: ignore[reportPrivateImportUsage]
+        ExpectColumnValuesToMatchRegex,  # pyright: ignore[reportPrivateImportUsage]
+        ExpectColumnValuesToNotBeNull,  # pyright: ignore[reportPrivateImportUsage]
+        ExpectCompoundColumnsToBeUnique,  # pyright: ignore[reportPrivateImportUsage]
+        ExpectTableColumnsToMatchSet,  # pyright: ignore[reportPrivateImportUsage]
+    )
 
     ranges = config.ranges
     expectations: list[Any] = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=KEY_COLUMNS),
-        gxe.ExpectColumnValuesToBeInSet(column="channel", value_set=list(config.channels)),
-        gxe.ExpectColumnValuesToMatchRegex(column="prompt_hash", regex=r"^[0-9a-f]{64}$"),
+        ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
+        ExpectCompoundColumnsToBeUnique(column_list=KEY_COLUMNS),
+        ExpectColumnValuesToBeInSet(column="channel", value_set=list(config.channels)),
+        ExpectColumnValuesToMatchRegex(column="prompt_hash", regex=r"^[0-9a-f]{64}$"),
     ]
-    expectations += [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in REQUIRED_COLUMNS]
+    expectations += [ExpectColumnValuesToNotBeNull(column=c) for c in REQUIRED_COLUMNS]
     for column in ("attempt", "steps", "cfg_scale", "processing_ms", "review_seconds"):
         bounds = getattr(ranges, column)
         expectations.append(
-            gxe.ExpectColumnValuesToBeBetween(
-                column=column, min_value=bounds.min, max_value=bounds.max
-            )
+            ExpectColumnValuesToBeBetween(column=column, min_value=bounds.min, max_value=bounds.max)
         )
     return expectations
 
@@ -73,7 +80,8 @@ def validate_generations(
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
+    # Typed as ProgressBarsConfig, but GX reads it as a dict (Validator._determine_progress_bars).
+    context.variables.progress_bars = {"globally": False}  # pyright: ignore[reportAttributeAccessIssue]
     source = context.data_sources.add_or_update_pandas("retouch")
     batch = (
         source.add_dataframe_asset("generations")
@@ -88,10 +96,12 @@ def validate_generations(
     for item in result.results:
         if item.success:
             continue
-        kwargs = {k: v for k, v in item.expectation_config.kwargs.items() if k != "batch_id"}
+        expectation = item.expectation_config
+        assert expectation is not None  # a suite's validation results carry their expectation
+        kwargs = {k: v for k, v in expectation.kwargs.items() if k != "batch_id"}
         failures.append(
             {
-                "expectation": item.expectation_config.type,
+                "expectation": expectation.type,
                 "kwargs": kwargs,
                 "unexpected_count": item.result.get("unexpected_count"),
                 "sample": [str(v) for v in (item.result.get("partial_unexpected_list") or [])[:5]],

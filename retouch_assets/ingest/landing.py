@@ -263,6 +263,12 @@ def _symlinks_on_the_way(batch_root: Path, relative: str) -> list[str]:
     return links
 
 
+def _through(link: str, relative: str) -> str:
+    if Path(link) == Path(relative):
+        return " (it is a symbolic link)"
+    return f" (through the symbolic link {quoted(link)})"
+
+
 def _file_problem(batch_root: Path, relative: str, field_name: str) -> Rejection | None:
     """Why `relative` does not name a regular file inside the batch folder, or None.
 
@@ -279,20 +285,18 @@ def _file_problem(batch_root: Path, relative: str, field_name: str) -> Rejection
         return Rejection(R.NOT_A_FILE, f"{shown} cannot be resolved ({exc})")
     if not inside:
         if links:
+            through = _through(links[0], relative)
             return Rejection(
-                R.SYMLINK_ESCAPE,
-                f"{shown} resolves outside the batch folder through the symbolic link "
-                f"{quoted(links[0])}",
+                R.SYMLINK_ESCAPE, f"{shown} resolves outside the batch folder{through}"
             )
         return Rejection(R.UNSAFE_PATH, f"{shown} resolves outside the batch folder")
     try:
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
-        if links:
-            return Rejection(
-                R.MISSING_FILE, f"{shown} is a broken symbolic link ({quoted(links[-1])})"
-            )
-        return Rejection(R.MISSING_FILE, f"{shown} does not exist")
+        if os.path.islink(path):
+            return Rejection(R.MISSING_FILE, f"{shown} is a broken symbolic link")
+        through = _through(links[-1], relative) if links else ""
+        return Rejection(R.MISSING_FILE, f"{shown} does not exist{through}")
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:  # no file can have that name
             return Rejection(R.MISSING_FILE, f"{shown} does not exist ({exc.strerror})")

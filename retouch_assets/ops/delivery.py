@@ -23,9 +23,8 @@ import duckdb
 import httpx
 
 from retouch_assets.config import AlertRoute
-from retouch_assets.ops.outbox import RouteKind
 from retouch_assets.ops.queries import record_delivery, undelivered
-from retouch_assets.vocabulary import OutboxStatus
+from retouch_assets.vocabulary import OutboxStatus, RouteKind
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 REDACTED = "[redacted]"

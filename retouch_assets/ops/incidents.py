@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from retouch_assets.config import AlertWindow, format_duration
@@ -24,6 +23,7 @@ from retouch_assets.vocabulary import (
     IncidentEventKind,
     IncidentSeverity,
     IncidentStatus,
+    RootCause,
 )
 
 if TYPE_CHECKING:
@@ -44,16 +44,6 @@ SLO_GATE = {
     "accessibility": Gate.ACCESSIBILITY,
     "delivery": Gate.DELIVERY,
 }
-
-
-class RootCause(StrEnum):
-    """`ops.incidents.root_cause_category`."""
-
-    UNKNOWN = "unknown"
-    MODEL_VERSION = "model_version"
-    PROMPT_VERSION = "prompt_version"
-    TEMPLATE = "template"
-    MIXED = "mixed"
 
 
 @dataclass

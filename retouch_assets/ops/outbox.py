@@ -6,24 +6,20 @@ never hold a secret: routing keys and tokens are added when a row is sent."""
 import hashlib
 import json
 from datetime import date, datetime
-from enum import StrEnum
 from functools import partial
 
 from retouch_assets.config import AlertRoute
-from retouch_assets.vocabulary import AlertSeverity, OutboxAction, OutboxKind, OutboxStatus
+from retouch_assets.vocabulary import (
+    AlertSeverity,
+    OutboxAction,
+    OutboxKind,
+    OutboxStatus,
+    RouteKind,
+)
 
 DEFAULT_ASSET_URL = "http://localhost:3000/assets/slo/error_budget"
 # The route name of rows for which no route is configured: they stay here, visible.
 NO_ROUTE_NAME = "outbox"
-
-
-class RouteKind(StrEnum):
-    """`ops.alert_outbox.route_kind`: the service a route delivers to."""
-
-    PAGERDUTY = "pagerduty"
-    SLACK = "slack"
-    JIRA = "jira"
-    NONE = "none"  # no route configured for the severity
 
 
 def alert_dedup_key(

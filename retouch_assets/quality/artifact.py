@@ -179,7 +179,8 @@ def measure_all(
             results[futures[future]] = future.result()
             if on_done:
                 on_done(done, len(items))
-    return results  # type: ignore[return-value]
+    # Every slot was filled above (one future per item), so nothing is dropped here.
+    return [m for m in results if m is not None]
 
 
 @dataclass(frozen=True)
@@ -198,8 +199,8 @@ def find_duplicates(
     """Set `duplicate_of` to the earliest artifact of the same campaign (by generated_at, then
     id) whose perceptual hash is within `max_distance` bits; other attempts of the same
     artifact do not count."""
-    measured = [m for m in measurements if m.phash]
-    pool = [KnownHash(m.artifact_id, m.campaign_id, m.generated_at, m.phash) for m in measured]
+    measured = [(m, m.phash) for m in measurements if m.phash]
+    pool = [KnownHash(m.artifact_id, m.campaign_id, m.generated_at, h) for m, h in measured]
     pool += list(earlier)
     by_campaign: dict[str, list[KnownHash]] = {}
     for known in sorted(pool, key=lambda k: (k.generated_at, k.artifact_id)):
@@ -208,9 +209,9 @@ def find_duplicates(
         campaign: np.array([int(k.phash, 16) for k in known], dtype=np.uint64)
         for campaign, known in by_campaign.items()
     }
-    for m in measured:
+    for m, phash in measured:
         known = by_campaign[m.campaign_id]
-        distances = np.bitwise_count(packed[m.campaign_id] ^ np.uint64(int(m.phash, 16)))
+        distances = np.bitwise_count(packed[m.campaign_id] ^ np.uint64(int(phash, 16)))
         for index in np.flatnonzero(distances <= max_distance):
             candidate = known[index]
             if (candidate.generated_at, candidate.artifact_id) >= (m.generated_at, m.artifact_id):

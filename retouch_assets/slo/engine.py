@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from retouch_assets.config import AlertWindow, BudgetPolicy, RetouchConfig, Slo, format_duration
-from retouch_assets.slo.events import event_row
+from retouch_assets.ops.events import event_row
 from retouch_assets.vocabulary import (
     FROZEN_STATES,
     OVERALL,
@@ -92,7 +92,9 @@ def sli_events(facts: pl.DataFrame, slo: Slo) -> tuple[np.ndarray, np.ndarray]:
 
 def scopes(facts: pl.DataFrame, slo: Slo) -> list[tuple[str, str | None, np.ndarray]]:
     """(scope label, dimension, row mask): overall, then each value of each dimension."""
-    result = [(OVERALL, None, np.ones(len(facts), dtype=bool))]
+    result: list[tuple[str, str | None, np.ndarray]] = [
+        (OVERALL, None, np.ones(len(facts), dtype=bool))
+    ]
     for dimension in slo.dimensions:
         column = facts[dimension]
         for value in column.drop_nulls().unique().sort():

@@ -11,14 +11,10 @@ import duckdb
 from retouch_assets.config import ConfigError, RetouchConfig
 from retouch_assets.ingest.queries import FirstSeen
 from retouch_assets.slo import queries
-from retouch_assets.slo.events import stable_id
+from retouch_assets.ops.events import stable_id
 from retouch_assets.slo.tables import APPLIED_CONFIG, SIGNOFFS
 from retouch_assets.vocabulary import SignoffKind
 from retouch_assets.warehouse import insert
-
-# Kept for callers that name the kinds through this module (the CLI, tests).
-RELEASE_FREEZE = SignoffKind.RELEASE_FREEZE
-RELAX_OBJECTIVE = SignoffKind.RELAX_OBJECTIVE
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,15 @@ import dagster as dg
 from retouch_assets.baselines import queries
 from retouch_assets.baselines.guardrail import guardrail_rows, regression_events
 from retouch_assets.baselines.tables import VERSION_GUARDRAIL, WEEKLY
-from retouch_assets.baselines.weekly import ScopeType, weekly_rows
-from retouch_assets.defs.shared import key_of, md, week_of_context, weekly_asset, weekly_check
+from retouch_assets.baselines.weekly import weekly_rows
+from retouch_assets.defs.shared import key_of, md, week_of_context, weekly_check, weekly_table_asset
 from retouch_assets.gates.tables import GATE_RESULTS
 from retouch_assets.ingest.tables import GENERATIONS
 from retouch_assets.ops.tables import EVENTS, INCIDENTS
 from retouch_assets.partitions import week_window
 from retouch_assets.quality.tables import ARTIFACT_QUALITY
 from retouch_assets.resources import RetouchConfigResource, WarehouseResource
-from retouch_assets.vocabulary import EventSource
+from retouch_assets.vocabulary import EventSource, ScopeType
 from retouch_assets.warehouse import replace_partition
 
 _MEASURED = [key_of(GENERATIONS), key_of(ARTIFACT_QUALITY)]
@@ -28,13 +28,11 @@ _PREVIOUS_BASELINES = dg.AssetDep(
 )
 
 
-@dg.asset(
-    **weekly_asset(
-        WEEKLY,
-        "baselines",
-        deps=[*_MEASURED, key_of(GATE_RESULTS), _RECENT_INCIDENTS],
-        kinds=("duckdb",),
-    )
+@weekly_table_asset(
+    WEEKLY,
+    "baselines",
+    deps=[*_MEASURED, key_of(GATE_RESULTS), _RECENT_INCIDENTS],
+    kinds=("duckdb",),
 )
 def weekly_baselines(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -64,7 +62,7 @@ def weekly_baselines(
     )
 
 
-@dg.asset(**weekly_asset(VERSION_GUARDRAIL, "baselines", deps=[_PREVIOUS_BASELINES, *_MEASURED]))
+@weekly_table_asset(VERSION_GUARDRAIL, "baselines", deps=[_PREVIOUS_BASELINES, *_MEASURED])
 def version_guardrail(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,

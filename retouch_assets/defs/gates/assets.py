@@ -11,8 +11,8 @@ from retouch_assets.defs.shared import (
     progress_logger,
     table_spec,
     week_of_context,
-    weekly_asset,
     weekly_multi_asset,
+    weekly_table_asset,
 )
 from retouch_assets.faults import checkpoint
 from retouch_assets.gates import queries
@@ -93,20 +93,18 @@ def evaluate_gates(
         )
 
 
-@dg.asset(
-    **weekly_asset(
-        GATED_OUTPUTS,
-        "gates",
-        deps=[
-            key_of(GATE_DECISIONS),
-            key_of(GATE_RESULTS),
-            # Freezes in force for a week are those of the previous week's budget evaluation.
-            dg.AssetDep(
-                key_of(ERROR_BUDGET),
-                partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
-            ),
-        ],
-    )
+@weekly_table_asset(
+    GATED_OUTPUTS,
+    "gates",
+    deps=[
+        key_of(GATE_DECISIONS),
+        key_of(GATE_RESULTS),
+        # Freezes in force for a week are those of the previous week's budget evaluation.
+        dg.AssetDep(
+            key_of(ERROR_BUDGET),
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
+        ),
+    ],
 )
 def gated_outputs(
     context: dg.AssetExecutionContext,

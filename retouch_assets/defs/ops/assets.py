@@ -6,17 +6,18 @@ from datetime import UTC, datetime
 import dagster as dg
 import httpx
 
+from retouch_assets import faults
 from retouch_assets.baselines.tables import VERSION_GUARDRAIL
 from retouch_assets.defs.shared import (
-    OWNERS,
-    WAREHOUSE_POOL,
     key_of,
     md,
     table_spec,
     week_of_context,
-    weekly_asset,
+    weekly_keyed_asset,
     weekly_multi_asset,
+    weekly_table_asset,
 )
+from retouch_assets.faults import checkpoint
 from retouch_assets.gates.tables import GATE_DECISIONS, REVIEW_QUEUE
 from retouch_assets.ingest.queries import first_seen
 from retouch_assets.ops import queries
@@ -32,7 +33,7 @@ from retouch_assets.ops.incidents import (
 from retouch_assets.ops.outbox import outbox_rows
 from retouch_assets.ops.report import reliability_markdown, report_file
 from retouch_assets.ops.tables import ALERT_OUTBOX, INCIDENT_EVENTS, INCIDENTS
-from retouch_assets.partitions import week_window, weekly_partitions
+from retouch_assets.partitions import week_window
 from retouch_assets.resources import (
     AlertEndpointsResource,
     ReportsResource,
@@ -49,7 +50,7 @@ _ALL_HISTORY = dg.TimeWindowPartitionMapping(start_offset=-12)
 _PAGES_SO_FAR = dg.AssetDep(key_of(BURN_ALERTS), partition_mapping=_ALL_HISTORY)
 
 
-@dg.asset(**weekly_asset(ALERT_OUTBOX, "ops", deps=[key_of(BURN_ALERTS), key_of(ERROR_BUDGET)]))
+@weekly_table_asset(ALERT_OUTBOX, "ops", deps=[key_of(BURN_ALERTS), key_of(ERROR_BUDGET)])
 def alert_outbox(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -65,6 +66,7 @@ def alert_outbox(
         rows = outbox_rows(week, alerts, policy, routes)
         added = queries.store_outbox(con, rows)
         statuses = queries.outbox_status_counts(con, week)
+    checkpoint(faults.OUTBOX_WRITTEN)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(rows),
@@ -98,6 +100,7 @@ def track_incidents(
         for incident in incidents:
             incident["timeline_path"] = str(reports.root / timeline_file(incident["incident_id"]))
         queries.replace_incidents(con, incidents, events)
+    checkpoint(faults.INCIDENTS_COMMITTED)
     for relative, text in timeline_documents(incidents, events).items():
         write_text_atomic(reports.root, relative, text)
     yield dg.MaterializeResult(
@@ -119,8 +122,9 @@ def track_incidents(
     )
 
 
-@dg.asset(
-    key=RELIABILITY_REPORT,
+@weekly_keyed_asset(
+    RELIABILITY_REPORT,
+    "ops",
     deps=[
         key_of(t)
         for t in (
@@ -132,11 +136,6 @@ def track_incidents(
             VERSION_GUARDRAIL,
         )
     ],
-    group_name="ops",
-    kinds={"duckdb", "python"},
-    owners=OWNERS,
-    partitions_def=weekly_partitions,
-    pool=WAREHOUSE_POOL,
 )
 def reliability_report(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, reports: ReportsResource

@@ -5,7 +5,12 @@ import time
 import dagster as dg
 
 from retouch_assets import faults
-from retouch_assets.defs.shared import key_of, progress_logger, week_of_context, weekly_asset
+from retouch_assets.defs.shared import (
+    key_of,
+    progress_logger,
+    week_of_context,
+    weekly_table_asset,
+)
 from retouch_assets.faults import checkpoint
 from retouch_assets.ingest.tables import GENERATIONS
 from retouch_assets.quality.artifact import (
@@ -22,7 +27,7 @@ from retouch_assets.resources import LandingResource, RetouchConfigResource, War
 from retouch_assets.warehouse import replace_partition
 
 
-@dg.asset(**weekly_asset(ARTIFACT_QUALITY, "quality", deps=[key_of(GENERATIONS)]))
+@weekly_table_asset(ARTIFACT_QUALITY, "quality", deps=[key_of(GENERATIONS)])
 def artifact_quality(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,

@@ -5,14 +5,16 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from retouch_assets import faults
 from retouch_assets.defs.shared import (
     key_of,
     md,
     table_spec,
     week_of_context,
-    weekly_asset,
     weekly_multi_asset,
+    weekly_table_asset,
 )
+from retouch_assets.faults import checkpoint
 from retouch_assets.gates.tables import GATE_RESULTS
 from retouch_assets.ingest.tables import GENERATIONS
 from retouch_assets.ops.tables import EVENTS
@@ -38,7 +40,7 @@ _HISTORY = dg.TimeWindowPartitionMapping(start_offset=-(FREEZE_LOOKBACK_WEEKS + 
 _FACT_HISTORY = [dg.AssetDep(key, partition_mapping=_HISTORY) for key in _FACTS]
 
 
-@dg.asset(**weekly_asset(SLI_FACTS, "slo", deps=_FACTS))
+@weekly_table_asset(SLI_FACTS, "slo", deps=_FACTS)
 def sli_facts(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -84,6 +86,7 @@ def evaluate_slos(
         facts = load_facts(con, history_start(config, start), end)
     result = evaluate_week(facts, config, week, start, end)
     tables = {ERROR_BUDGET: result.budgets, BURN_ALERTS: result.alerts, EVENTS: result.events}
+    checkpoint(faults.SLO_EVALUATED)
     with warehouse.connect() as con:
         replace_partition(con, tables, week=week, source=EventSource.SLO)
     overall = [b for b in result.budgets if b["scope"] == OVERALL]

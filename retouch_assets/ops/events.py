@@ -1,5 +1,6 @@
-"""Rows of `ops.events` written by the SLO and baselines layers (policy-state changes,
-guardrail regressions): one shape, with an id that is stable across re-runs."""
+"""Rows of `ops.events`, the operations layer's event log: one shape for every writer (gating
+outcomes, policy-state changes, guardrail regressions), with an id that is stable across
+re-runs."""
 
 import hashlib
 import json
