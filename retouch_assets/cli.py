@@ -44,17 +44,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     names = ", ".join(slo.name for slo in config.slos)
     print(f"{args.config}: valid (service {config.service!r}; SLOs: {names})")
     if Path(args.db).exists():
-        from retouch_assets.slo.governance import unapproved_relaxations
+        from retouch_assets.slo.governance import refuse_relaxations
 
         with _migrated(args.db) as con:
-            refused = unapproved_relaxations(con, config)
-        if refused:
-            listed = "; ".join(f"{r.slo}: {r.what}" for r in refused)
-            raise ConfigError(
-                f"{args.config}: slos: relaxes an objective against the config last applied to "
-                f"{args.db} without sign-off ({listed}). Fix: `retouch signoff --kind "
-                "relax_objective --scope <slo> --approver <name> --release-note <text>`"
-            )
+            refuse_relaxations(con, config, f"{args.config} (against {args.db})")
         print(f"  no unapproved relaxation against the config last applied to {args.db}")
     return 0
 

@@ -13,6 +13,7 @@ from retouch_assets.ingest.landing import (
     weeks_of_batches,
 )
 from retouch_assets.partitions import weekly_partitions
+from retouch_assets.vocabulary import QuarantineReason as R
 from tests.conftest import BOUNDS, valid_record
 
 
@@ -101,17 +102,17 @@ def test_every_sample_line_is_accepted_or_quarantined_exactly_once(small_sample)
     assert len(keys) == len(set(keys)) == len(lines)
     assert set(keys) == lines
     assert {q.rejection.code for q in whole.quarantined} >= {
-        "invalid_json",
-        "missing_field",
-        "wrong_type",
-        "bad_timestamp",
-        "bad_colour",
-        "duplicate_key",
-        "prompt_hash_mismatch",
-        "negative_time",
-        "unsafe_path",
-        "missing_file",
-        "undecodable_image",
+        R.INVALID_JSON,
+        R.MISSING_FIELD,
+        R.WRONG_TYPE,
+        R.BAD_TIMESTAMP,
+        R.BAD_COLOUR,
+        R.DUPLICATE_KEY,
+        R.PROMPT_HASH_MISMATCH,
+        R.NEGATIVE_TIME,
+        R.UNSAFE_PATH,
+        R.MISSING_FILE,
+        R.UNDECODABLE_IMAGE,
     }
 
 

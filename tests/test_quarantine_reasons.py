@@ -23,17 +23,8 @@ def _only_rejection(landing, batch_id="b1"):
 
 
 def _layer(**overrides):
-    layer = {
-        "id": "h",
-        "text": "Hi",
-        "fg": "#000000",
-        "bg": "#FFFFFF",
-        "bbox": None,
-        "font_px": 24,
-        "bold": False,
-    }
-    layer.update(overrides)
-    return layer
+    """The valid record's text layer with some fields changed."""
+    return valid_record()["text_layers"][0] | overrides
 
 
 def test_a_valid_record_is_accepted(make_batch):
@@ -178,28 +169,41 @@ def test_symlink_inside_the_batch_folder_is_followed(make_batch):
     assert [a.record.image for a in triage.accepted] == ["images/link.png"]
 
 
-def test_dangling_symlink_is_a_missing_file(make_batch):
-    landing = make_batch("b1", [valid_record(image="images/gone.png")])
-    os.symlink("never-uploaded.png", landing / "b1" / "images" / "gone.png")
+@pytest.mark.parametrize(
+    ("image", "link", "target", "code", "detail"),
+    [
+        pytest.param(
+            "images/gone.png",
+            "images/gone.png",
+            "never-uploaded.png",
+            R.MISSING_FILE,
+            "is a broken symbolic link",
+            id="dangling symlink is a missing file",
+        ),
+        pytest.param(
+            "linked/nowhere.png",
+            "linked",
+            "images",
+            R.MISSING_FILE,
+            "does not exist (through the symbolic link 'linked')",
+            id="missing file behind a symlinked folder is not a broken link",
+        ),
+        pytest.param(
+            "images/loop.png",
+            "images/loop.png",
+            "loop.png",
+            R.NOT_A_FILE,
+            "symbolic link loop",
+            id="symlink loop is not a file",
+        ),
+    ],
+)
+def test_unusable_symlinks_are_refused(make_batch, image, link, target, code, detail):
+    landing = make_batch("b1", [valid_record(image=image)])
+    os.symlink(target, landing / "b1" / link)
     item = _only_rejection(landing)
-    assert item.rejection.code == R.MISSING_FILE
-    assert "is a broken symbolic link" in item.rejection.detail
-
-
-def test_missing_file_behind_a_symlinked_folder_is_not_a_broken_link(make_batch):
-    landing = make_batch("b1", [valid_record(image="linked/nowhere.png")])
-    os.symlink("images", landing / "b1" / "linked")
-    item = _only_rejection(landing)
-    assert item.rejection.code == R.MISSING_FILE
-    assert "does not exist (through the symbolic link 'linked')" in item.rejection.detail
-
-
-def test_symlink_loop_is_not_a_file(make_batch):
-    landing = make_batch("b1", [valid_record(image="images/loop.png")])
-    os.symlink("loop.png", landing / "b1" / "images" / "loop.png")
-    item = _only_rejection(landing)
-    assert item.rejection.code == R.NOT_A_FILE
-    assert "symbolic link loop" in item.rejection.detail
+    assert item.rejection.code == code
+    assert detail in item.rejection.detail
 
 
 def test_file_name_too_long_for_the_file_system_is_a_missing_file(make_batch):

@@ -13,7 +13,6 @@ from retouch_assets.config import Guardrail
 from retouch_assets.ops.events import event_row
 from retouch_assets.vocabulary import EventSource, EventType, ScopeType, VersionKind
 
-
 # The kinds of `ingest.queries.first_seen` each version kind is looked up under.
 FIRST_SEEN_KIND = {VersionKind.MODEL: "model", VersionKind.PROMPT: "prompt"}
 
@@ -82,6 +81,8 @@ def baseline_scope(stats: VersionStats) -> Scope:
     """The weekly baseline a version is compared with: its template's for a prompt version,
     the overall one for a model version."""
     if stats.kind == VersionKind.PROMPT:
+        # generations.template_id is NOT NULL, so every prompt version's statistics carry one.
+        assert stats.template_id is not None, f"prompt version {stats.version} has no template"
         return (ScopeType.TEMPLATE, stats.template_id)
     return (ScopeType.OVERALL, ALL)
 

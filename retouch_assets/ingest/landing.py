@@ -223,8 +223,10 @@ def _parse(line: ManifestLine, bounds: WeekBounds) -> _Parsed:
         return _Parsed(line, line.rejection, None)
     examined = examine_line(line.raw)
     outcome, moment = examined.outcome, examined.generated_at
-    week = week_of(moment) if moment is not None else None
-    if week is None or bounds.first <= week <= bounds.last:
+    if moment is None:
+        return _Parsed(line, outcome, None, examined.artifact_id)
+    week = week_of(moment)
+    if bounds.first <= week <= bounds.last:
         return _Parsed(line, outcome, week, examined.artifact_id)
     if isinstance(outcome, ManifestRecord):
         if week < bounds.first:
@@ -338,7 +340,9 @@ def triage_landing(
     staged: list[tuple[Batch, _Parsed, date]] = []
     for batch in batches:
         parsed = [_parse(line, bounds) for line in read_manifest_lines(batch)]
-        home = _home_week(batch, parsed, bounds) if parsed else None
+        if not parsed:
+            continue
+        home = _home_week(batch, parsed, bounds)
         staged.extend((batch, p, p.week or home) for p in parsed)
 
     first_seen: dict[tuple[str, int], ManifestLine] = {}

@@ -24,10 +24,11 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Annotated, Any
+from typing import Annotated, Any, LiteralString
 
 from pydantic import (
     AfterValidator,
@@ -42,7 +43,8 @@ from pydantic_core import PydanticCustomError
 
 from retouch_assets.vocabulary import QuarantineReason
 
-# Reason codes written to retouch.quarantine.reason_code.
+# Reason codes written to retouch.quarantine.reason_code. Pydantic types a custom error's type
+# as a LiteralString, which a member's `.value` is and the member itself is not.
 R = QuarantineReason
 
 _TYPE_ERRORS = re.compile(r".*_(type|parsing)$|^(int_from_float|model_type|dict_type|list_type)$")
@@ -94,7 +96,7 @@ def parse_timestamp(value: Any) -> datetime:
     """ISO-8601 with an explicit offset (or `Z`), normalised to UTC."""
     if not isinstance(value, str):
         raise PydanticCustomError(
-            R.BAD_TIMESTAMP,
+            R.BAD_TIMESTAMP.value,
             "expected an ISO-8601 string, got {kind}",
             {"kind": type(value).__name__},
         )
@@ -102,11 +104,11 @@ def parse_timestamp(value: Any) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:  # UnicodeEncodeError (a lone surrogate) is a ValueError too
         raise PydanticCustomError(
-            R.BAD_TIMESTAMP, "{value} is not an ISO-8601 timestamp", {"value": quoted(value)}
+            R.BAD_TIMESTAMP.value, "{value} is not an ISO-8601 timestamp", {"value": quoted(value)}
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise PydanticCustomError(
-            R.BAD_TIMESTAMP,
+            R.BAD_TIMESTAMP.value,
             "{value} has no UTC offset (add e.g. +00:00 or Z)",
             {"value": quoted(value)},
         )
@@ -114,7 +116,7 @@ def parse_timestamp(value: Any) -> datetime:
         return parsed.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise PydanticCustomError(
-            R.BAD_TIMESTAMP, "{value} is out of range in UTC", {"value": quoted(value)}
+            R.BAD_TIMESTAMP.value, "{value} is out of range in UTC", {"value": quoted(value)}
         ) from None
 
 
@@ -165,13 +167,6 @@ def identifier_problem(value: str) -> str | None:
     return None
 
 
-def _identifier(value: str) -> str:
-    problem = identifier_problem(value)
-    if problem:
-        raise PydanticCustomError(R.BAD_IDENTIFIER, problem)
-    return value
-
-
 def unencodable_problem(value: str) -> str | None:
     """Why `value` cannot be stored as UTF-8 (a lone surrogate), or None."""
     try:
@@ -181,16 +176,11 @@ def unencodable_problem(value: str) -> str | None:
     return None
 
 
-def _storable_text(value: str) -> str:
-    problem = unencodable_problem(value)
-    if problem:
-        raise PydanticCustomError(R.INVALID_ENCODING, problem)
-    return value
-
-
 def _colour(value: str) -> str:
     if not _COLOUR.fullmatch(value):
-        raise PydanticCustomError(R.BAD_COLOUR, "{value} is not #RRGGBB", {"value": quoted(value)})
+        raise PydanticCustomError(
+            R.BAD_COLOUR.value, "{value} is not #RRGGBB", {"value": quoted(value)}
+        )
     return value.upper()
 
 
@@ -221,25 +211,36 @@ def relative_path_error(value: str) -> str | None:
     return None
 
 
-def _relative_path(value: str) -> str:
-    _storable_text(value)  # a path that cannot be encoded cannot name a file either
-    problem = relative_path_error(value)
-    if problem:
-        raise PydanticCustomError(R.UNSAFE_PATH, problem)
-    return value
+def _refusing(problem_of: Callable[[str], str | None], code: LiteralString) -> AfterValidator:
+    """A validator that refuses a string with `code` and, verbatim (not as a message
+    template), the problem `problem_of` finds in it."""
+
+    def validate(value: str) -> str:
+        problem = problem_of(value)
+        if problem:
+            raise PydanticCustomError(code, "{problem}", {"problem": problem})
+        return value
+
+    return AfterValidator(validate)
+
+
+_IDENTIFIER = _refusing(identifier_problem, R.BAD_IDENTIFIER.value)
+_STORABLE = _refusing(unencodable_problem, R.INVALID_ENCODING.value)
+_RELATIVE = _refusing(relative_path_error, R.UNSAFE_PATH.value)
 
 
 def _non_negative_time(value: float) -> float:
     if value < 0:
-        raise PydanticCustomError(R.NEGATIVE_TIME, "{value} is negative", {"value": value})
+        raise PydanticCustomError(R.NEGATIVE_TIME.value, "{value} is negative", {"value": value})
     return value
 
 
-Identifier = Annotated[str, AfterValidator(_identifier)]
-Text = Annotated[str, AfterValidator(_storable_text)]
+Identifier = Annotated[str, _IDENTIFIER]
+Text = Annotated[str, _STORABLE]
 Colour = Annotated[str, AfterValidator(_colour)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-RelativePath = Annotated[str, AfterValidator(_relative_path)]
+# Validators run in order: a path that cannot be encoded cannot name a file either.
+RelativePath = Annotated[str, _STORABLE, _RELATIVE]
 UtcTimestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 
 
@@ -266,13 +267,13 @@ class TextLayer(BaseModel):
     def _background_is_measurable(self) -> "TextLayer":
         if self.bg is None and self.bbox is None:
             raise PydanticCustomError(
-                R.BAD_TEXT_LAYER,
+                R.BAD_TEXT_LAYER.value,
                 "layer '{id}' has neither bg nor bbox to measure a background from",
                 {"id": self.id},
             )
         if self.bbox is not None and (min(self.bbox[:2]) < 0 or min(self.bbox[2:]) <= 0):
             raise PydanticCustomError(
-                R.BAD_TEXT_LAYER,
+                R.BAD_TEXT_LAYER.value,
                 "layer '{id}' bbox {bbox} needs x, y >= 0 and w, h > 0",
                 {"id": self.id, "bbox": self.bbox},
             )
@@ -313,7 +314,7 @@ class ManifestRecord(BaseModel):
         actual = prompt_sha256(self.prompt)
         if self.prompt_hash is not None and self.prompt_hash.lower() != actual:
             raise PydanticCustomError(
-                R.PROMPT_HASH_MISMATCH,
+                R.PROMPT_HASH_MISMATCH.value,
                 "prompt_hash {given} is not the sha256 of the prompt ({actual})",
                 {"given": quoted(self.prompt_hash), "actual": actual},
             )

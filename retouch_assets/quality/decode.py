@@ -157,6 +157,35 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     return image
 
 
+def _embedded_profile(icc: bytes) -> tuple[ImageCms.ImageCmsProfile, str]:
+    """An embedded ICC profile and its description; DecodeError when it cannot be read."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return source, ImageCms.getProfileDescription(source).strip()
+    except (OSError, ImageCms.PyCMSError) as exc:
+        raise DecodeError(f"embedded ICC profile cannot be read: {exc}") from None
+
+
+def _convert_to_srgb(
+    image: Image.Image, source: ImageCms.ImageCmsProfile, profile_name: str, working_mode: str
+) -> Image.Image:
+    """`image` converted from its embedded profile to sRGB (relative colorimetric)."""
+    if image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        image = image.convert(working_mode)
+    try:
+        converted = ImageCms.profileToProfile(
+            image,
+            source,
+            _srgb_profile(),
+            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            outputMode=working_mode if image.mode != "CMYK" else "RGB",
+        )
+    except ImageCms.PyCMSError as exc:
+        raise DecodeError(f"ICC conversion from '{profile_name}' failed: {exc}") from None
+    assert converted is not None  # profileToProfile returns None only when converting in place
+    return converted
+
+
 def to_srgb8(
     image: Image.Image, background: tuple[int, int, int] = DEFAULT_BACKGROUND
 ) -> DecodedImage:
@@ -167,29 +196,11 @@ def to_srgb8(
     had_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
     )
-    profile_name = None
-    if icc:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            profile_name = ImageCms.getProfileDescription(source).strip()
-        except (OSError, ImageCms.PyCMSError) as exc:
-            raise DecodeError(f"embedded ICC profile cannot be read: {exc}") from None
+    profile = _embedded_profile(icc) if icc else None
+    profile_name = profile[1] if profile is not None else None
     working_mode = "RGBA" if had_alpha else "RGB"
-    if profile_name is not None and not _is_srgb(profile_name):
-        if image.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
-            image = image.convert(working_mode)
-        try:
-            image = ImageCms.profileToProfile(
-                image,
-                source,
-                _srgb_profile(),
-                renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
-                outputMode=working_mode if image.mode != "CMYK" else "RGB",
-            )
-        except ImageCms.PyCMSError as exc:
-            raise DecodeError(f"ICC conversion from '{profile_name}' failed: {exc}") from None
-    else:
-        profile_name = profile_name if profile_name is not None else None
+    if profile is not None and not _is_srgb(profile[1]):
+        image = _convert_to_srgb(image, *profile, working_mode)
     if had_alpha:
         rgba = image.convert("RGBA")
         base = Image.new("RGBA", rgba.size, (*background, 255))

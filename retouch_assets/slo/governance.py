@@ -10,8 +10,8 @@ import duckdb
 
 from retouch_assets.config import ConfigError, RetouchConfig
 from retouch_assets.ingest.queries import FirstSeen
-from retouch_assets.slo import queries
 from retouch_assets.ops.events import stable_id
+from retouch_assets.slo import queries
 from retouch_assets.slo.tables import APPLIED_CONFIG, SIGNOFFS
 from retouch_assets.vocabulary import SignoffKind
 from retouch_assets.warehouse import insert
@@ -77,19 +77,26 @@ def unapproved_relaxations(
     return [r for r in relaxations(old, config) if r.slo not in signed]
 
 
+def refuse_relaxations(con: duckdb.DuckDBPyConnection, config: RetouchConfig, source: str) -> None:
+    """Raise a ConfigError naming every relaxation against the config last applied to this
+    warehouse that no `relax_objective` sign-off covers."""
+    refused = unapproved_relaxations(con, config)
+    if refused:
+        listed = "; ".join(f"{r.slo}: {r.what}" for r in refused)
+        raise ConfigError(
+            f"{source}: slos: relaxes an objective against the config last applied without "
+            f"sign-off ({listed}). Fix: record one with `retouch signoff --kind "
+            f"{SignoffKind.RELAX_OBJECTIVE} --scope <slo> --approver <name> --release-note "
+            "<text>`, or restore the previous values"
+        )
+
+
 def apply_config(
     con: duckdb.DuckDBPyConnection, config: RetouchConfig, source: str, now: datetime
 ) -> bool:
     """Refuse a config that relaxes an SLO without sign-off; record it when it changed.
     Returns whether a new version was recorded."""
-    refused = unapproved_relaxations(con, config)
-    if refused:
-        listed = "; ".join(f"{r.slo}: {r.what}" for r in refused)
-        raise ConfigError(
-            f"{source}: slos: relaxes an objective without sign-off ({listed}). Fix: record "
-            f"one with `retouch signoff --kind {SignoffKind.RELAX_OBJECTIVE} --scope <slo> "
-            "--approver <name> --release-note <text>`, or restore the previous values"
-        )
+    refuse_relaxations(con, config, source)
     previous = last_applied(con)
     if previous is not None and config_hash(previous[1]) == config_hash(config):
         return False
