@@ -14,7 +14,6 @@ from retouch_assets.definitions import build_definitions
 from retouch_assets.defs.shared import key_of
 from retouch_assets.gates.publish import TRAINED_ALGORITHMIC_MEDIA, XMP_KEY
 from retouch_assets.gates.tables import GATE_DECISIONS, GATED_OUTPUTS
-from retouch_assets.partitions import weekly_partitions
 from retouch_assets.safe_paths import sha256_file
 from retouch_assets.vocabulary import FAILING_AFTER_HEALING, PUBLISHABLE, Status
 from tests.conftest import SAMPLE_WEEKS, SampleRun
@@ -116,9 +115,7 @@ def test_a_rerun_leaves_the_same_rows_and_files(sample_copy: SampleRun):
 
 def _check(run: SampleRun, check: dg.AssetCheckKey, config: Path | None = None):
     settings = run.settings if config is None else _with_config(run, config)
-    only = dg.define_asset_job(
-        "one_check", selection=dg.AssetSelection.checks(check), partitions_def=weekly_partitions
-    )
+    only = dg.define_asset_job("one_check", selection=dg.AssetSelection.checks(check))
     defs = dg.Definitions.merge(build_definitions(settings), dg.Definitions(jobs=[only]))
     # A run of a check alone takes its week as a tag (Dagster validates `partition_key`
     # against the selected assets, and there are none).
