@@ -202,32 +202,40 @@ class Slo(_Strict):
     )
 
 
+# The brief's SLOs: name, description, metric, op, threshold, objective (30-day windows).
+_BRIEF_SLOS: list[tuple[str, str, str, str, float | bool, float]] = [
+    (
+        "colour-fidelity",
+        "CIEDE2000 mean to the master at most 1.0",
+        "delta_e_mean",
+        "<=",
+        1.0,
+        0.95,
+    ),
+    ("accessibility", "every text layer meets WCAG 2.x AA", "wcag_aa_pass", "==", True, 0.99),
+    ("delivery", "artifacts processed in under 90 seconds", "processing_seconds", "<", 90, 0.95),
+    (
+        "reprocess-success",
+        "reprocessing attempts that pass their gates",
+        "reprocess_success",
+        "==",
+        True,
+        0.98,
+    ),
+]
+
+
 def _default_slos() -> list[Slo]:
     return [
-        Slo(
-            name="colour-fidelity",
-            description="CIEDE2000 mean to the master at most 1.0",
-            indicator=Indicator(metric="delta_e_mean", op="<=", threshold=1.0),
-            objective=0.95,
-        ),
-        Slo(
-            name="accessibility",
-            description="every text layer meets WCAG 2.x AA",
-            indicator=Indicator(metric="wcag_aa_pass", op="==", threshold=True),
-            objective=0.99,
-        ),
-        Slo(
-            name="delivery",
-            description="artifacts processed in under 90 seconds",
-            indicator=Indicator(metric="processing_seconds", op="<", threshold=90),
-            objective=0.95,
-        ),
-        Slo(
-            name="reprocess-success",
-            description="reprocessing attempts that pass their gates",
-            indicator=Indicator(metric="reprocess_success", op="==", threshold=True),
-            objective=0.98,
-        ),
+        Slo.model_validate(
+            {
+                "name": name,
+                "description": description,
+                "indicator": {"metric": metric, "op": op, "threshold": threshold},
+                "objective": objective,
+            }
+        )
+        for name, description, metric, op, threshold, objective in _BRIEF_SLOS
     ]
 
 

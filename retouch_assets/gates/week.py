@@ -14,9 +14,9 @@ from retouch_assets.config import RetouchConfig
 from retouch_assets.gates.decide import Decision, decide
 from retouch_assets.gates.heal import Correction, apply_correction, make_healer
 from retouch_assets.ops.events import event_row
-from retouch_assets.quality.artifact import ArtifactMeasurement, MasterCache
+from retouch_assets.quality.artifact import ArtifactMeasurement, MasterCache, measurement_from_row
 from retouch_assets.quality.decode import DecodeError, decode_srgb8
-from retouch_assets.quality.measures import LayerContrast, hex_to_rgb
+from retouch_assets.quality.measures import hex_to_rgb
 from retouch_assets.vocabulary import (
     FAILING_AFTER_HEALING,
     PUBLISHABLE,
@@ -46,42 +46,27 @@ class GateInput:
     measurement: ArtifactMeasurement
 
 
+# Fields of a GateInput taken as they are from the gating query's row.
+_ROW_FIELDS = (
+    "artifact_id",
+    "attempt",
+    "campaign_id",
+    "template_id",
+    "channel",
+    "prompt_version",
+    "model_version",
+    "generated_at",
+)
+
+
 def gate_input(row: dict, file: Callable[[dict, str], Path]) -> GateInput:
     """A row of the gating query (generation fields + quality row) as a `GateInput`."""
     return GateInput(
-        artifact_id=row["artifact_id"],
-        attempt=row["attempt"],
-        campaign_id=row["campaign_id"],
-        template_id=row["template_id"],
-        channel=row["channel"],
-        prompt_version=row["prompt_version"],
-        model_version=row["model_version"],
-        generated_at=row["generated_at"],
+        **{name: row[name] for name in _ROW_FIELDS},
         image_path=file(row, "image"),
         master_path=file(row, "master"),
         text_layers=row["text_layers"] or [],
         measurement=measurement_from_row(row),
-    )
-
-
-def measurement_from_row(row: dict) -> ArtifactMeasurement:
-    """Rebuild a measurement from its `retouch.artifact_quality` row."""
-    layers = [LayerContrast(**layer) for layer in json.loads(row["layer_contrast"] or "[]")]
-    return ArtifactMeasurement(
-        artifact_id=row["artifact_id"],
-        attempt=row["attempt"],
-        campaign_id=row["campaign_id"],
-        generated_at=row["generated_at"],
-        processing_ms=row["processing_ms"],
-        delta_e_mean=row["delta_e_mean"],
-        delta_e_p95=row["delta_e_p95"],
-        hist_delta=row["hist_delta"],
-        min_contrast_ratio=row["min_contrast_ratio"],
-        wcag_aa_pass=row["wcag_aa_pass"],
-        phash=row["phash"],
-        duplicate_of=row["duplicate_of"],
-        measure_error=row["measure_error"],
-        layers=layers,
     )
 
 

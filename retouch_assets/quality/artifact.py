@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
 
@@ -282,3 +282,11 @@ def summary_metadata(measurements: Sequence[ArtifactMeasurement], elapsed_s: flo
         "measure_errors": sum(1 for m in measurements if m.measure_error),
         "artifacts_per_second": round(len(measurements) / elapsed_s, 1) if elapsed_s > 0 else None,
     }
+
+
+def measurement_from_row(row: dict) -> ArtifactMeasurement:
+    """Rebuild a measurement from its `retouch.artifact_quality` row (the inverse of
+    `quality_rows`)."""
+    names = {f.name for f in fields(ArtifactMeasurement)} - {"layers"}
+    layers = [LayerContrast(**layer) for layer in json.loads(row["layer_contrast"] or "[]")]
+    return ArtifactMeasurement(**{n: row[n] for n in names if n in row}, layers=layers)
