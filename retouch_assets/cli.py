@@ -13,6 +13,7 @@ from pathlib import Path
 
 from retouch_assets import settings as settings_module
 from retouch_assets.config import ConfigError, load_config
+from retouch_assets.vocabulary import OutboxStatus, SignoffKind
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -78,7 +79,7 @@ def _cmd_signoff(args: argparse.Namespace) -> int:
     print(
         f"sign-off {signoff_id} recorded in {args.db}: {args.kind} {args.scope} by {args.approver}"
     )
-    if args.kind == "release_freeze":
+    if args.kind == SignoffKind.RELEASE_FREEZE:
         print("  re-run the held weeks (`retouch run`) to publish what the freeze held")
     return 0
 
@@ -354,7 +355,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         ).fetchall()
     print("outbox: " + (", ".join(f"{s} {n}" for s, n in totals) or "empty"))
     for created, action, route, status, summary, error in rows:
-        note = f"  ({error})" if error and status != "delivered" else ""
+        note = f"  ({error})" if error and status != OutboxStatus.DELIVERED else ""
         print(f"  {created:%Y-%m-%d %H:%M} {action:<8} {route:<14} {status:<12} {summary}{note}")
     return 0
 
@@ -407,9 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     signoff = commands.add_parser(
         "signoff", help="record a sign-off: release an SLO freeze or allow relaxing an SLO"
     )
-    signoff.add_argument(
-        "--kind", choices=["release_freeze", "relax_objective"], default="release_freeze"
-    )
+    signoff.add_argument("--kind", choices=list(SignoffKind), default=SignoffKind.RELEASE_FREEZE)
     signoff.add_argument(
         "--scope",
         required=True,
