@@ -101,11 +101,13 @@ def _instance():
 
 @contextmanager
 def _migrated(db):
-    """A write connection to a warehouse brought up to the current schema."""
+    """A write connection to a warehouse brought up to the current schema, holding the
+    warehouse's run lock (a sign-off or a delivery never interleaves with a run)."""
     from retouch_assets.migrations import migrate
-    from retouch_assets.warehouse import connect
+    from retouch_assets.warehouse import connect, exclusive_run
 
-    with connect(db, lock_timeout_s=settings_module.settings_from_env().lock_timeout_s) as con:
+    timeout = settings_module.settings_from_env().lock_timeout_s
+    with exclusive_run(db, timeout_s=timeout), connect(db, lock_timeout_s=timeout) as con:
         migrate(con)
         yield con
 
@@ -152,14 +154,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"retouch run: landing folder {landing} does not exist (make one with `retouch sample`)"
         )
     config = load_config(args.config)  # fail fast, before any run starts
-    timeout = settings_module.settings_from_env().lock_timeout_s
+    settings = settings_module.settings_from_env().with_overrides(
+        duckdb_path=str(args.db),
+        landing_dir=str(landing),
+        slo_config=str(args.config),
+        outputs_dir=str(args.outputs),
+        reports_dir=str(args.reports),
+    )
+    settings.check_folders()
     # One run at a time per warehouse; a second one waits, then fails naming the holder.
-    with exclusive_run(args.db, timeout_s=timeout):
+    with exclusive_run(args.db, timeout_s=settings.lock_timeout_s):
         _apply_config(config, args)
-        return _run_weeks(args, landing)
+        return _run_weeks(args, landing, settings)
 
 
-def _run_weeks(args: argparse.Namespace, landing: Path) -> int:
+def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
     from tqdm import tqdm
 
     from retouch_assets.definitions import build_definitions
@@ -172,13 +181,6 @@ def _run_weeks(args: argparse.Namespace, landing: Path) -> int:
     if not weeks:
         print(f"retouch run: no batches with a manifest.jsonl in {landing}; nothing to do")
         return 0
-    settings = settings_module.settings_from_env().with_overrides(
-        duckdb_path=str(args.db),
-        landing_dir=str(landing),
-        slo_config=str(args.config),
-        outputs_dir=str(args.outputs),
-        reports_dir=str(args.reports),
-    )
     job = build_definitions(settings).resolve_job_def("retouch_weekly")
     started = time.perf_counter()
     failures: dict[str, list[str]] = {}
@@ -197,9 +199,13 @@ def _run_weeks(args: argparse.Namespace, landing: Path) -> int:
             if not result.success:
                 failures[week] = problems or ["run failed"]
     elapsed = time.perf_counter() - started
-    snapshot = write_snapshot(args.db, lock_timeout_s=settings.lock_timeout_s)
     print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed))
-    print(f"  snapshot for readers: {snapshot.resolve()}")
+    if failures:
+        # Readers keep the last snapshot of a run in which every week completed.
+        print("  snapshot for readers: not refreshed (a week failed)")
+    else:
+        snapshot = write_snapshot(args.db, lock_timeout_s=settings.lock_timeout_s)
+        print(f"  snapshot for readers: {snapshot.resolve()}")
     for week, notes in warnings.items():
         for note in notes:
             print(f"WARNING {week}: {note}", file=sys.stderr)
@@ -212,6 +218,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path) -> int:
 def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) -> str:
     from retouch_assets.gates.queries import held_by_freeze
     from retouch_assets.ingest.landing import read_manifest_lines
+    from retouch_assets.ops.queries import outbox_status_counts
     from retouch_assets.vocabulary import GATE_STATUSES, OVERALL
     from retouch_assets.warehouse import connect, fetch_value
 
@@ -252,9 +259,7 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
             "SELECT incident_id, slo, scope, status, root_cause_category, timeline_path "
             "FROM ops.incidents ORDER BY number"
         ).fetchall()
-        outbox = con.execute(
-            "SELECT status, count(*) FROM ops.alert_outbox GROUP BY 1 ORDER BY 1"
-        ).fetchall()
+        outbox = list(outbox_status_counts(con).items())
         failed_gates = con.execute(
             "SELECT gate, count(*) FROM (SELECT unnest(failed_gates) AS gate "
             "FROM retouch.gate_decisions) GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -328,6 +333,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
     import httpx
 
+    from retouch_assets.ops import queries as outbox_queries
     from retouch_assets.ops.delivery import deliver_pending
 
     config = load_config(args.config)
@@ -345,18 +351,16 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
                 "delivery: "
                 + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to deliver")
             )
-        rows = con.execute(
-            "SELECT created_at, action, route, status, summary, last_error FROM ops.alert_outbox "
-            "ORDER BY created_at DESC, action LIMIT $n",
-            {"n": args.limit},
-        ).fetchall()
-        totals = con.execute(
-            "SELECT status, count(*) FROM ops.alert_outbox GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-    print("outbox: " + (", ".join(f"{s} {n}" for s, n in totals) or "empty"))
-    for created, action, route, status, summary, error in rows:
-        note = f"  ({error})" if error and status != OutboxStatus.DELIVERED else ""
-        print(f"  {created:%Y-%m-%d %H:%M} {action:<8} {route:<14} {status:<12} {summary}{note}")
+        rows = outbox_queries.latest_outbox_rows(con, args.limit)
+        totals = outbox_queries.outbox_status_counts(con)
+    print("outbox: " + (", ".join(f"{s} {n}" for s, n in totals.items()) or "empty"))
+    for r in rows:
+        error = r["last_error"]
+        note = f"  ({error})" if error and r["status"] != OutboxStatus.DELIVERED else ""
+        print(
+            f"  {r['created_at']:%Y-%m-%d %H:%M} {r['action']:<8} {r['route']:<14} "
+            f"{r['status']:<12} {r['summary']}{note}"
+        )
     return 0
 
 
@@ -425,21 +429,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Like `dagster dev`: `.env` in the working directory, its values over the shell's.
-    settings_module.load_dotenv()
-    args = build_parser().parse_args(argv)
-    if args.command == "bench" and args.megapixels is None:
-        args.megapixels = 4.2 if args.what == "delta-e" else 1.0
     from retouch_assets.errors import WarehouseLocked
     from retouch_assets.settings import SettingsError
 
     try:
+        # Like `dagster dev`: `.env` in the working directory, its values over the shell's.
+        settings_module.load_dotenv()
+        args = build_parser().parse_args(argv)
+        if args.command == "bench" and args.megapixels is None:
+            args.megapixels = 4.2 if args.what == "delta-e" else 1.0
         return args.func(args)
     except (ConfigError, SettingsError) as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
     except WarehouseLocked as exc:
-        print(f"retouch {args.command}: {exc}", file=sys.stderr)
+        print(f"retouch: {exc}", file=sys.stderr)
         return 3
 
 

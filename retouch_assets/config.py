@@ -404,6 +404,16 @@ def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(current.model_fields) if current is not None else []
 
 
+# What a value of each patterned field looks like, for the fix of a mismatch.
+_PATTERN_FIXES = {
+    "alpha_background": "write a colour as #RRGGBB",
+    "url_env": "name an environment variable starting with RETOUCH_, e.g. RETOUCH_SLACK_URL",
+    "secret_env": "name an environment variable starting with RETOUCH_, e.g. RETOUCH_JIRA_TOKEN",
+    "name": "use lower-case letters, digits and dashes, e.g. colour-fidelity",
+    "time": "write the time as HH:MM, e.g. 09:00",
+}
+
+
 def _fix_for(error: ErrorDetails) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "extra_forbidden":
@@ -424,7 +434,9 @@ def _fix_for(error: ErrorDetails) -> str:
     if kind == "literal_error":
         return f"use one of the values listed ({error['msg'].removeprefix('Input should be ')})"
     if kind == "string_pattern_mismatch":
-        return "write a colour as #RRGGBB"
+        return _PATTERN_FIXES.get(
+            str(loc[-1]), f"match the pattern {error.get('ctx', {}).get('pattern', '')}"
+        )
     return "see the commented defaults in the repository's retouch-slo.yaml"
 
 

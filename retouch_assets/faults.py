@@ -17,6 +17,7 @@ PUBLICATION_COMMITTED = "publication_committed"  # new rows committed, stale fil
 SLO_EVALUATED = "slo_evaluated"  # budgets computed, not yet written
 OUTBOX_WRITTEN = "outbox_written"
 INCIDENTS_COMMITTED = "incidents_committed"  # rows committed, timeline files not yet
+DELIVERY_SENT = "delivery_sent"  # an alert sent, its outcome not yet recorded
 
 CHECKPOINTS = (
     INGEST_WRITTEN,
@@ -27,6 +28,8 @@ CHECKPOINTS = (
     OUTBOX_WRITTEN,
     INCIDENTS_COMMITTED,
 )
+# Checkpoints of `retouch alerts --deliver` (the delivery job), not of `retouch run`.
+DELIVERY_CHECKPOINTS = (DELIVERY_SENT,)
 
 
 def checkpoint(name: str) -> None:

@@ -75,6 +75,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE retouch.gated_outputs ADD COLUMN IF NOT EXISTS output_sha256 VARCHAR"
         ),
     ),
+    Migration(
+        4,
+        "published sidecars carry their content hash",
+        _statements(
+            "ALTER TABLE retouch.gated_outputs ADD COLUMN IF NOT EXISTS sidecar_sha256 VARCHAR"
+        ),
+    ),
 )
 
 _LEDGER = """

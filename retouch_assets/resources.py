@@ -6,7 +6,7 @@ which variable configured it; otherwise its documented default is used.
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +16,7 @@ from pydantic import PrivateAttr
 from retouch_assets import settings as settings_module
 from retouch_assets.config import RetouchConfig, load_config_cached
 from retouch_assets.settings import PATH_SETTINGS, Settings
-from retouch_assets.warehouse import connect
+from retouch_assets.warehouse import connect, exclusive_run
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -28,9 +28,25 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
     lock_timeout_s: float = settings_module.DEFAULT_LOCK_TIMEOUT_S
     _migrated: bool = PrivateAttr(default=False)
+    _run_lock: ExitStack | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self.migrate()
+        # The run holds the warehouse's run lock from its first step to its last, so a UI
+        # materialization and a `retouch run` never interleave (within one process the lock is
+        # re-entrant: the CLI's own runs pass).
+        stack = ExitStack()
+        stack.enter_context(exclusive_run(self.path, timeout_s=self.lock_timeout_s))
+        try:
+            self.migrate()
+        except BaseException:
+            stack.close()
+            raise
+        self._run_lock = stack
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._run_lock is not None:
+            self._run_lock.close()
+            self._run_lock = None
 
     def migrate(self) -> list[int]:
         from retouch_assets.migrations import migrate
@@ -107,7 +123,8 @@ def _value(settings: Settings, field: str):
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """Every resource of the project, from one Settings object."""
+    """Every resource of the project, from one Settings object (folders checked first)."""
+    settings.check_folders()
     return {
         "warehouse": WarehouseResource(
             path=_value(settings, "duckdb_path"), lock_timeout_s=settings.lock_timeout_s

@@ -7,6 +7,7 @@ settings for the same directory and environment. Relative paths are relative to 
 directory (the repository root for `make` and `dagster dev`).
 """
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -57,6 +58,32 @@ class Settings:
     # Which settings came from the environment (shown as env vars in the Dagster UI).
     from_env: frozenset[str] = frozenset()
 
+    def check_folders(self) -> None:
+        """The landing, outputs and reports folders are distinct and not nested, and the
+        warehouse is in none of the folders the project writes: publication removes files of
+        a week's outputs folder that no row points at, so a shared folder would lose files."""
+        folders = {
+            ENV_LANDING_DIR: Path(self.landing_dir).resolve(),
+            ENV_OUTPUTS_DIR: Path(self.outputs_dir).resolve(),
+            ENV_REPORTS_DIR: Path(self.reports_dir).resolve(),
+        }
+        names = list(folders)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                if folders[a].is_relative_to(folders[b]) or folders[b].is_relative_to(folders[a]):
+                    raise SettingsError(
+                        f"{a}={folders[a]} and {b}={folders[b]} overlap. Fix: give each its own "
+                        "folder (defaults: data/landing, data/outputs, data/reports)"
+                    )
+        warehouse = Path(self.duckdb_path).resolve()
+        for name in (ENV_OUTPUTS_DIR, ENV_REPORTS_DIR):
+            if warehouse.is_relative_to(folders[name]):
+                raise SettingsError(
+                    f"{ENV_DUCKDB_PATH}={warehouse} is inside {name}={folders[name]}. Fix: keep "
+                    "the warehouse outside the folders the project writes (default "
+                    "data/warehouse.duckdb)"
+                )
+
     def with_overrides(self, **values: str) -> "Settings":
         """These settings with some values given explicitly (command-line options); a value
         that differs from the environment's no longer counts as coming from it."""
@@ -88,14 +115,22 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             from_env.add(field)
     raw_timeout = env.get(ENV_LOCK_TIMEOUT_S)
     if raw_timeout:
-        try:
-            values["lock_timeout_s"] = float(raw_timeout)
-        except ValueError:
-            raise SettingsError(
-                f"{ENV_LOCK_TIMEOUT_S}={raw_timeout!r}: not a number of seconds. "
-                f"Fix: set it to e.g. 120, or unset it"
-            ) from None
+        values["lock_timeout_s"] = _seconds(ENV_LOCK_TIMEOUT_S, raw_timeout)
     return Settings(**values, from_env=frozenset(from_env))
+
+
+def _seconds(name: str, raw: str) -> float:
+    """A finite, non-negative number of seconds (NaN would make a wait endless)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(
+            f"{name}={raw!r}: not a finite, non-negative number of seconds. "
+            "Fix: set it to e.g. 120, or unset it"
+        )
+    return value
 
 
 def dagster_home() -> str | None:

@@ -6,6 +6,7 @@ Each layer declares its own tables in its `tables.py`; `retouch_assets.migration
 upgrades them. No Dagster import: assets reach the warehouse through the `Warehouse` resource.
 """
 
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -143,17 +144,49 @@ def connect(
         con.close()
 
 
+# Run locks this process holds, by lock file, with how many holders: a CLI run holds the lock
+# and the Dagster runs it starts in the same process take it again without waiting.
+_HELD: dict[Path, int] = {}
+_HELD_GUARD = threading.Lock()
+
+
 @contextmanager
 def exclusive_run(path: str | Path, *, timeout_s: float = 60.0) -> Iterator[None]:
-    """Hold `<warehouse>.run.lock` for a whole run of several steps, so two `retouch run`s on
-    one warehouse never interleave their weeks. A second run waits up to `timeout_s`, then
-    fails naming the holder (its pid, start time and command line, kept in the lock file)."""
+    """Hold `<warehouse>.run.lock` for a whole run, so two runs on one warehouse (two `retouch
+    run`s, a UI materialization, a sign-off, an alert delivery) never interleave their writes.
+    Another process waits up to `timeout_s`, then fails naming the holder (its pid, start time
+    and command line, kept in the lock file). Re-entrant within a process."""
+    lock_path = Path(f"{path}.run.lock").resolve()
+    with _HELD_GUARD:
+        if _HELD.get(lock_path):
+            _HELD[lock_path] += 1
+            held_here = True
+        else:
+            held_here = False
+    if held_here:
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD[lock_path] -= 1
+        return
+    with _locked(lock_path, path, timeout_s):
+        with _HELD_GUARD:
+            _HELD[lock_path] = 1
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD.pop(lock_path, None)
+
+
+@contextmanager
+def _locked(lock_path: Path, path: str | Path, timeout_s: float) -> Iterator[None]:
     import fcntl
     import os
     import sys
     from datetime import UTC, datetime
 
-    lock_path = Path(f"{path}.run.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a+") as handle:
         deadline = time.monotonic() + timeout_s

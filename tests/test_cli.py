@@ -4,9 +4,11 @@ import hashlib
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from retouch_assets.cli import main
 from retouch_assets.ingest.landing import list_batches, read_manifest_lines
@@ -102,18 +104,76 @@ def test_run_accounts_for_every_line_and_is_idempotent(tmp_path, monkeypatch, ca
         assert con.execute("SELECT count(*) FROM retouch.generations").fetchone()[0] == counts[0][0]
 
 
-def test_a_second_run_waits_then_fails_naming_the_holder(tmp_path, monkeypatch, capsys):
-    from retouch_assets.warehouse import exclusive_run
+@contextmanager
+def _held_by_another_process(db: Path):
+    """Another process holding the warehouse's run lock (as a running `retouch run` does)."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from retouch_assets.warehouse import exclusive_run\n"
+            "with exclusive_run(sys.argv[1]):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(60)\n",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
 
+
+def test_a_second_run_or_signoff_waits_then_fails_naming_the_holder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RETOUCH_LOCK_TIMEOUT_S", "0.5")
     (tmp_path / "landing").mkdir()
     db = tmp_path / "w.duckdb"
-    with exclusive_run(db, timeout_s=1):
-        code = main(["run", "--landing", str(tmp_path / "landing"), "--db", str(db)])
-    assert code == 3
-    err = capsys.readouterr().err
-    assert "another run holds it" in err and f"pid {os.getpid()}" in err and "Fix:" in err
-    assert "Traceback" not in err and not db.exists()
+    with _held_by_another_process(db) as pid:
+        run = main(["run", "--landing", str(tmp_path / "landing"), "--db", str(db)])
+        run_err = capsys.readouterr().err
+        signoff = main(
+            ["signoff", "--scope", "delivery/*", "--approver", "a", "--release-note", "n"]
+            + ["--db", str(db)]
+        )
+        signoff_err = capsys.readouterr().err
+    assert run == signoff == 3
+    for err in (run_err, signoff_err):
+        assert "another run holds it" in err and f"pid {pid}" in err and "Fix:" in err
+        assert "Traceback" not in err
+    assert not db.exists()  # nothing written while waiting
+
+
+def test_a_ui_materialization_during_a_run_waits_then_fails_naming_the_holder(
+    tmp_path, small_sample
+):
+    import dagster as dg
+
+    from retouch_assets.defs.ingest.assets import ingest_landing_batches
+    from retouch_assets.resources import build_resources
+    from retouch_assets.settings import Settings
+
+    db = tmp_path / "w.duckdb"
+    resources = build_resources(
+        Settings(duckdb_path=str(db), landing_dir=str(small_sample), lock_timeout_s=0.5)
+    )
+    with _held_by_another_process(db) as pid:
+        result = dg.materialize(
+            [ingest_landing_batches],
+            resources=resources,
+            partition_key="2026-10-05",
+            raise_on_error=False,
+        )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_failure)
+    assert "another run holds it" in str(failure.event_specific_data) and f"pid {pid}" in str(
+        failure.event_specific_data
+    )
+    assert not db.exists()
 
 
 def test_the_cli_and_the_ui_resolve_the_same_settings(tmp_path, monkeypatch):
@@ -142,7 +202,7 @@ def test_the_cli_and_the_ui_resolve_the_same_settings(tmp_path, monkeypatch):
         import retouch_assets.definitions as definitions
 
         ui_resources = importlib.reload(definitions).defs.resources
-        ui_paths = {k: ui_resources[k].process_config_and_initialize().path for k in PATHS}
+        ui_paths = {k: _resolved(ui_resources[k].path) for k in PATHS}
     # The CLI, in a fresh environment: .env loaded by `retouch` itself.
     monkeypatch.delenv("RETOUCH_OUTPUTS_DIR", raising=False)
     settings_module.load_dotenv()
@@ -167,6 +227,13 @@ def test_the_cli_and_the_ui_resolve_the_same_settings(tmp_path, monkeypatch):
 
 
 PATHS = ("warehouse", "outputs", "reports")
+
+
+def _resolved(value):
+    """A resource field's value as Dagster resolves it (an EnvVar reads its variable)."""
+    import dagster as dg
+
+    return value.get_value() if isinstance(value, dg.EnvVar) else value
 
 
 def test_run_fails_fast_on_a_bad_config(tmp_path, capsys):
@@ -270,3 +337,28 @@ def test_signoff_refuses_an_empty_release_note(tmp_path):
                 str(tmp_path / "w.duckdb"),
             ]
         )
+
+
+@pytest.mark.parametrize("value", ["abc", "nan", "-1", "inf"])
+def test_a_bad_lock_timeout_is_a_configuration_error(monkeypatch, capsys, value):
+    monkeypatch.setenv("RETOUCH_LOCK_TIMEOUT_S", value)
+    assert main(["validate", "--config", str(REPO_ROOT / "retouch-slo.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "RETOUCH_LOCK_TIMEOUT_S" in err and "Fix:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--reports", "outputs"), ("--outputs", "landing/sub"), ("--db", "outputs/w.duckdb")],
+)
+def test_overlapping_folders_are_a_configuration_error(tmp_path, capsys, flag, value):
+    (tmp_path / "landing").mkdir()
+    argv = ["run", "--landing", str(tmp_path / "landing"), "--db", str(tmp_path / "w.duckdb")]
+    argv += ["--outputs", str(tmp_path / "outputs"), "--reports", str(tmp_path / "reports")]
+    argv[argv.index(flag) + 1] = str(tmp_path / value)
+    (tmp_path / "landing" / "b1").mkdir()
+    (tmp_path / "landing" / "b1" / "manifest.jsonl").write_text("{}\n")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Fix:" in err and "Traceback" not in err
+    assert not any(p.suffix == ".duckdb" for p in tmp_path.rglob("*"))  # nothing written

@@ -188,3 +188,20 @@ def test_the_shipped_slos_are_the_brief_defaults():
         "reprocess-success": (0.98, True),
     }
     assert [s.window.days for s in config.slos] == [30, 30, 30, 30]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "fix"),
+    [
+        (
+            "alerting:\n  routes:\n    - {name: x, kind: slack, severities: [page], url_env: HOME}\n",
+            "starting with RETOUCH_",
+        ),
+        ("review: {time: '9 am'}\n", "HH:MM"),
+        ("quality: {alpha_background: white}\n", "#RRGGBB"),
+    ],
+)
+def test_a_pattern_mismatch_gets_the_fix_for_its_field(tmp_path, yaml_text, fix):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, yaml_text))
+    assert fix in str(err.value) and ("#RRGGBB" not in str(err.value)) == (fix != "#RRGGBB")

@@ -46,6 +46,7 @@ for line in sys.stdin:
     request = json.loads(line)
     pid = os.fork()
     if pid == 0:
+        os.environ.update(request.get("env") or {})
         if request["kill_at"]:
             os.environ["RETOUCH_TEST_KILL_AT"] = request["kill_at"]
         null = os.open(os.devnull, os.O_WRONLY)
@@ -72,8 +73,12 @@ class Runner:
         argv = ["run", "--landing", str(self.landing), "--db", str(root / "w.duckdb")]
         argv += ["--config", str(self.config), "--outputs", str(root / "outputs")]
         argv += ["--reports", str(root / "reports")]
+        return self.cli(argv, kill_at)
+
+    def cli(self, argv: list[str], kill_at: str | None = None, env: dict | None = None) -> int:
         assert self.server.stdin and self.server.stdout
-        self.server.stdin.write(json.dumps({"argv": argv, "kill_at": kill_at}) + "\n")
+        request = {"argv": argv, "kill_at": kill_at, "env": env or {}}
+        self.server.stdin.write(json.dumps(request) + "\n")
         self.server.stdin.flush()
         return int(self.server.stdout.readline())
 
@@ -137,3 +142,60 @@ def test_a_run_killed_at_every_checkpoint_repairs_itself(runner, tmp_path):
                 f"SELECT count(*), count(DISTINCT {key}) FROM {table}"
             ).fetchone()
             assert total == distinct, table
+
+
+def test_a_delivery_killed_after_a_send_resends_it_once_and_loses_nothing(runner, tmp_path):
+    """At-least-once: the alert sent just before the kill is sent again (same payload, same
+    dedup key), every other alert exactly once, and every outbox row ends delivered."""
+    from datetime import UTC, datetime, timedelta
+
+    from retouch_assets.config import AlertRoute
+    from retouch_assets.migrations import migrate
+    from retouch_assets.ops.outbox import outbox_rows
+    from retouch_assets.ops.queries import store_outbox
+    from retouch_assets.warehouse import connect
+    from tests.test_ops import Receiver
+
+    route = AlertRoute(name="chat", kind="slack", severities=["page"], url_env="RETOUCH_CHAT_URL")
+    config = tmp_path / "retouch-slo.yaml"
+    config.write_text(
+        "alerting:\n  routes:\n    - {name: chat, kind: slack, severities: [page], "
+        "url_env: RETOUCH_CHAT_URL}\n"
+    )
+    fired = datetime(2026, 10, 21, 10, 5, tzinfo=UTC)
+    episodes = [
+        {
+            "slo": "colour-fidelity",
+            "scope": f"template_id=t{k}",
+            "severity": "page",
+            "long_window": "1h",
+            "short_window": "5m",
+            "factor": 14.4,
+            "fired_at": fired + timedelta(hours=k),
+            "resolved_at": None,
+            "peak_burn_long": 20.0,
+            "peak_burn_short": 30.0,
+            "low_traffic": False,
+        }
+        for k in range(3)
+    ]
+    db = tmp_path / "w.duckdb"
+    with connect(db) as con:
+        migrate(con)
+        store_outbox(con, outbox_rows(fired.date(), episodes, [], [route]))
+    receiver = Receiver()
+    try:
+        argv = ["alerts", "--deliver", "--db", str(db), "--config", str(config)]
+        env = {"RETOUCH_CHAT_URL": receiver.url + "/chat"}
+        assert runner.cli(argv, kill_at=faults.DELIVERY_SENT, env=env) == -9
+        assert len(receiver.requests) == 1
+        assert runner.cli(argv, env=env) == 0
+    finally:
+        receiver.server.shutdown()
+    bodies = [json.dumps(r["body"], sort_keys=True) for r in receiver.requests]
+    assert len(bodies) == 4 and len(set(bodies)) == 3 and bodies[0] == bodies[1]
+    with duckdb.connect(str(db), read_only=True) as con:
+        statuses = con.execute(
+            "SELECT status, count(*) FROM ops.alert_outbox GROUP BY 1"
+        ).fetchall()
+    assert statuses == [("delivered", 3)]

@@ -79,12 +79,13 @@ def hostile_run(tmp_path_factory):
     )
     created = set(around.rglob("*")) - before
     with duckdb.connect(str(run_root / "w.duckdb"), read_only=True) as con:
-        published = dict(
-            con.execute(
-                "SELECT artifact_id, output_path FROM retouch.gated_outputs "
+        published = {
+            artifact: (image, sidecar)
+            for artifact, image, sidecar in con.execute(
+                "SELECT artifact_id, output_path, sidecar_path FROM retouch.gated_outputs "
                 "WHERE output_path IS NOT NULL"
             ).fetchall()
-        )
+        }
         quarantined = dict(
             con.execute("SELECT line_no, reason_code FROM retouch.quarantine").fetchall()
         )
@@ -100,9 +101,11 @@ def hostile_run(tmp_path_factory):
 def test_the_run_exits_0_and_writes_only_inside_its_folders(hostile_run):
     assert hostile_run["code"] == 0
     root = hostile_run["root"]
-    allowed = [root / "outputs", root / "reports", root / "landing"]
+    folders = [root / "outputs", root / "reports", root / "landing"]
+    # Directly in the run's folder: only the warehouse, its snapshot and its run lock.
+    files = {root / n for n in ("w.duckdb", "w.snapshot.duckdb", "w.duckdb.run.lock")}
     for path in hostile_run["created"]:
-        assert path.parent == root or any(path.is_relative_to(a) for a in allowed), path
+        assert path in files or path in folders or any(path.is_relative_to(f) for f in folders)
     for folder in (root / "outputs").iterdir():
         assert folder.is_dir() and not any(p.is_dir() for p in folder.iterdir())
     # Where the absolute and deep `..` ids would have written, had they been paths.
@@ -114,10 +117,11 @@ def test_each_hostile_identifier_is_published_safely_or_quarantined(hostile_run,
     identifier, accepted = HOSTILE[kind]
     line_no = list(HOSTILE).index(kind) + 1
     if accepted:
-        path = Path(hostile_run["published"][identifier])
+        image, sidecar = (Path(p) for p in hostile_run["published"][identifier])
         outputs = (hostile_run["root"] / "outputs").resolve()
-        assert path.resolve().parent.parent == outputs and path.is_file()
-        assert "/" not in path.name and not path.name.startswith(".")
+        for path in (image, sidecar):
+            assert path.resolve().parent.parent == outputs and path.is_file()
+            assert not path.name.startswith(".")
     else:
         assert hostile_run["quarantined"][line_no] == "bad_identifier"
         assert identifier not in hostile_run["published"]

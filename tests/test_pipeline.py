@@ -154,7 +154,19 @@ def _delete_file(run: SampleRun):
 def _overwrite_file(run: SampleRun):
     path = _first_published(run)[2]
     Image.fromarray(255 - __import__("numpy").asarray(Image.open(path))).save(path)
-    return "does not match its recorded sha256"
+    return "published image does not match its recorded sha256"
+
+
+def _delete_sidecar(run: SampleRun):
+    _first_published(run)[2].with_suffix(".json").unlink()
+    return "sidecar_path"
+
+
+def _edit_sidecar(run: SampleRun):
+    sidecar = _first_published(run)[2].with_suffix(".json")
+    facts = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps(facts | {"status": "approved by nobody"}))
+    return "published sidecar does not match its recorded sha256"
 
 
 def _point_outside(run: SampleRun):
@@ -200,6 +212,8 @@ def _tamper_with_pixels_and_hash(run: SampleRun):
     [
         _delete_file,
         _overwrite_file,
+        _delete_sidecar,
+        _edit_sidecar,
         _point_outside,
         _publish_a_rejected_one,
         _tamper_with_pixels_and_hash,

@@ -60,7 +60,7 @@ def test_publishing_a_hostile_id_writes_only_inside_the_week_folder(tmp_path, id
     outputs = tmp_path / "root" / "outputs"
     outputs.mkdir(parents=True)
     before = set(tmp_path.rglob("*"))
-    image, sidecar, digest = publish_files(outputs, WEEK, identifier, 1, b"png-bytes", b"{}\n")
+    image, sidecar, digest, _ = publish_files(outputs, WEEK, identifier, 1, b"png-bytes", b"{}\n")
     created = set(tmp_path.rglob("*")) - before
     folder = week_folder(outputs, WEEK)
     assert created == {folder, image, sidecar}

@@ -412,3 +412,33 @@ def test_every_error_of_a_line_is_named(make_batch):
     item = _only_rejection(make_batch("b1", [valid_record(steps="x", processing_ms=-1, seed=None)]))
     for field in ("steps", "processing_ms", "seed"):
         assert field in item.rejection.detail
+
+
+def test_a_manifest_linked_to_a_file_outside_the_batch_is_not_read(make_batch, tmp_path):
+    secret = tmp_path / "secret.env"
+    secret.write_text('RETOUCH_SLACK_WEBHOOK_URL=https://hooks.example/SECRET\n{"a": 1}\n')
+    landing = make_batch("b1", [valid_record()])
+    manifest = landing / "b1" / "manifest.jsonl"
+    manifest.unlink()
+    manifest.symlink_to(secret)
+    item = _only_rejection(landing)
+    assert item.rejection.code == R.SYMLINK_ESCAPE and item.line_no == 0
+    assert "SECRET" not in item.raw and "SECRET" not in item.rejection.reason
+
+
+def test_a_batch_folder_linked_outside_the_landing_folder_is_not_read(make_batch, tmp_path):
+    outside = make_batch("elsewhere", [valid_record()]) / "elsewhere"
+    landing = tmp_path / "real_landing"
+    landing.mkdir()
+    (landing / "b1").symlink_to(outside)
+    item = _only_rejection(landing)
+    assert item.rejection.code == R.SYMLINK_ESCAPE and "batch folder" in item.rejection.reason
+
+
+def test_a_manifest_linked_inside_its_batch_is_read(make_batch):
+    landing = make_batch("b1", [valid_record()])
+    manifest = landing / "b1" / "manifest.jsonl"
+    manifest.rename(landing / "b1" / "lines.jsonl")
+    manifest.symlink_to("lines.jsonl")
+    triage = triage_landing(landing, BOUNDS)
+    assert len(triage.accepted) == 1 and not triage.quarantined

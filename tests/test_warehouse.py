@@ -74,9 +74,10 @@ def test_a_warehouse_of_the_first_layout_upgrades_in_place(tmp_path):
         assert schema_differences(con) == []
         assert con.execute("SELECT count(*) FROM retouch.quarantine").fetchone() == (1,)
         row = con.execute(
-            "SELECT output_path, hold_reason, output_sha256 FROM retouch.gated_outputs"
+            "SELECT output_path, hold_reason, output_sha256, sidecar_sha256 "
+            "FROM retouch.gated_outputs"
         ).fetchone()
-    assert row == ("/o/a.png", None, None)
+    assert row == ("/o/a.png", None, None, None)
 
 
 def test_a_column_added_in_one_place_only_is_caught(tmp_path):

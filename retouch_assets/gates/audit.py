@@ -30,8 +30,11 @@ def file_problems(row: dict, outputs_root: Path) -> list[str]:
             problems.append(f"{field} {path} is outside the outputs folder")
         elif not path.is_file():
             problems.append(f"{field} {path.name} does not exist")
-    if not problems and sha256_file(Path(row["output_path"])) != row["output_sha256"]:
-        problems.append("published image does not match its recorded sha256")
+    if problems:
+        return problems
+    for field, what in (("output", "image"), ("sidecar", "sidecar")):
+        if sha256_file(Path(row[f"{field}_path"])) != row[f"{field}_sha256"]:
+            problems.append(f"published {what} does not match its recorded sha256")
     return problems
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -112,11 +113,18 @@ def published_stem(artifact_id: str, attempt: int, png_sha256: str) -> str:
     return f"{safe_stem(artifact_id, attempt)}.{png_sha256[:12]}"
 
 
+class Published(NamedTuple):
+    image: Path
+    sidecar: Path
+    image_sha256: str
+    sidecar_sha256: str
+
+
 def publish_files(
     outputs_root: Path, week: date, artifact_id: str, attempt: int, png: bytes, sidecar: bytes
-) -> tuple[Path, Path, str]:
+) -> Published:
     """Write one artifact's PNG and sidecar atomically under `<outputs>/<week>/`; returns both
-    paths and the PNG's sha256. An identical file already in place is left as it is."""
+    paths and their sha256. An identical file already in place is left as it is."""
     digest = sha256_bytes(png)
     stem = published_stem(artifact_id, attempt, digest)
     paths = []
@@ -126,7 +134,7 @@ def publish_files(
         if not (target.is_file() and target.stat().st_size == len(data) and _same(target, data)):
             write_atomic(outputs_root, relative, data)
         paths.append(target)
-    return paths[0], paths[1], digest
+    return Published(paths[0], paths[1], digest, sha256_bytes(sidecar))
 
 
 def _same(path: Path, data: bytes) -> bool:
@@ -201,7 +209,7 @@ def publish_week(
             return record | {"hold_reason": "image no longer decodes: not published"}
         key = (row["artifact_id"], row["attempt"])
         facts = provenance(row, plan.gates_of.get(key, []))
-        image, sidecar, digest = publish_files(
+        published = publish_files(
             outputs_root,
             week,
             row["artifact_id"],
@@ -210,9 +218,10 @@ def publish_week(
             sidecar_json(facts),
         )
         return record | {
-            "output_path": str(image),
-            "sidecar_path": str(sidecar),
-            "output_sha256": digest,
+            "output_path": str(published.image),
+            "sidecar_path": str(published.sidecar),
+            "output_sha256": published.image_sha256,
+            "sidecar_sha256": published.sidecar_sha256,
         }
 
     # PNG encoding (zlib) and decoding release the GIL: one thread per core.

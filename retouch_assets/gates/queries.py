@@ -58,6 +58,7 @@ ORDER BY delta_e_mean DESC NULLS FIRST, artifact_id LIMIT 5
 # gate rows that failed (delivery never blocks publication).
 _PUBLISHED = """
 SELECT o.artifact_id, o.attempt, o.status, o.output_path, o.sidecar_path, o.output_sha256,
+       o.sidecar_sha256,
        g.campaign_id, g.template_id, g.channel, g.prompt_version, g.retouch_version,
        g.generated_at, g.batch_id, g.master, g.text_layers, g.processing_ms,
        (SELECT count(*) FROM retouch.gate_results r

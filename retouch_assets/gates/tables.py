@@ -84,9 +84,10 @@ GATED_OUTPUTS = Table(
         column("sidecar_path", VARCHAR),
         column("hold_reason", VARCHAR),
         column("output_sha256", VARCHAR),
+        column("sidecar_sha256", VARCHAR),
     ),
     "Every artifact's publication outcome: approved and healed images published as sRGB PNG "
-    "with XMP provenance and a JSON sidecar (paths and the PNG's sha256), or why not (status, "
+    "with XMP provenance and a JSON sidecar (paths and the sha256 of both), or why not (status, "
     "hold reason).",
 )
 

@@ -177,9 +177,37 @@ def _long_line(stream: BinaryIO, chunk: bytes) -> tuple[bytes, int, str | None]:
     return first[:RAW_PREFIX_BYTES], length, digest.hexdigest()
 
 
+def manifest_refusal(batch: Batch) -> Rejection | None:
+    """Why a batch's manifest must not be read: the batch folder, or the manifest, is a
+    symbolic link leading out of the landing folder (or out of the batch), or the manifest is
+    not a regular file. A manifest is data from whoever can write to landing; following such
+    a link would copy any file the run's user can read into the warehouse."""
+    landing = batch.path.parent.resolve()
+    folder = batch.path.resolve()
+    if folder.parent != landing:
+        return Rejection(
+            R.SYMLINK_ESCAPE,
+            f"batch folder {quoted(batch.batch_id)} is a symbolic link leaving the landing "
+            "folder; its manifest was not read",
+        )
+    manifest = batch.manifest.resolve()
+    if not manifest.is_relative_to(folder):
+        return Rejection(
+            R.SYMLINK_ESCAPE,
+            f"{MANIFEST_NAME} is a symbolic link leaving the batch folder; it was not read",
+        )
+    if not stat.S_ISREG(manifest.stat().st_mode):
+        return Rejection(R.NOT_A_FILE, f"{MANIFEST_NAME} is not a regular file; it was not read")
+    return None
+
+
 def read_manifest_lines(batch: Batch) -> list[ManifestLine]:
     """Non-blank lines with their 1-based line numbers; lines that are not UTF-8 or too long
     are kept, already rejected, with a storable `raw` (see the module docstring)."""
+    refusal = manifest_refusal(batch)
+    if refusal is not None:
+        # Nothing of a manifest that lives elsewhere is read: one quarantine row (line 0).
+        return [ManifestLine(batch.batch_id, 0, "", refusal)]
     lines = []
     for line_no, (chunk, length, sha256) in enumerate(_physical_lines(batch.manifest), start=1):
         if not chunk:
@@ -248,7 +276,7 @@ def _home_week(batch: Batch, parsed: list[_Parsed], bounds: WeekBounds) -> date:
     weeks = [p.week for p in parsed if p.week is not None]
     if weeks:
         return min(weeks)
-    written = datetime.fromtimestamp(batch.manifest.stat().st_mtime, tz=UTC)
+    written = datetime.fromtimestamp(batch.manifest.lstat().st_mtime, tz=UTC)
     return bounds.clamp(week_of(written))
 
 

@@ -4,8 +4,6 @@ from datetime import date, datetime
 
 import duckdb
 
-from retouch_assets.warehouse import fetch_dicts
-
 # When each model version, prompt version and template/retouch-version pair was first generated.
 _FIRST_SEEN = """
 SELECT 'model' AS kind, model_version AS version, min(generated_at) AS first_seen
@@ -31,9 +29,12 @@ def versions_new_since(seen: FirstSeen, since: datetime, kinds=("model", "prompt
     return {version for (kind, version), t in seen.items() if kind in kinds and t >= since}
 
 
-def generations_of_week(con: duckdb.DuckDBPyConnection, week: date) -> list[dict]:
-    return fetch_dicts(
-        con,
-        "SELECT * FROM retouch.generations WHERE week = $week ORDER BY artifact_id, attempt",
-        {"week": week},
-    )
+_GENERATIONS_OF_WEEK = (
+    "SELECT * FROM retouch.generations WHERE week = $week ORDER BY artifact_id, attempt"
+)
+
+
+def generations_frame(con: duckdb.DuckDBPyConnection, week: date):
+    """The week's generations as the pandas frame great-expectations validates (DuckDB builds
+    it; retouch_assets does not import pandas)."""
+    return con.execute(_GENERATIONS_OF_WEEK, {"week": week}).df()

@@ -22,7 +22,9 @@ from urllib.parse import quote, quote_plus, urlsplit
 import duckdb
 import httpx
 
+from retouch_assets import faults
 from retouch_assets.config import AlertRoute
+from retouch_assets.faults import checkpoint
 from retouch_assets.ops.queries import record_delivery, undelivered
 from retouch_assets.vocabulary import OutboxStatus, RouteKind
 
@@ -189,6 +191,16 @@ def send(
     return Outcome(OutboxStatus.RETRYING, retries + 1, last_code, error)  # tried next delivery
 
 
+def _send_row(client, endpoint: Endpoint, row: dict, retries, backoff_s, sleep) -> Outcome:
+    """Send one outbox row; anything unexpected (a secret httpx cannot encode, a payload that
+    no longer parses) is recorded on that row as `retrying`, never stops the other rows."""
+    try:
+        return send(client, endpoint, json.loads(row["payload"]), retries, backoff_s, sleep)
+    except Exception as exc:  # noqa: BLE001 (one row's problem, recorded and redacted)
+        error = redact(f"{type(exc).__name__}: {exc}", endpoint.secrets)
+        return Outcome(OutboxStatus.RETRYING, 1, None, error)
+
+
 def _unsendable(route_name: str, route: AlertRoute | None) -> Outcome:
     """Why a row has no endpoint: it waits, visibly, naming the variables to set."""
     if route is None:
@@ -223,9 +235,8 @@ def deliver_pending(
             if endpoint is None:
                 outcome = _unsendable(row["route"], by_name.get(row["route"]))
             else:
-                outcome = send(
-                    client, endpoint, json.loads(row["payload"]), retries, backoff_s, sleep
-                )
+                outcome = _send_row(client, endpoint, row, retries, backoff_s, sleep)
+            checkpoint(faults.DELIVERY_SENT)
             error = redact(outcome.error, secrets) if outcome.error else None
             record_delivery(
                 con,

@@ -60,14 +60,26 @@ def store_outbox(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> int:
     return fetch_value(con, count) - before
 
 
-def outbox_status_counts(con: duckdb.DuckDBPyConnection, week: date) -> dict[str, int]:
+def outbox_status_counts(
+    con: duckdb.DuckDBPyConnection, week: date | None = None
+) -> dict[str, int]:
+    """Outbox rows per delivery status, of one week or of every week."""
     rows = fetch_dicts(
         con,
-        "SELECT status, count(*) AS n FROM ops.alert_outbox WHERE week = $week "
-        "GROUP BY 1 ORDER BY 1",
+        "SELECT status, count(*) AS n FROM ops.alert_outbox "
+        "WHERE $week IS NULL OR week = $week GROUP BY 1 ORDER BY 1",
         {"week": week},
     )
     return {r["status"]: r["n"] for r in rows}
+
+
+def latest_outbox_rows(con: duckdb.DuckDBPyConnection, limit: int) -> list[dict]:
+    return fetch_dicts(
+        con,
+        "SELECT created_at, action, route, status, summary, last_error FROM ops.alert_outbox "
+        "ORDER BY created_at DESC, action LIMIT $n",
+        {"n": limit},
+    )
 
 
 def undelivered(con: duckdb.DuckDBPyConnection) -> list[dict]:

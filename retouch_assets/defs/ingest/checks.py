@@ -4,6 +4,7 @@ import dagster as dg
 
 from retouch_assets.defs.shared import key_of, week_of_context, weekly_check
 from retouch_assets.ingest.expectations import validate_generations
+from retouch_assets.ingest.queries import generations_frame
 from retouch_assets.ingest.tables import GENERATIONS
 from retouch_assets.resources import RetouchConfigResource, WarehouseResource
 
@@ -18,10 +19,7 @@ def generations_expectations(
     week = week_of_context(context)
     config = retouch_config.load()
     with warehouse.connect() as con:
-        # great-expectations validates pandas frames; DuckDB builds it (no pandas import here).
-        frame = con.execute(
-            "SELECT * FROM retouch.generations WHERE week = $week", {"week": week}
-        ).df()
+        frame = generations_frame(con, week)
     if frame.empty:
         return dg.AssetCheckResult(
             passed=True, metadata={"rows": 0, "note": "no generations this week"}
