@@ -442,3 +442,14 @@ def test_a_manifest_linked_inside_its_batch_is_read(make_batch):
     manifest.symlink_to("lines.jsonl")
     triage = triage_landing(landing, BOUNDS)
     assert len(triage.accepted) == 1 and not triage.quarantined
+
+
+def test_a_batch_folder_whose_name_is_not_utf8_is_reported_not_crashed(make_batch):
+    from retouch_assets.ingest.rows import quarantine_rows
+    from retouch_assets.ingest.tables import QUARANTINE
+
+    landing = make_batch("b1", [valid_record()])
+    os.rename(bytes(landing / "b1"), bytes(landing) + b"/batch-\xff")
+    item = _only_rejection(landing, batch_id="batch-\\xff")
+    assert item.rejection.code == R.BAD_IDENTIFIER and "not valid UTF-8" in item.rejection.reason
+    assert QUARANTINE.rows(quarantine_rows([item])).num_rows == 1  # storable

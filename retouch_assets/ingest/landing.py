@@ -121,10 +121,16 @@ def list_batches(landing: Path) -> list[Batch]:
     if not landing.is_dir():
         return []
     return [
-        Batch(child.name, child)
+        Batch(storable_name(child.name), child)
         for child in sorted(landing.iterdir(), key=lambda p: p.name)
         if child.is_dir() and not child.name.startswith(".") and (child / MANIFEST_NAME).is_file()
     ]
+
+
+def storable_name(name: str) -> str:
+    """A folder name as text the warehouse can store: bytes that are not UTF-8 (which Python
+    keeps as lone surrogates) become `\\xNN` escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _physical_lines(path: Path) -> Iterator[tuple[bytes, int, str | None]]:
@@ -182,6 +188,12 @@ def manifest_refusal(batch: Batch) -> Rejection | None:
     symbolic link leading out of the landing folder (or out of the batch), or the manifest is
     not a regular file. A manifest is data from whoever can write to landing; following such
     a link would copy any file the run's user can read into the warehouse."""
+    if batch.batch_id != batch.path.name:
+        return Rejection(
+            R.BAD_IDENTIFIER,
+            f"batch folder name {quoted(batch.batch_id)} is not valid UTF-8; its manifest was "
+            "not read (rename the folder)",
+        )
     landing = batch.path.parent.resolve()
     folder = batch.path.resolve()
     if folder.parent != landing:
