@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/python -c "from retouch_assets.quality.delta_e import compile_kernels; compile_kernels()"
 	@touch $(STAMP)
 
 install: $(STAMP)

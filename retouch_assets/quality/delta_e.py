@@ -418,3 +418,13 @@ def rgb_histograms(pixels: np.ndarray) -> np.ndarray:
     counts = np.zeros((3, 256), dtype=np.int64)
     _kernels()[4](_as_rgb8(pixels), counts)
     return counts
+
+
+def compile_kernels() -> None:
+    """Compile every kernel into numba's on-disk cache (`make install` does it once, so the
+    first run, and every test process, loads them in well under a second)."""
+    from retouch_assets.quality.measures import histogram_delta_pct
+
+    tiny = np.zeros((4, 4, 3), np.uint8)
+    delta_e_summary(delta_e_map(tiny, lab_planes(tiny)))
+    histogram_delta_pct(tiny, tiny)
