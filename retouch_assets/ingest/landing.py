@@ -188,7 +188,7 @@ def manifest_refusal(batch: Batch) -> Rejection | None:
     symbolic link leading out of the landing folder (or out of the batch), or the manifest is
     not a regular file. A manifest is data from whoever can write to landing; following such
     a link would copy any file the run's user can read into the warehouse."""
-    if batch.batch_id != batch.path.name:
+    if storable_name(batch.path.name) != batch.path.name:
         return Rejection(
             R.BAD_IDENTIFIER,
             f"batch folder name {quoted(batch.batch_id)} is not valid UTF-8; its manifest was "
