@@ -20,46 +20,55 @@ from retouch_assets.warehouse import connect, exclusive_run
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file. One writer at a time: every step using it is in the
-    `retouch_warehouse` pool, a second process waits up to `lock_timeout_s` and then fails
-    naming the holder, and connections close even when a step fails. Schema migrations run
-    once per run, when the resource is set up."""
+    """The DuckDB warehouse file, one writer at a time. A run holds the warehouse's run lock
+    from its first step to its last (another process waits up to `lock_timeout_s`, then fails
+    naming the holder) and, since nobody else may write meanwhile, one connection for all its
+    steps, closed when the run ends, failed or not. Schema migrations run once, at set-up."""
 
     path: str
     lock_timeout_s: float = settings_module.DEFAULT_LOCK_TIMEOUT_S
     _migrated: bool = PrivateAttr(default=False)
-    _run_lock: ExitStack | None = PrivateAttr(default=None)
+    _run: ExitStack | None = PrivateAttr(default=None)
+    _connection: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # The run holds the warehouse's run lock from its first step to its last, so a UI
-        # materialization and a `retouch run` never interleave (within one process the lock is
-        # re-entrant: the CLI's own runs pass).
+        # Within one process the run lock is re-entrant: the CLI's own runs pass.
         stack = ExitStack()
-        stack.enter_context(exclusive_run(self.path, timeout_s=self.lock_timeout_s))
         try:
-            self.migrate()
+            stack.enter_context(exclusive_run(self.path, timeout_s=self.lock_timeout_s))
+            con = stack.enter_context(connect(self.path, lock_timeout_s=self.lock_timeout_s))
+            self._migrate(con)
         except BaseException:
             stack.close()
             raise
-        self._run_lock = stack
+        self._run, self._connection = stack, con
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._run_lock is not None:
-            self._run_lock.close()
-            self._run_lock = None
+        if self._run is not None:
+            self._connection = None
+            self._run.close()
+            self._run = None
 
     def migrate(self) -> list[int]:
+        with connect(self.path, lock_timeout_s=self.lock_timeout_s) as con:
+            return self._migrate(con)
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> list[int]:
         from retouch_assets.migrations import migrate
 
-        with connect(self.path, lock_timeout_s=self.lock_timeout_s) as con:
-            applied = migrate(con)
+        applied = migrate(con)
         self._migrated = True
         return applied
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The run's connection inside a run; outside one (tests, the CLI), a connection of
+        its own, closed on exit (the schema migrated on first use)."""
+        if self._connection is not None:
+            yield self._connection
+            return
         if not self._migrated and not read_only:
-            self.migrate()  # used outside a run (tests, the CLI): migrate on first use
+            self.migrate()
         with connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as con:
             yield con
 
