@@ -19,6 +19,7 @@ OUTBOX_WRITTEN = "outbox_written"
 INCIDENTS_COMMITTED = "incidents_committed"  # rows committed, timeline files not yet
 DELIVERY_SENT = "delivery_sent"  # an alert sent, its outcome not yet recorded
 
+# The checkpoints of `retouch run` (DELIVERY_SENT is `retouch alerts --deliver`'s).
 CHECKPOINTS = (
     INGEST_WRITTEN,
     QUALITY_MEASURED,
@@ -28,8 +29,6 @@ CHECKPOINTS = (
     OUTBOX_WRITTEN,
     INCIDENTS_COMMITTED,
 )
-# Checkpoints of `retouch alerts --deliver` (the delivery job), not of `retouch run`.
-DELIVERY_CHECKPOINTS = (DELIVERY_SENT,)
 
 
 def checkpoint(name: str) -> None:

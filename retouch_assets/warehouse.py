@@ -104,11 +104,8 @@ class Table:
         body = ",\n    ".join(self.column_ddl(c) for c in self.columns)
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {body}\n)"
 
-    def rows(self, rows: Sequence[Mapping[str, Any]] | pa.Table) -> pa.Table:
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
         """Rows shaped as this table's Arrow schema (missing keys become NULL)."""
-        if isinstance(rows, pa.Table):
-            # pyarrow ships no stubs for pyarrow.lib: pa.Table is Unknown, isinstance can't narrow.
-            return rows.select(self.column_names).cast(self.arrow_schema)  # pyright: ignore[reportAttributeAccessIssue]
         return pa.Table.from_pylist(list(rows), schema=self.arrow_schema)
 
 
@@ -261,7 +258,7 @@ def _holder(message: str) -> str:
 
 def replace_partition(
     con: duckdb.DuckDBPyConnection,
-    tables: Mapping[Table, Sequence[Mapping[str, Any]] | pa.Table],
+    tables: Mapping[Table, Sequence[Mapping[str, Any]]],
     **partition: Any,
 ) -> None:
     """Replace one partition of each table with the given rows, all in one transaction.
@@ -288,7 +285,7 @@ def replace_partition(
 def insert(
     con: duckdb.DuckDBPyConnection,
     table: Table,
-    rows: Sequence[Mapping[str, Any]] | pa.Table,
+    rows: Sequence[Mapping[str, Any]],
     *,
     skip_existing: str | None = None,
 ) -> None:

@@ -131,14 +131,11 @@ def publish_files(
     for suffix, data in ((".png", png), (".json", sidecar)):
         relative = f"{week.isoformat()}/{stem}{suffix}"
         target = inside(outputs_root, relative)
-        if not (target.is_file() and target.stat().st_size == len(data) and _same(target, data)):
+        unchanged = target.is_file() and target.stat().st_size == len(data)
+        if not (unchanged and target.read_bytes() == data):
             write_atomic(outputs_root, relative, data)
         paths.append(target)
     return Published(paths[0], paths[1], digest, sha256_bytes(sidecar))
-
-
-def _same(path: Path, data: bytes) -> bool:
-    return sha256_bytes(path.read_bytes()) == sha256_bytes(data)
 
 
 def week_folder(outputs_root: Path, week: date) -> Path:

@@ -463,11 +463,6 @@ def examine_line(raw: str) -> LineOutcome:
     return LineOutcome(record, record.generated_at, record.artifact_id)
 
 
-def parse_line(raw: str) -> ManifestRecord | Rejection:
-    """Parse and validate one manifest line on its own."""
-    return examine_line(raw).outcome
-
-
 def _lenient_timestamp(data: dict[str, Any]) -> datetime | None:
     try:
         return parse_timestamp(data.get("generated_at"))
@@ -478,15 +473,3 @@ def _lenient_timestamp(data: dict[str, Any]) -> datetime | None:
 def _lenient_id(data: dict[str, Any]) -> str | None:
     value = data.get("artifact_id")
     return value if isinstance(value, str) and identifier_problem(value) is None else None
-
-
-def lenient_timestamp(raw: str) -> datetime | None:
-    """The line's generated_at if it can be read at all; used to file rejected lines by week."""
-    data = load_json(raw)
-    return _lenient_timestamp(data) if isinstance(data, dict) else None
-
-
-def lenient_artifact_id(raw: str) -> str | None:
-    """The line's artifact_id if it is a valid identifier (so it can be stored and shown)."""
-    data = load_json(raw)
-    return _lenient_id(data) if isinstance(data, dict) else None
