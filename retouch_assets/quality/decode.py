@@ -22,6 +22,7 @@ into errors DecompressionBombWarning) is reported as a decode error, never raise
 import io
 import os
 import stat
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ DEFAULT_BACKGROUND = (255, 255, 255)
 # marketing master (an 8K × 8K canvas is 67 MP) and keeps one decode at most ~0.3 GB for 8-bit
 # RGBA (~0.6 GB as float64 for 16-bit grey, which `_to_8bit` widens).
 MAX_IMAGE_PIXELS = 80_000_000
+# Pillow warns from 89 MP on (above our limit): every image it would warn about is refused by
+# `open_image` from its header, so its warning would only repeat that on stderr. A filter, not
+# `catch_warnings`, because images are opened on several threads at once.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module="PIL.Image")
 
 # The container formats accepted, as Pillow names them; the file's content decides which.
 # (Pillow's JPEG decoder also reads JPEG files with a multi-picture extension, MPO.)
