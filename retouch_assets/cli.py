@@ -19,6 +19,7 @@ from retouch_assets.vocabulary import OutboxStatus, SignoffKind
 def _cmd_sample(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from retouch_assets.business.sample import generate_business_sample
     from retouch_assets.sample import generate_sample
 
     out = Path(args.out)
@@ -36,6 +37,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         f"sample: {summary.batches} batches, {summary.lines} manifest lines "
         f"({summary.artifacts} artifact attempts, {summary.invalid_lines} invalid) in {out}\n"
         f"defects: {defects}"
+    )
+    business_out = Path(args.business_out) if args.business_out else out.parent / "business"
+    business = generate_business_sample(
+        business_out,
+        weeks=args.weeks,
+        seed=args.seed,
+        start_week=date.fromisoformat(args.start_week),
+    )
+    print(
+        f"business sample: {business.kpi_rows} KPI rows, {business.beacons} LCP beacons, "
+        f"{sum(business.invalid_rows.values())} invalid rows in {business_out}"
     )
     return 0
 
@@ -58,12 +70,20 @@ def _cmd_signoff(args: argparse.Namespace) -> int:
 
     from retouch_assets.slo.governance import record_signoff
 
+    if args.template is not None:
+        if args.scope is not None:
+            raise SystemExit("retouch signoff: give either --template or --scope, not both")
+        args.kind, args.scope = SignoffKind.UNLOCK_TEMPLATE, args.template
+    elif args.scope is None:
+        raise SystemExit("retouch signoff: --scope (or --template for a template lock) is required")
     effective = datetime.fromisoformat(args.effective_from) if args.effective_from else None
     if effective is not None and effective.tzinfo is None:
         raise SystemExit(
             "retouch signoff: --effective-from needs a UTC offset, e.g. 2026-10-19T00:00:00Z"
         )
     with _migrated(args.db) as con:
+        if args.kind == SignoffKind.UNLOCK_TEMPLATE:
+            _refuse_unlocked_template(con, args.scope)
         try:
             signoff_id = record_signoff(
                 con,
@@ -81,7 +101,22 @@ def _cmd_signoff(args: argparse.Namespace) -> int:
     )
     if args.kind == SignoffKind.RELEASE_FREEZE:
         print("  re-run the held weeks (`retouch run`) to publish what the freeze held")
+    if args.kind == SignoffKind.UNLOCK_TEMPLATE:
+        print(
+            f"  re-run the held weeks (`retouch run`) to publish what the lock of {args.scope} held"
+        )
     return 0
+
+
+def _refuse_unlocked_template(con, template_id: str) -> None:
+    from retouch_assets.gates.locks import active_locks, locked_templates
+
+    locked = locked_templates(active_locks(con))
+    if template_id not in locked:
+        listed = ", ".join(sorted(locked)) or "none"
+        raise SystemExit(
+            f"retouch signoff: template {template_id!r} is not locked (locked templates: {listed})"
+        )
 
 
 def _quiet_run_config() -> dict:
@@ -160,12 +195,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
         slo_config=str(args.config),
         outputs_dir=str(args.outputs),
         reports_dir=str(args.reports),
+        clip_model_dir=args.clip_model
+        or (None if config.clip.model_dir else args.fallback_clip_model),
+        business_dir=_business_dir(args, landing),
+        analytics_path=_analytics_path(args),
     )
     settings.check_folders()
     # One run at a time per warehouse; a second one waits, then fails naming the holder.
     with exclusive_run(args.db, timeout_s=settings.lock_timeout_s):
         _apply_config(config, args)
         return _run_weeks(args, landing, settings)
+
+
+def _business_dir(args: argparse.Namespace, landing: Path) -> str:
+    """--business, else RETOUCH_BUSINESS_DIR, else `business` next to the landing folder
+    (data/business for the default data/landing)."""
+    if args.business:
+        return str(args.business)
+    env = settings_module.settings_from_env()
+    return env.business_dir if "business_dir" in env.from_env else str(landing.parent / "business")
+
+
+def _analytics_path(args: argparse.Namespace) -> str:
+    """--analytics, else RETOUCH_ANALYTICS_PATH, else `analytics.duckdb` next to the warehouse
+    (data/analytics.duckdb for the default data/warehouse.duckdb)."""
+    if args.analytics:
+        return str(args.analytics)
+    env = settings_module.settings_from_env()
+    if "analytics_path" in env.from_env:
+        return env.analytics_path
+    return str(Path(args.db).with_name("analytics.duckdb"))
 
 
 def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
@@ -181,6 +240,15 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
     if not weeks:
         print(f"retouch run: no batches with a manifest.jsonl in {landing}; nothing to do")
         return 0
+    from retouch_assets.defs.metrics import project as dbt_metrics
+
+    # The definitions read the dbt manifest; it is parsed here when missing or out of date.
+    try:
+        if dbt_metrics.dbt_metrics_enabled() and dbt_metrics.prepare_manifest():
+            print("dbt metrics layer: parsed dbt_metrics/ (its manifest was missing or stale)")
+    except dbt_metrics.DbtManifestError as exc:
+        print(f"retouch run: {exc}", file=sys.stderr)
+        return 2
     job = build_definitions(settings).resolve_job_def("retouch_weekly")
     started = time.perf_counter()
     failures: dict[str, list[str]] = {}
@@ -199,13 +267,21 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
             if not result.success:
                 failures[week] = problems or ["run failed"]
     elapsed = time.perf_counter() - started
-    print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed))
+    print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed, settings.business_dir))
     if failures:
         # Readers keep the last snapshot of a run in which every week completed.
-        print("  snapshot for readers: not refreshed (a week failed)")
+        print("  analyst snapshot: not refreshed (a week failed)")
     else:
-        snapshot = write_snapshot(args.db, lock_timeout_s=settings.lock_timeout_s)
-        print(f"  snapshot for readers: {snapshot.resolve()}")
+        snapshot = write_snapshot(
+            args.db,
+            settings.analytics_path,
+            storage_version=settings.analytics_storage_version,
+            lock_timeout_s=settings.lock_timeout_s,
+        )
+        print(
+            f"  analyst snapshot (DuckDB storage {settings.analytics_storage_version}, "
+            f"read-only): {snapshot.resolve()}"
+        )
     for week, notes in warnings.items():
         for note in notes:
             print(f"WARNING {week}: {note}", file=sys.stderr)
@@ -215,7 +291,10 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
     return 1 if failures else 0
 
 
-def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) -> str:
+def _summary(
+    db: Path, outputs: str, batches, weeks: list[str], elapsed: float, business_dir: str
+) -> str:
+    from retouch_assets.business.summary import business_summary
     from retouch_assets.gates.queries import held_by_freeze
     from retouch_assets.ingest.landing import read_manifest_lines
     from retouch_assets.ops.queries import outbox_status_counts
@@ -260,6 +339,8 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
             "FROM ops.incidents ORDER BY number"
         ).fetchall()
         outbox = list(outbox_status_counts(con).items())
+        business_lines = business_summary(con, business_dir)
+        clip_lines = _clip_summary(con)
         failed_gates = con.execute(
             "SELECT gate, count(*) FROM (SELECT unnest(failed_gates) AS gate "
             "FROM retouch.gate_decisions) GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -296,6 +377,7 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
             "  burn-rate alerts: "
             + ", ".join(f"{sev} {n} (+{low} low-traffic, not paged)" for sev, n, low in alerts)
         )
+    out += clip_lines
     for incident_id, slo, scope, status, category, path in incidents:
         out.append(f"  {incident_id} {status}: {slo} ({scope}), root cause {category} — {path}")
     if outbox:
@@ -304,8 +386,47 @@ def _summary(db: Path, outputs: str, batches, weeks: list[str], elapsed: float) 
             + ", ".join(f"{s} {n}" for s, n in outbox)
             + " (`retouch alerts --deliver` sends them)"
         )
+    out += business_lines
     out.append(f"  warehouse: {db.resolve()}")
     return "\n".join(out)
+
+
+def _clip_summary(con) -> list[str]:
+    """CLIP scoring, the prompt-drift gate and template locks, in a few lines."""
+    from retouch_assets.gates.locks import active_locks, locked_templates
+    from retouch_assets.quality.clip_scores import NOT_CONFIGURED_HINT
+    from retouch_assets.quality.queries import clip_overview
+    from retouch_assets.vocabulary import DriftStatus
+
+    overview = clip_overview(con)
+    statuses = overview["statuses"]
+    lines = []
+    if not overview["models"]:
+        lines.append("  CLIP: " + NOT_CONFIGURED_HINT)
+    for model in overview["models"]:
+        trained = (
+            "UNTRAINED (seeded random weights: the scores exercise the plumbing, not the "
+            "judgement; export a real checkpoint with `retouch clip export`)"
+            if model["untrained"]
+            else "trained"
+        )
+        lines.append(
+            f"  CLIP: {model['model_name']} {model['model_hash'][:12]} on {model['provider']}, "
+            f"{model['artifacts']} artifacts scored; {trained}"
+        )
+    judged = statuses.get(DriftStatus.SCORED, 0)
+    others = ", ".join(f"{s} {n}" for s, n in statuses.items() if s != DriftStatus.SCORED)
+    lines.append(
+        f"  prompt-drift gate: judged {judged}" + (f"; not judged: {others}" if others else "")
+    )
+    if overview["unapproved"]:
+        lines.append("  templates without an approved prompt: " + ", ".join(overview["unapproved"]))
+    for template_id, lock in sorted(locked_templates(active_locks(con)).items()):
+        lines.append(
+            f"  template lock: {lock.reason()} — unlock with `retouch signoff --template "
+            f"{template_id} --by <name> --note <text>`"
+        )
+    return lines
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -313,6 +434,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from retouch_assets import bench
 
+    if args.what == "clip":
+        return _bench_clip(args)
     if args.what == "delta-e":
         print(
             f"bench delta-e: {args.megapixels} MP photograph, best of {args.repeat}...",
@@ -325,6 +448,72 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         result = bench.bench_quality(args.artifacts, args.megapixels, args.repeat)
     print(json.dumps(result))
+    return 0
+
+
+def _bench_clip(args: argparse.Namespace) -> int:
+    import json
+
+    from retouch_assets.clip import DEMO_MODEL_DIR
+    from retouch_assets.clip.bench import bench_clip
+    from retouch_assets.clip.manifest import ClipModelError
+
+    model_dir = args.clip_model or DEMO_MODEL_DIR
+    print(
+        f"bench clip: {args.images} images of 1 MP, batch {args.batch}, model {model_dir}...",
+        file=sys.stderr,
+    )
+    notes: list[str] = []
+    try:
+        result = bench_clip(
+            model_dir,
+            batch=args.batch,
+            images=args.images,
+            device=args.device,
+            precision=args.precision,
+            pretrained=args.pretrained,
+            repeat=args.repeat,
+            notes=notes,
+        )
+    except ClipModelError as exc:
+        raise SystemExit(f"retouch bench clip: {exc}") from None
+    for note in notes:
+        print(f"bench clip: {note}", file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
+def _cmd_clip_export(args: argparse.Namespace) -> int:
+    from retouch_assets.clip.export import ClipExportError, ClipExportUnavailable, export_model
+
+    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
+    try:
+        result = export_model(
+            args.model,
+            pretrained,
+            args.out,
+            seed=args.seed,
+            int8=not args.no_int8,
+            force=args.force,
+            on_step=lambda message: print(f"clip export: {message}", file=sys.stderr),
+        )
+    except (ClipExportError, ClipExportUnavailable) as exc:
+        raise SystemExit(f"retouch clip export: {exc}") from None
+    m = result.manifest
+    int8 = m["int8"]
+    source = f"untrained, seed {m['seed']}" if m["untrained"] else m["checkpoint_sha256"]
+    print(
+        f"exported {m['model_name']} ({source}) to {result.out} in {result.seconds:.0f}s\n"
+        f"  model_hash {m['model_hash']}, dim {m['dim']}, variants {', '.join(m['variants'])}\n"
+        f"  ONNX Runtime vs torch: image {m['parity_vs_torch']['image_max_abs_diff']:.1e}, "
+        f"text {m['parity_vs_torch']['text_max_abs_diff']:.1e} (max abs diff, normalised)"
+        + (
+            f"\n  int8 image tower: min cosine vs fp32 {int8['min_cosine_vs_fp32']:.5f} "
+            f"({'offered' if int8['offered'] else 'not offered: below ' + str(int8['threshold'])})"
+            if int8
+            else ""
+        )
+    )
     return 0
 
 
@@ -379,6 +568,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--start-week", default="2026-10-05", help="Monday of the first week (default 2026-10-05)"
     )
+    sample.add_argument(
+        "--business-out",
+        default=None,
+        help="business inputs folder to write (default: `business` next to --out, i.e. "
+        "data/business for data/landing)",
+    )
     sample.set_defaults(func=_cmd_sample)
 
     run = commands.add_parser("run", help="materialize every asset for every week in the landing")
@@ -387,14 +582,67 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default=defaults.slo_config, help="retouch-slo.yaml to use")
     run.add_argument("--outputs", default=defaults.outputs_dir, help="published images folder")
     run.add_argument("--reports", default=defaults.reports_dir, help="reports and timelines")
+    run.add_argument(
+        "--clip-model",
+        default=defaults.clip_model_dir,
+        help="CLIP model folder (`retouch clip export`) for this run; default: "
+        "RETOUCH_CLIP_MODEL, else clip.model_dir of the config",
+    )
+    run.add_argument(
+        "--fallback-clip-model",
+        default=None,
+        help="CLIP model folder used only when none is configured (`make demo` passes the "
+        "shipped untrained model)",
+    )
+    run.add_argument(
+        "--business",
+        default=None,
+        help="business inputs folder (kpi_daily.csv, rum_lcp.csv); default: "
+        "RETOUCH_BUSINESS_DIR, else `business` next to the landing folder",
+    )
+    run.add_argument(
+        "--analytics",
+        default=None,
+        help="where to publish the analyst snapshot; default: RETOUCH_ANALYTICS_PATH, else "
+        "analytics.duckdb next to the warehouse",
+    )
     run.set_defaults(func=_cmd_run)
 
     bench = commands.add_parser("bench", help="benchmarks with a same-run baseline (JSON last)")
-    bench.add_argument("what", choices=["delta-e", "quality"])
+    bench.add_argument("what", choices=["delta-e", "quality", "clip"])
     bench.add_argument("--megapixels", type=float, default=None, help="image size (4.2 / 1.0)")
     bench.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     bench.add_argument("--artifacts", type=int, default=48, help="quality: artifacts (48)")
+    bench.add_argument(
+        "--clip-model", default=None, help="clip: exported model folder (default: the tiny demo)"
+    )
+    bench.add_argument("--batch", type=int, default=32, help="clip: batch size (32)")
+    bench.add_argument("--images", type=int, default=64, help="clip: images (64)")
+    bench.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto", help="clip")
+    bench.add_argument(
+        "--precision", choices=["auto", "fp32", "fp16", "int8"], default="auto", help="clip"
+    )
+    bench.add_argument(
+        "--pretrained", default=None, help="clip: the checkpoint a checkpoint export came from"
+    )
     bench.set_defaults(func=_cmd_bench)
+
+    clip = commands.add_parser("clip", help="CLIP model tools (export needs the `clip` extra)")
+    clip_commands = clip.add_subparsers(dest="clip_command", required=True)
+    export = clip_commands.add_parser(
+        "export", help="export an open_clip model to ONNX for the torch-free runtime"
+    )
+    export.add_argument("--model", required=True, help="open_clip model name, e.g. ViT-B-32")
+    export.add_argument(
+        "--pretrained",
+        required=True,
+        help="a local open_clip checkpoint file, or `none` for a seeded untrained model",
+    )
+    export.add_argument("--seed", type=int, default=0, help="seed of an untrained model (0)")
+    export.add_argument("--out", required=True, help="model folder to write (atomically)")
+    export.add_argument("--force", action="store_true", help="replace an existing --out")
+    export.add_argument("--no-int8", action="store_true", help="skip the int8 image tower")
+    export.set_defaults(func=_cmd_clip_export)
 
     alerts = commands.add_parser("alerts", help="list the alert outbox; --deliver sends it")
     alerts.add_argument("--deliver", action="store_true", help="deliver undelivered rows")
@@ -414,13 +662,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     signoff.add_argument("--kind", choices=list(SignoffKind), default=SignoffKind.RELEASE_FREEZE)
     signoff.add_argument(
+        "--template",
+        default=None,
+        help="unlock a template locked by the prompt-drift gate (kind unlock_template)",
+    )
+    signoff.add_argument(
         "--scope",
-        required=True,
+        default=None,
         help="release_freeze: <slo>/<scope>, e.g. colour-fidelity/template_id=tpl-pet-care, "
         "accessibility/overall, or delivery/* for every scope; relax_objective: the SLO name",
     )
-    signoff.add_argument("--approver", required=True)
-    signoff.add_argument("--release-note", required=True, help="the release-note entry")
+    signoff.add_argument("--approver", "--by", dest="approver", required=True)
+    signoff.add_argument(
+        "--release-note", "--note", dest="release_note", required=True, help="the release note"
+    )
     signoff.add_argument("--effective-from", default=None, help="ISO time (default: now)")
     signoff.add_argument("--db", default=defaults.duckdb_path, help="DuckDB warehouse file")
     signoff.set_defaults(func=_cmd_signoff)

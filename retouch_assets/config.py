@@ -77,9 +77,16 @@ class AccessibilityGate(_Strict):
 
 
 class PromptDriftGate(_Strict):
-    """Read by the prompt-drift gate once CLIP scoring lands (the CLIP issue)."""
+    """Prompt drift = 1 − cosine between the CLIP text embeddings of an artifact's prompt and
+    its template's approved prompt; above the limit the artifact goes to human review, a
+    fallback preset is named and the template is locked until signed off."""
 
     cosine_distance_max: float = Field(default=0.2, ge=0, le=2)
+    judge_untrained: bool = Field(
+        default=False,
+        description="judge drift computed by a model exported without trained weights "
+        "(tests only: such scores exercise the plumbing, not the judgement)",
+    )
 
 
 class DeliveryGate(_Strict):
@@ -131,6 +138,31 @@ class Quality(_Strict):
     )
 
 
+class Clip(_Strict):
+    """The CLIP model that scores prompts against images (exported by `retouch clip
+    export`). A relative `model_dir` is relative to this file's folder; RETOUCH_CLIP_MODEL
+    and `retouch run --clip-model` override it. None: CLIP scoring is not configured."""
+
+    model_dir: str | None = None
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    batch_size: int = Field(default=32, ge=1, le=1024)
+
+
+class TemplateEntry(_Strict):
+    """A template's approved prompt (what prompt drift is measured against) and the
+    known-good prompt version to fall back to when an artifact drifts."""
+
+    approved_prompt: str = Field(min_length=1)
+    prompt_version: str = Field(min_length=1)
+    fallback_prompt_version: str | None = Field(
+        default=None, description="default: the approved prompt version"
+    )
+
+    @property
+    def fallback(self) -> str:
+        return self.fallback_prompt_version or self.prompt_version
+
+
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 10080}
 
@@ -166,6 +198,7 @@ SliMetric = Literal[
     "processing_seconds",
     "passed_gates",
     "reprocess_success",
+    "prompt_drift",
 ]
 BOOLEAN_METRICS = {"wcag_aa_pass", "passed_gates", "reprocess_success"}
 Dimension = Literal["campaign_id", "template_id", "channel"]
@@ -349,6 +382,33 @@ class Guardrail(_Strict):
     min_artifacts: int = Field(default=5, ge=1, description="fewer artifacts: not judged yet")
 
 
+_CURRENCY = r"^[A-Z]{3}$"
+
+
+class Business(_Strict):
+    """The business inputs (kpi_daily.csv, rum_lcp.csv) and the overlay built from them."""
+
+    currency: str = Field(
+        default="EUR", pattern=_CURRENCY, description="ISO 4217 code of kpi_daily revenue"
+    )
+
+
+class Cost(_Strict):
+    """The reprocess-cost meter: (processing + human review time) of attempts > 1 × rate."""
+
+    currency: str = Field(default="EUR", pattern=_CURRENCY, description="ISO 4217 code")
+    staff_rate_per_hour: float = Field(
+        default=65.0, ge=0, description="loaded staff cost of one hour of reprocessing work"
+    )
+    template_rates: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="per-template hourly rates overriding staff_rate_per_hour",
+    )
+
+    def rate_for(self, template_id: str) -> float:
+        return self.template_rates.get(template_id, self.staff_rate_per_hour)
+
+
 class RetouchConfig(_Strict):
     """The whole of `retouch-slo.yaml`."""
 
@@ -362,6 +422,12 @@ class RetouchConfig(_Strict):
     alerting: Alerting = Alerting()
     review: Review = Review()
     guardrail: Guardrail = Guardrail()
+    business: Business = Business()
+    cost: Cost = Cost()
+    clip: Clip = Clip()
+    # template_id -> its approved prompt; templates not listed have no approved prompt (their
+    # drift is not computed, and the run says which they are).
+    templates: dict[str, TemplateEntry] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_slo_names(self) -> "RetouchConfig":
@@ -411,6 +477,7 @@ _PATTERN_FIXES = {
     "secret_env": "name an environment variable starting with RETOUCH_, e.g. RETOUCH_JIRA_TOKEN",
     "name": "use lower-case letters, digits and dashes, e.g. colour-fidelity",
     "time": "write the time as HH:MM, e.g. 09:00",
+    "currency": "write an ISO 4217 currency code in capitals, e.g. EUR",
 }
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from retouch_assets.baselines import tables as baselines_tables
+from retouch_assets.business import tables as business_tables
 from retouch_assets.gates import tables as gates_tables
 from retouch_assets.ingest import tables as ingest_tables
 from retouch_assets.ops import tables as ops_tables
@@ -32,6 +33,7 @@ ALL_TABLES: tuple[Table, ...] = (
     *slo_tables.TABLES,
     *baselines_tables.TABLES,
     *ops_tables.TABLES,
+    *business_tables.TABLES,
 )
 
 
@@ -46,6 +48,26 @@ def _statements(*sql: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
     def run(con: duckdb.DuckDBPyConnection) -> None:
         for statement in sql:
             con.execute(statement)
+
+    return run
+
+
+def _create_tables(*tables: Table) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    def run(con: duckdb.DuckDBPyConnection) -> None:
+        for schema in dict.fromkeys(t.schema_name for t in tables):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        for table in tables:
+            con.execute(table.ddl)
+
+    return run
+
+
+def _then(
+    *steps: Callable[[duckdb.DuckDBPyConnection], None],
+) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    def run(con: duckdb.DuckDBPyConnection) -> None:
+        for step in steps:
+            step(con)
 
     return run
 
@@ -82,7 +104,35 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE retouch.gated_outputs ADD COLUMN IF NOT EXISTS sidecar_sha256 VARCHAR"
         ),
     ),
+    Migration(
+        5,
+        "CLIP scores, the text-embedding cache and template locks",
+        _then(
+            _statements(
+                "ALTER TABLE retouch.artifact_quality "
+                "ADD COLUMN IF NOT EXISTS prompt_drift_status VARCHAR",
+                "ALTER TABLE retouch.artifact_quality "
+                "ADD COLUMN IF NOT EXISTS clip_model_hash VARCHAR",
+                "ALTER TABLE retouch.artifact_quality "
+                "ADD COLUMN IF NOT EXISTS clip_untrained BOOLEAN",
+            ),
+            _create_tables(
+                quality_tables.CLIP_SCORES,
+                quality_tables.TEXT_EMBEDDINGS,
+                gates_tables.TEMPLATE_LOCKS,
+            ),
+        ),
+    ),
+    Migration(
+        6,
+        "business layer tables",
+        _statements(
+            "CREATE SCHEMA IF NOT EXISTS business",
+            *(table.ddl for table in business_tables.TABLES),
+        ),
+    ),
 )
+
 
 _LEDGER = """
 CREATE SCHEMA IF NOT EXISTS meta;

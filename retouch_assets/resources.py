@@ -72,6 +72,23 @@ class WarehouseResource(dg.ConfigurableResource):
         with connect(self.path, read_only=read_only, lock_timeout_s=self.lock_timeout_s) as con:
             yield con
 
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Close the run's connection while a child process of the run (dbt) opens the file,
+        and open it again afterwards, failed or not. The run lock stays held: the child is
+        part of this run, and nobody else may write meanwhile."""
+        if self._run is None or self._connection is None:
+            yield
+            return
+        self._connection.close()  # closing again when the run ends is harmless
+        self._connection = None
+        try:
+            yield
+        finally:
+            self._connection = self._run.enter_context(
+                connect(self.path, lock_timeout_s=self.lock_timeout_s)
+            )
+
 
 class LandingResource(dg.ConfigurableResource):
     """The landing folder: one sub-folder per batch with `manifest.jsonl` and its images."""
@@ -107,6 +124,17 @@ class ReportsResource(dg.ConfigurableResource):
         return Path(self.path)
 
 
+class BusinessInputsResource(dg.ConfigurableResource):
+    """The business inputs folder: `kpi_daily.csv` and `rum_lcp.csv` (or `.parquet`).
+    Optional: a missing folder or file is reported by the business layer, never a failure."""
+
+    path: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path)
+
+
 class RetouchConfigResource(dg.ConfigurableResource):
     """`retouch-slo.yaml`, validated; an invalid file fails the step with the field and fix."""
 
@@ -116,6 +144,13 @@ class RetouchConfigResource(dg.ConfigurableResource):
         return load_config_cached(
             self.path, os.stat(self.path).st_mtime_ns if os.path.exists(self.path) else 0
         )
+
+
+class ClipModelResource(dg.ConfigurableResource):
+    """Which CLIP model scores prompts and images: `model_dir` (RETOUCH_CLIP_MODEL or `retouch
+    run --clip-model`) overrides the config's `clip.model_dir`; neither: not configured."""
+
+    model_dir: str | None = None
 
 
 class AlertEndpointsResource(dg.ConfigurableResource):
@@ -142,5 +177,11 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "outputs": OutputsResource(path=_value(settings, "outputs_dir")),
         "reports": ReportsResource(path=_value(settings, "reports_dir")),
         "retouch_config": RetouchConfigResource(path=_value(settings, "slo_config")),
+        "business_inputs": BusinessInputsResource(path=_value(settings, "business_dir")),
         "alert_endpoints": AlertEndpointsResource(),
+        "clip_model": ClipModelResource(
+            model_dir=dg.EnvVar(settings_module.ENV_CLIP_MODEL)
+            if "clip_model_dir" in settings.from_env
+            else settings.clip_model_dir
+        ),
     }

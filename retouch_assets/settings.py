@@ -9,6 +9,7 @@ directory (the repository root for `make` and `dagster dev`).
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +19,12 @@ ENV_LANDING_DIR = "RETOUCH_LANDING_DIR"
 ENV_SLO_CONFIG = "RETOUCH_SLO_CONFIG"
 ENV_OUTPUTS_DIR = "RETOUCH_OUTPUTS_DIR"
 ENV_REPORTS_DIR = "RETOUCH_REPORTS_DIR"
+ENV_BUSINESS_DIR = "RETOUCH_BUSINESS_DIR"
+ENV_ANALYTICS_PATH = "RETOUCH_ANALYTICS_PATH"
+ENV_ANALYTICS_STORAGE_VERSION = "RETOUCH_ANALYTICS_STORAGE_VERSION"
 ENV_LOCK_TIMEOUT_S = "RETOUCH_LOCK_TIMEOUT_S"
+# The CLIP model folder (`retouch clip export`); overrides `clip.model_dir` of the config.
+ENV_CLIP_MODEL = "RETOUCH_CLIP_MODEL"
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 # Crash-repair tests only: the named checkpoint (see faults.py) kills the process with SIGKILL.
 ENV_TEST_KILL_AT = "RETOUCH_TEST_KILL_AT"
@@ -31,6 +37,11 @@ DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_SLO_CONFIG = "retouch-slo.yaml"
 DEFAULT_OUTPUTS_DIR = "data/outputs"
 DEFAULT_REPORTS_DIR = "data/reports"
+DEFAULT_BUSINESS_DIR = "data/business"
+DEFAULT_ANALYTICS_PATH = "data/analytics.duckdb"
+# The analyst snapshot's DuckDB storage format: v1.4.0 opens in DuckDB 1.4 LTS clients (what
+# most BI drivers embed), which refuse the default format of the DuckDB that writes it.
+DEFAULT_ANALYTICS_STORAGE_VERSION = "v1.4.0"
 DEFAULT_LOCK_TIMEOUT_S = 120.0
 
 # Setting -> its environment variable and default.
@@ -40,6 +51,8 @@ PATH_SETTINGS = {
     "slo_config": (ENV_SLO_CONFIG, DEFAULT_SLO_CONFIG),
     "outputs_dir": (ENV_OUTPUTS_DIR, DEFAULT_OUTPUTS_DIR),
     "reports_dir": (ENV_REPORTS_DIR, DEFAULT_REPORTS_DIR),
+    "business_dir": (ENV_BUSINESS_DIR, DEFAULT_BUSINESS_DIR),
+    "analytics_path": (ENV_ANALYTICS_PATH, DEFAULT_ANALYTICS_PATH),
 }
 
 
@@ -54,7 +67,11 @@ class Settings:
     slo_config: str = DEFAULT_SLO_CONFIG
     outputs_dir: str = DEFAULT_OUTPUTS_DIR
     reports_dir: str = DEFAULT_REPORTS_DIR
+    business_dir: str = DEFAULT_BUSINESS_DIR
+    analytics_path: str = DEFAULT_ANALYTICS_PATH
+    analytics_storage_version: str = DEFAULT_ANALYTICS_STORAGE_VERSION
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    clip_model_dir: str | None = None  # None: the config's clip.model_dir (if any)
     # Which settings came from the environment (shown as env vars in the Dagster UI).
     from_env: frozenset[str] = frozenset()
 
@@ -84,7 +101,7 @@ class Settings:
                     "data/warehouse.duckdb)"
                 )
 
-    def with_overrides(self, **values: str) -> "Settings":
+    def with_overrides(self, **values: str | None) -> "Settings":
         """These settings with some values given explicitly (command-line options); a value
         that differs from the environment's no longer counts as coming from it."""
         changed = {k for k, v in values.items() if getattr(self, k) != v}
@@ -113,6 +130,12 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         values[field] = env.get(name) or default
         if env.get(name):
             from_env.add(field)
+    storage_version = env.get(ENV_ANALYTICS_STORAGE_VERSION)
+    if storage_version:
+        values["analytics_storage_version"] = _storage_version(storage_version)
+    if env.get(ENV_CLIP_MODEL):
+        values["clip_model_dir"] = env[ENV_CLIP_MODEL]
+        from_env.add("clip_model_dir")
     raw_timeout = env.get(ENV_LOCK_TIMEOUT_S)
     if raw_timeout:
         values["lock_timeout_s"] = _seconds(ENV_LOCK_TIMEOUT_S, raw_timeout)
@@ -131,6 +154,16 @@ def _seconds(name: str, raw: str) -> float:
             "Fix: set it to e.g. 120, or unset it"
         )
     return value
+
+
+def _storage_version(raw: str) -> str:
+    """A DuckDB storage version such as v1.4.0 (it is written into an ATTACH statement)."""
+    if not re.fullmatch(r"v\d+\.\d+\.\d+", raw):
+        raise SettingsError(
+            f"{ENV_ANALYTICS_STORAGE_VERSION}={raw!r}: not a DuckDB storage version. "
+            "Fix: set it to e.g. v1.4.0, or unset it"
+        )
+    return raw
 
 
 def dagster_home() -> str | None:

@@ -17,9 +17,12 @@ class Status(StrEnum):
     NEEDS_HUMAN_REVIEW = "needs_human_review"
     REJECTED = "rejected"
     HELD_BY_FREEZE = "held_by_freeze"  # publishable, but held while an SLO freeze is in force
+    # publishable, but its template is locked after a prompt-drift failure (until sign-off)
+    HELD_BY_TEMPLATE_LOCK = "held_by_template_lock"
 
 
 PUBLISHABLE = (Status.APPROVED, Status.HEALED)
+HELD = (Status.HELD_BY_FREEZE, Status.HELD_BY_TEMPLATE_LOCK)
 FAILING_AFTER_HEALING = (Status.NEEDS_HUMAN_REVIEW, Status.REJECTED)
 GATE_STATUSES = (Status.APPROVED, Status.HEALED, Status.NEEDS_HUMAN_REVIEW, Status.REJECTED)
 
@@ -33,7 +36,7 @@ class Gate(StrEnum):
 
 
 # Gates whose final failure keeps an artifact from counting as passed (delivery never does).
-BLOCKING_GATES = (Gate.COLOUR_FIDELITY, Gate.ACCESSIBILITY, Gate.INPUT_INTEGRITY)
+BLOCKING_GATES = (Gate.COLOUR_FIDELITY, Gate.ACCESSIBILITY, Gate.PROMPT_DRIFT, Gate.INPUT_INTEGRITY)
 
 # The phase of gate rows measured on the image as delivered (healing rows carry the preset).
 MEASURED = "measured"
@@ -45,6 +48,17 @@ class MeasureError(StrEnum):
     UNDECODABLE = "undecodable"
     SIZE_MISMATCH = "size_mismatch"
     BAD_TEXT_LAYER = "bad_text_layer"
+
+
+class DriftStatus(StrEnum):
+    """`prompt_drift_status` of an artifact attempt: whether the prompt-drift gate judged it,
+    and if not, why. Only `scored` drift is judged by the gate and counted by SLOs."""
+
+    SCORED = "scored"
+    # Computed with a model exported without trained weights: plumbing, not judgement.
+    UNTRAINED_MODEL = "untrained_model"
+    NO_APPROVED_PROMPT = "no_approved_prompt"  # the template registry has no approved prompt
+    NOT_CONFIGURED = "not_configured"  # no CLIP model configured
 
 
 class ReviewPriority(StrEnum):
@@ -77,6 +91,9 @@ class EventType(StrEnum):
     QUEUE_REPRIORITISATION = "queue_reprioritisation"
     POLICY_STATE_CHANGED = "policy_state_changed"
     GUARDRAIL_REGRESSION = "guardrail_regression"
+    # Prompt drift over the threshold: re-generate with the template's fallback prompt version.
+    FALLBACK_PRESET = "fallback_preset"
+    TEMPLATE_LOCKED = "template_locked"
 
 
 class EventSource(StrEnum):
@@ -154,6 +171,7 @@ class OutboxAction(StrEnum):
 class SignoffKind(StrEnum):
     RELEASE_FREEZE = "release_freeze"
     RELAX_OBJECTIVE = "relax_objective"
+    UNLOCK_TEMPLATE = "unlock_template"  # scope: the template_id a prompt-drift lock holds
 
 
 class QuarantineReason(StrEnum):

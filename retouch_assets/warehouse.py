@@ -6,6 +6,8 @@ Each layer declares its own tables in its `tables.py`; `retouch_assets.migration
 upgrades them. No Dagster import: assets reach the warehouse through the `Warehouse` resource.
 """
 
+import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,6 +38,7 @@ JSON = ColumnType("JSON", pa.string())  # written as JSON text, stored as DuckDB
 BIGINT = ColumnType("BIGINT", pa.int64())
 INTEGER = ColumnType("INTEGER", pa.int32())
 DOUBLE = ColumnType("DOUBLE", pa.float64())
+FLOAT = ColumnType("FLOAT", pa.float32())
 BOOLEAN = ColumnType("BOOLEAN", pa.bool_())
 DATE = ColumnType("DATE", pa.date32())
 TIMESTAMPTZ = ColumnType("TIMESTAMPTZ", pa.timestamp("us", tz="UTC"))
@@ -213,27 +216,54 @@ def _locked(lock_path: Path, path: str | Path, timeout_s: float) -> Iterator[Non
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def snapshot_path(path: str | Path) -> Path:
-    """Where readers find the published copy of a warehouse: `<name>.snapshot.duckdb`."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.snapshot{path.suffix or '.duckdb'}")
+# DuckDB 1.4 LTS (what most BI drivers embed) cannot open files in the writing DuckDB's own
+# storage format; a snapshot in this storage version it can.
+SNAPSHOT_STORAGE_VERSION = "v1.4.0"
+_STORAGE_VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 
 
-def write_snapshot(path: str | Path, *, lock_timeout_s: float = 60.0) -> Path:
-    """Copy the warehouse to its snapshot for readers (analysts, BI tools): written next to it
-    under a temporary name and renamed into place, so a reader never blocks a run and always
-    opens a complete copy taken between runs."""
-    target = snapshot_path(path)
-    temp = target.with_name(f".tmp-{target.name}")
-    temp.unlink(missing_ok=True)
-    with connect(path, lock_timeout_s=lock_timeout_s) as con:
-        (source,) = con.execute("SELECT current_database()").fetchone() or ("",)
-        con.execute(f"ATTACH {_sql_string(str(temp))} AS snapshot")
-        try:
-            con.execute(f"COPY FROM DATABASE {_identifier(source)} TO snapshot")
-        finally:
-            con.execute("DETACH snapshot")
-    temp.replace(target)
+def write_snapshot(
+    path: str | Path,
+    target: str | Path,
+    *,
+    storage_version: str = SNAPSHOT_STORAGE_VERSION,
+    lock_timeout_s: float = 60.0,
+) -> Path:
+    """Publish a read-only copy of the warehouse for analysts and BI tools at `target`: every
+    schema, table and view (the dbt marts too) copied into a new file in `storage_version`'s
+    format, written under a temporary name in the target's folder and renamed over the old copy
+    (`os.replace`), so a reader opens either the previous snapshot or the new one, never a
+    partial file, and never blocks a run. Call it while no run writes (the CLI holds the run
+    lock); the warehouse is opened read-only."""
+    if not _STORAGE_VERSION.match(storage_version):
+        raise ValueError(f"{storage_version!r} is not a DuckDB storage version such as v1.4.0")
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A fresh name per call (DuckDB must create the file itself, so only the name is reserved).
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{time.time_ns()}.tmp")
+    try:
+        with connect(path, read_only=True, lock_timeout_s=lock_timeout_s) as con:
+            (source,) = con.execute("SELECT current_database()").fetchone() or ("",)
+            con.execute(
+                f"ATTACH {_sql_string(str(temp))} AS analytics_snapshot "
+                f"(STORAGE_VERSION {_sql_string(storage_version)}, READ_WRITE)"
+            )
+            try:
+                con.execute(f"COPY FROM DATABASE {_identifier(source)} TO analytics_snapshot")
+            finally:
+                con.execute("DETACH analytics_snapshot")  # checkpoints: no WAL is left behind
+        with temp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        temp.chmod(0o444)  # published for reading; the next run replaces it whole
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+        temp.with_name(temp.name + ".wal").unlink(missing_ok=True)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
+    finally:
+        os.close(directory)
     return target
 
 
@@ -287,18 +317,19 @@ def insert(
     table: Table,
     rows: Sequence[Mapping[str, Any]],
     *,
-    skip_existing: str | None = None,
+    skip_existing: str | tuple[str, ...] | None = None,
 ) -> None:
-    """Insert rows by column name; `skip_existing` names a key column whose values already in
-    the table are left as they are (append-only tables)."""
+    """Insert rows by column name; `skip_existing` names the key column(s) whose values
+    already in the table are left as they are (append-only tables and caches)."""
     incoming = table.rows(rows)
     if incoming.num_rows == 0:
         return
-    guard = (
-        f" WHERE {skip_existing} NOT IN (SELECT {skip_existing} FROM {table.name})"
-        if skip_existing
-        else ""
-    )
+    keys = (skip_existing,) if isinstance(skip_existing, str) else (skip_existing or ())
+    unknown = [k for k in keys if k not in table.column_names]
+    if unknown:  # key names are declared column names, never text from data
+        raise ValueError(f"{table.name} has no column {', '.join(unknown)}")
+    match = " AND ".join(f"t.{k} = incoming.{k}" for k in keys)
+    guard = f" WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {match})" if keys else ""
     con.register("incoming", incoming)
     try:
         con.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM incoming{guard}")

@@ -1,6 +1,7 @@
 """Shared fixtures: a small real sample, hand-made batches, and resources on a temp warehouse."""
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from retouch_assets.business.sample import generate_business_sample
 from retouch_assets.ingest.landing import WeekBounds
 from retouch_assets.resources import build_resources
 from retouch_assets.sample import generate_sample
@@ -20,6 +22,19 @@ from retouch_assets.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BOUNDS = WeekBounds(first=date(2025, 1, 6), last=date(2026, 11, 16))
+
+
+def pytest_configure(config):
+    """The dbt metrics layer in tests. Its manifest is prepared once, by the xdist controller
+    before any worker loads definitions (workers parsing at once would race on target/). The
+    weekly runs of the other tests leave the dbt step out (each would start a dbt process: ~7 s
+    of CPU), as they did before it existed; tests/test_dbt_metrics.py runs it. Set
+    RETOUCH_DBT_METRICS=on to run it everywhere."""
+    from retouch_assets.defs.metrics.project import ENV_DBT_METRICS, prepare_manifest
+
+    os.environ.setdefault(ENV_DBT_METRICS, "off")
+    if not hasattr(config, "workerinput"):
+        prepare_manifest()
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +118,7 @@ def resources(tmp_path: Path) -> Callable[[Path], dict[str, Any]]:
                 slo_config=str(config or REPO_ROOT / "retouch-slo.yaml"),
                 outputs_dir=str(tmp_path / "outputs"),
                 reports_dir=str(tmp_path / "reports"),
+                business_dir=str(tmp_path / "business"),  # never the repository's data/
             )
         )
 
@@ -158,12 +174,18 @@ def run_weeks(settings: Settings, weeks=SAMPLE_WEEKS) -> dict:
 def sample_run(small_sample, tmp_path_factory) -> SampleRun:
     """Built once per test session; tests that change it use `sample_copy`."""
     root = tmp_path_factory.mktemp("sample_run")
+    # The business inputs matching the small sample's weeks and story (no invalid rows: their
+    # quarantine is tested on its own, and every check of this run but CLIP's passes).
+    generate_business_sample(
+        root / "business", weeks=2, seed=2, beacons_per_week=600, invalid_rows=False
+    )
     settings = Settings(
         duckdb_path=str(root / "warehouse.duckdb"),
         landing_dir=str(small_sample),
         slo_config=str(REPO_ROOT / "retouch-slo.yaml"),
         outputs_dir=str(root / "outputs"),
         reports_dir=str(root / "reports"),
+        business_dir=str(root / "business"),
     )
     return SampleRun(settings, run_weeks(settings))
 

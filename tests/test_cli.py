@@ -59,7 +59,7 @@ def test_run_accounts_for_every_line_and_is_idempotent(tmp_path, monkeypatch, ca
     assert main(["sample", "--out", str(landing), "--weeks", "1", "--per-week", "6"]) == 0
     lines = sum(len(read_manifest_lines(b)) for b in list_batches(landing))
     counts = []
-    snapshot = tmp_path / "w.snapshot.duckdb"
+    snapshot = tmp_path / "analytics.duckdb"  # next to the warehouse by default
     reader = None
     for _ in range(2):
         if snapshot.exists():
@@ -99,7 +99,7 @@ def test_run_accounts_for_every_line_and_is_idempotent(tmp_path, monkeypatch, ca
     assert reader is not None
     assert reader.execute("SELECT count(*) FROM retouch.generations").fetchone()[0] == counts[0][0]
     reader.close()
-    assert f"snapshot for readers: {snapshot.resolve()}" in out
+    assert f"read-only): {snapshot.resolve()}" in out
     with duckdb.connect(str(snapshot), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM retouch.generations").fetchone()[0] == counts[0][0]
 

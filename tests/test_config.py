@@ -186,8 +186,10 @@ def test_the_shipped_slos_are_the_brief_defaults():
         "accessibility": (0.99, True),
         "delivery": (0.95, 90),
         "reprocess-success": (0.98, True),
+        # The article's prompt-drift gate (cosine distance <= 0.2) as an objective.
+        "prompt-fidelity": (0.95, 0.2),
     }
-    assert [s.window.days for s in config.slos] == [30, 30, 30, 30]
+    assert [s.window.days for s in config.slos] == [30] * 5
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,14 @@ def test_definitions_load():
 LAYERS = {
     "retouch/generations": "ingest",
     "retouch/quarantine": "ingest",
+    "retouch/clip_scores": "quality",
     "retouch/artifact_quality": "quality",
     "retouch/gate_results": "gates",
     "retouch/gate_decisions": "gates",
     "retouch/review_queue": "gates",
     "ops/events": "gates",
     "retouch/gated_outputs": "gates",
+    "retouch/template_locks": "gates",
     "slo/sli_facts": "slo",
     "slo/error_budget": "slo",
     "slo/burn_alerts": "slo",
@@ -28,6 +30,15 @@ LAYERS = {
     "ops/incidents": "ops",
     "ops/incident_events": "ops",
     "ops/reliability_report": "ops",
+    "business/kpi_daily": "business",
+    "business/rum_lcp": "business",
+    "business/quarantine": "business",
+    "business/overlay": "business",
+    "business/lcp_weekly": "business",
+    "business/drift_outcomes": "business",
+    "business/reprocess_cost": "business",
+    "business/cost_weekly": "business",
+    "business/cost_monthly": "business",
 }
 
 
@@ -75,6 +86,20 @@ def test_warehouse_steps_share_one_pool():
         defs.resolve_assets_def(dg.AssetKey(["retouch", "generations"])).op.pool
         == "retouch_warehouse"
     )
+
+
+def test_clip_scoring_has_its_own_pool_and_feeds_the_quality_step():
+    clip = defs.resolve_assets_def(dg.AssetKey(["retouch", "clip_scores"]))
+    assert clip.op.pool == "retouch_gpu"
+    graph = defs.resolve_asset_graph()
+    parents = graph.get(dg.AssetKey(["retouch", "artifact_quality"])).parent_keys
+    assert dg.AssetKey(["retouch", "clip_scores"]) in parents
+    check = dg.AssetCheckKey(dg.AssetKey(["retouch", "clip_scores"]), "clip_model_configured")
+    assert not graph.get_check_spec(check).blocking
+    lock_check = dg.AssetCheckKey(
+        dg.AssetKey(["retouch", "gated_outputs"]), "template_locks_respected"
+    )
+    assert graph.get_check_spec(lock_check).blocking
 
 
 def test_the_guardrail_check_warns_without_blocking():

@@ -103,7 +103,7 @@ def test_the_run_exits_0_and_writes_only_inside_its_folders(hostile_run):
     root = hostile_run["root"]
     folders = [root / "outputs", root / "reports", root / "landing"]
     # Directly in the run's folder: only the warehouse, its snapshot and its run lock.
-    files = {root / n for n in ("w.duckdb", "w.snapshot.duckdb", "w.duckdb.run.lock")}
+    files = {root / n for n in ("w.duckdb", "analytics.duckdb", "w.duckdb.run.lock")}
     for path in hostile_run["created"]:
         assert path in files or path in folders or any(path.is_relative_to(f) for f in folders)
     for folder in (root / "outputs").iterdir():

@@ -580,6 +580,8 @@ def _facts(**overrides):
         "outbox": {"delivered": 1, "retrying": 2},
         "held": 3,
         "regressions": [],
+        "locks": [],
+        "held_by_lock": 0,
     }
     return facts | overrides
 
@@ -598,7 +600,27 @@ def test_the_report_states_freezes_alerts_and_undelivered_notifications():
     assert "## Regression guardrail" not in text and text.endswith("\n")
     quiet = reliability_markdown(WEEK, NOW, _facts(budgets=[], alerts=[], outbox={}, review=[]))
     assert "No SLO freeze in force." in quiet and "No burn-rate alert fired." in quiet
+    assert "## Template locks" not in quiet
     assert "The queue is empty." in quiet
+
+
+def test_the_report_lists_template_locks_and_their_release():
+    lock = {
+        "template_id": "tpl-a",
+        "locked_at": NOW,
+        "cause_artifact_id": "art-9",
+        "prompt_version": "tpl-a/v3",
+        "prompt_drift": 0.31,
+        "threshold": 0.2,
+        "fallback_prompt_version": "tpl-a/v1",
+        "unlocked_at": None,
+    }
+    released = lock | {"template_id": "tpl-b", "unlocked_at": NOW}
+    text = reliability_markdown(WEEK, NOW, _facts(locks=[lock, released], held_by_lock=4))
+    assert "## Template locks (prompt drift)" in text
+    assert "| tpl-a | " in text and "| art-9 (tpl-a/v3) | 0.310 > 0.2 | tpl-a/v1 | locked |" in text
+    assert "| tpl-b | " in text and f"unlocked {NOW:%Y-%m-%d}" in text
+    assert "Artifacts held by template locks this week: 4." in text
 
 
 # ---- schedules --------------------------------------------------------------------------

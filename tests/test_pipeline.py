@@ -29,9 +29,18 @@ def test_every_check_passes_and_every_table_is_filled(sample_run: SampleRun):
             for e in result.get_asset_check_evaluations()
             if e.severity == dg.AssetCheckSeverity.ERROR
         ]
-        assert len(blocking) == 4 and all(e.passed for e in blocking)
+        assert {
+            "generations_expectations",
+            "batch_not_systemically_broken",
+            "published_outputs_pass_gates",
+            "slo_freeze_respected",
+            "template_locks_respected",
+        } <= {e.check_name for e in blocking}
+        assert all(e.passed for e in blocking)
     first_week = sample_run.results[WEEK].get_asset_check_evaluations()
-    assert len(first_week) == 5 and all(e.passed for e in first_week)
+    # Every check passes but the warning that no CLIP model is configured in this run.
+    failed = {e.check_name for e in first_week if not e.passed}
+    assert failed == {"clip_model_configured"}
     report = (sample_run.reports / WEEK / "reliability_sync.md").read_text()
     assert "## SLO status" in report and "## Human review queue" in report
     [(generations,)] = sample_run.query(
@@ -48,7 +57,7 @@ def test_every_check_passes_and_every_table_is_filled(sample_run: SampleRun):
         "SELECT count(*) FROM retouch.artifact_quality "
         "WHERE clip_score IS NOT NULL OR prompt_drift IS NOT NULL"
     )
-    assert scored == [(0,)]  # never faked before the CLIP layer exists
+    assert scored == [(0,)]  # no CLIP model configured: never faked
 
 
 def test_events_carry_what_on_call_needs(sample_run: SampleRun):

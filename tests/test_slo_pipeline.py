@@ -105,9 +105,12 @@ def test_budgets_states_and_guardrail_fill_for_a_week(sample_run: SampleRun):
         "accessibility",
         "colour-fidelity",
         "delivery",
+        "prompt-fidelity",
         "reprocess-success",
     ]
     assert all(r[2] in tuple(PolicyState) for r in overall)
+    # No CLIP model is configured in the sample run: no judged drift, no prompt-fidelity events.
+    assert overall[3][1] == 0
     assert overall[1][1] > 0 and json.loads(overall[1][3])[0]["factor"] == 14.4
     weeks = sample_run.query(
         "SELECT count(*) FROM baselines.weekly WHERE scope_type = $overall", {"overall": OVERALL}

@@ -13,6 +13,9 @@ from retouch_assets.warehouse import Table
 
 # Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to one.
 WAREHOUSE_POOL = "retouch_warehouse"
+# CLIP scoring (the only GPU work) runs in its own pool, so two runs never share the GPU; its
+# short warehouse reads and writes wait for the file's lock like any writer.
+GPU_POOL = "retouch_gpu"
 OWNERS = ["team:creative-ops-data"]
 
 
@@ -27,9 +30,11 @@ def weekly_keyed_asset(
     deps: Iterable[dg.AssetKey | dg.AssetDep] = (),
     kinds: Iterable[str] = ("duckdb", "python"),
     description: str | None = None,
+    pool: str = WAREHOUSE_POOL,
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """Decorate a weekly asset with an explicit key: its layer, kinds, owners, Monday-week
-    partitions and the single-writer pool. Without a description, the docstring is used."""
+    partitions and its pool (the single-writer pool unless given). Without a description,
+    the docstring is used."""
     return dg.asset(
         key=key,
         description=description,
@@ -38,7 +43,7 @@ def weekly_keyed_asset(
         kinds=set(kinds),
         owners=OWNERS,
         partitions_def=weekly_partitions,
-        pool=WAREHOUSE_POOL,
+        pool=pool,
     )
 
 
@@ -47,11 +52,12 @@ def weekly_table_asset(
     group: str,
     deps: Iterable[dg.AssetKey | dg.AssetDep] = (),
     kinds: Iterable[str] = ("duckdb", "python"),
+    pool: str = WAREHOUSE_POOL,
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """Decorate a weekly asset that writes `table`: its key and description (from the table
-    declaration), layer, kinds, owners, Monday-week partitions and the single-writer pool."""
+    declaration), layer, kinds, owners, Monday-week partitions and pool."""
     return weekly_keyed_asset(
-        key_of(table), group, deps=deps, kinds=kinds, description=table.description
+        key_of(table), group, deps=deps, kinds=kinds, description=table.description, pool=pool
     )
 
 

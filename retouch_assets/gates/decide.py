@@ -5,7 +5,10 @@ and delivery SLA, with self-healing, and the resulting status.
   in order and keep the first that passes on re-measure (`healed`), else human review;
 - accessibility: every text layer reaches WCAG AA; a failure gets the nearest accessible text
   colour proposed (the palette balancer) and goes to human review;
-- prompt drift: evaluated once CLIP scores exist (no rows until then, never a made-up value);
+- prompt drift: the cosine distance of the prompt's CLIP text embedding to the template's
+  approved prompt within the limit, else human review, a fallback preset and a template lock
+  (`template_locks`); judged only when a trained model scored it and the template has an
+  approved prompt (no gate row otherwise, never a made-up pass);
 - delivery: processing time under the SLA; a breach counts toward the SLO and raises a
   queue-reprioritisation event, it never rejects an image.
 An artifact that cannot be measured (undecodable, size mismatch) is `rejected`.
@@ -13,11 +16,11 @@ An artifact that cannot be measured (undecodable, size mismatch) is `rejected`.
 
 from dataclasses import dataclass, field
 
-from retouch_assets.config import RetouchConfig
+from retouch_assets.config import RetouchConfig, TemplateEntry
 from retouch_assets.gates.heal import Correction, HealAttempt, Healer
 from retouch_assets.quality.artifact import ArtifactMeasurement
 from retouch_assets.quality.measures import nearest_accessible_colour
-from retouch_assets.vocabulary import MEASURED, Gate, Status
+from retouch_assets.vocabulary import MEASURED, DriftStatus, Gate, Status
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,11 @@ class Decision:
     final_hist_delta: float | None = None
     delivery_breach: bool = False
     correction: Correction | None = None
+    # Set when the prompt-drift gate failed: the drift, what it was measured against, and the
+    # prompt version to fall back to.
+    prompt_drift: float | None = None
+    approved_prompt_version: str | None = None
+    fallback_prompt_version: str | None = None
 
 
 def _colour_rows(de_mean: float, hist: float, phase: str, config: RetouchConfig) -> list[GateRow]:
@@ -104,11 +112,34 @@ def _describe(action: dict) -> str:
     return f"{action['preset']} → ΔE {action['delta_e_mean']:.2f}"
 
 
+def _prompt_drift(
+    m: ArtifactMeasurement, template: TemplateEntry | None, config: RetouchConfig
+) -> GateRow | None:
+    """The prompt-drift gate row, or None when the drift is not judged (see DriftStatus)."""
+    if m.prompt_drift_status != DriftStatus.SCORED or m.prompt_drift is None:
+        return None
+    limit = config.gates.prompt_drift.cosine_distance_max
+    return GateRow(
+        Gate.PROMPT_DRIFT,
+        "cosine_distance",
+        MEASURED,
+        m.prompt_drift,
+        limit,
+        m.prompt_drift <= limit,
+        True,
+    )
+
+
 def decide(
-    m: ArtifactMeasurement, layers: list[dict], config: RetouchConfig, healer: Healer | None
+    m: ArtifactMeasurement,
+    layers: list[dict],
+    config: RetouchConfig,
+    healer: Healer | None,
+    template: TemplateEntry | None = None,
 ) -> Decision:
     """Gate one measured artifact. `healer(preset)` fits and re-measures a correction; it is
-    only called when the colour gate fails."""
+    only called when the colour gate fails. `template` is the artifact's entry of the template
+    registry (its approved prompt and fallback), if any."""
     delivery_limit = config.gates.delivery.processing_seconds_max
     seconds = m.processing_ms / 1000.0
     delivery = GateRow(
@@ -205,6 +236,22 @@ def decide(
                 for p in decision.proposals
             )
         )
+
+    drift = _prompt_drift(m, template, config)
+    if drift is not None:
+        decision.rows.append(drift)
+        if not drift.passed:
+            assert template is not None and drift.value is not None  # judged: both exist
+            decision.failed_gates.append(Gate.PROMPT_DRIFT)
+            decision.unresolved_gates.append(Gate.PROMPT_DRIFT)
+            decision.prompt_drift = drift.value
+            decision.approved_prompt_version = template.prompt_version
+            decision.fallback_prompt_version = template.fallback
+            decision.review_reasons.append(
+                f"{Gate.PROMPT_DRIFT}: cosine distance {drift.value:.3f} > {drift.threshold} "
+                f"to the approved prompt {template.prompt_version}; fallback preset "
+                f"{template.fallback}, template locked"
+            )
 
     decision.rows.append(delivery)
     if not delivery.passed:

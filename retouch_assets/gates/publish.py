@@ -25,6 +25,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
+from retouch_assets.gates.locks import TemplateLock, lock_reason
 from retouch_assets.safe_paths import inside, safe_stem, sha256_bytes, write_atomic
 from retouch_assets.slo.governance import Freeze, held_reason
 from retouch_assets.vocabulary import PUBLISHABLE, Status
@@ -178,12 +179,14 @@ def provenance(row: dict, gates: list[dict]) -> dict:
 @dataclass(frozen=True)
 class PublicationPlan:
     """What publication needs besides the rows: freezes in force, when versions were first
-    seen, each artifact's final gate rows, and how to get an artifact's final pixels."""
+    seen, each artifact's final gate rows, how to get an artifact's final pixels, and the
+    template locks in force."""
 
     freezes: Sequence[Freeze]
     first_seen: dict
     gates_of: dict[tuple, list[dict]]
     pixels: Callable[[dict], np.ndarray | None]  # None: the image no longer decodes
+    locks: Sequence[TemplateLock] = ()
 
 
 def publish_week(
@@ -201,6 +204,9 @@ def publish_week(
         hold = held_reason(row, list(plan.freezes), plan.first_seen)
         if hold:
             return record | {"status": Status.HELD_BY_FREEZE, "hold_reason": hold}
+        locked = lock_reason(row, plan.locks)
+        if locked:
+            return record | {"status": Status.HELD_BY_TEMPLATE_LOCK, "hold_reason": locked}
         pixels = plan.pixels(row)
         if pixels is None:
             return record | {"hold_reason": "image no longer decodes: not published"}

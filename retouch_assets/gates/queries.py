@@ -110,6 +110,11 @@ def published(con: duckdb.DuckDBPyConnection, week: date) -> list[dict]:
     return fetch_dicts(con, _PUBLISHED, {"week": week, "delivery": Gate.DELIVERY})
 
 
+def held_count(con: duckdb.DuckDBPyConnection, status: Status, week: date | None = None) -> int:
+    """Artifacts held from publication with `status` (in a week, or in all weeks)."""
+    return fetch_value(con, _HELD, {"held": status, "week": week}) or 0
+
+
 def held_by_freeze(con: duckdb.DuckDBPyConnection, week: date | None = None) -> int:
     """Artifacts held from publication by an SLO freeze (in a week, or in all weeks)."""
-    return fetch_value(con, _HELD, {"held": Status.HELD_BY_FREEZE, "week": week}) or 0
+    return held_count(con, Status.HELD_BY_FREEZE, week)

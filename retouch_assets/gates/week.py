@@ -102,7 +102,8 @@ def gate_week(
                 healer = make_healer(image, master.pixels, master_lab, bounds)
             except DecodeError:
                 healer = None  # changed on disk since measured: decided without healing
-        return decide(item.measurement, item.text_layers, config, healer)
+        template = config.templates.get(item.template_id)
+        return decide(item.measurement, item.text_layers, config, healer, template)
 
     decisions = []
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
@@ -231,7 +232,53 @@ def event_rows(week: date, items: list[GateInput], decisions: list[Decision]) ->
             events.append(
                 _event(week, item, EventType.QUEUE_REPRIORITISATION, Gate.DELIVERY, d, breach)
             )
+        if d.fallback_prompt_version is not None:
+            fallback = {
+                "fallback_prompt_version": d.fallback_prompt_version,
+                "approved_prompt_version": d.approved_prompt_version,
+                "prompt_drift": d.prompt_drift,
+            }
+            events.append(
+                _event(week, item, EventType.FALLBACK_PRESET, Gate.PROMPT_DRIFT, d, fallback)
+            )
+    locks = {row["cause_artifact_id"]: row for row in template_lock_rows(week, items, decisions)}
+    for item, d in zip(items, decisions, strict=True):
+        lock = locks.get(item.artifact_id)
+        if lock is not None and lock["cause_attempt"] == item.attempt:
+            details = {"template_id": item.template_id, "locked_at": lock["locked_at"].isoformat()}
+            events.append(
+                _event(week, item, EventType.TEMPLATE_LOCKED, Gate.PROMPT_DRIFT, d, details)
+            )
     return events
+
+
+def template_lock_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:
+    """`retouch.template_locks`: per template with a drifted artifact this week, the first
+    one (by generated_at, then id) as the cause, and how many drifted."""
+    drifted: dict[str, list[tuple[GateInput, Decision]]] = {}
+    for item, d in zip(items, decisions, strict=True):
+        if d.fallback_prompt_version is not None:
+            drifted.setdefault(item.template_id, []).append((item, d))
+    rows = []
+    for template_id, pairs in sorted(drifted.items()):
+        item, d = min(pairs, key=lambda p: (p[0].generated_at, p[0].artifact_id, p[0].attempt))
+        rows.append(
+            {
+                "week": week,
+                "template_id": template_id,
+                "locked_at": item.generated_at,
+                "cause_artifact_id": item.artifact_id,
+                "cause_attempt": item.attempt,
+                "prompt_version": item.prompt_version,
+                "prompt_drift": d.prompt_drift,
+                "threshold": next(r.threshold for r in d.rows if r.gate == Gate.PROMPT_DRIFT),
+                "drifted_artifacts": len(pairs),
+                "approved_prompt_version": d.approved_prompt_version,
+                "fallback_prompt_version": d.fallback_prompt_version,
+                "model_hash": item.measurement.clip_model_hash,
+            }
+        )
+    return rows
 
 
 def final_pixels(image_path: Path, row: dict, background) -> "np.ndarray | None":

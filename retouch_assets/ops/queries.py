@@ -18,6 +18,7 @@ from retouch_assets.vocabulary import (
     EventSource,
     EventType,
     OutboxStatus,
+    SignoffKind,
     Status,
 )
 from retouch_assets.warehouse import fetch_dicts, fetch_value, insert
@@ -214,6 +215,15 @@ FROM retouch.review_queue WHERE week = $week ORDER BY priority, template_id
 _HELD = """
 SELECT count(*) FROM retouch.gated_outputs WHERE week = $week AND status = $held
 """
+# Template locks begun before the end of the week, with the sign-off that released each.
+_LOCKS = """
+SELECT l.template_id, l.locked_at, l.cause_artifact_id, l.prompt_version, l.prompt_drift,
+       l.threshold, l.fallback_prompt_version,
+       (SELECT min(s.signed_at) FROM ops.signoffs s
+         WHERE s.kind = $unlock AND s.scope = l.template_id
+           AND s.effective_from >= l.locked_at) AS unlocked_at
+FROM retouch.template_locks l WHERE l.locked_at < $end ORDER BY l.locked_at
+"""
 _REGRESSIONS = """
 SELECT kind, version, note FROM baselines.version_guardrail WHERE week = $week AND regressed
 """
@@ -230,4 +240,6 @@ def report_facts(con: duckdb.DuckDBPyConnection, week: date, end: datetime) -> d
         "outbox": outbox_status_counts(con, week),
         "held": fetch_value(con, _HELD, of_week | {"held": Status.HELD_BY_FREEZE}),
         "regressions": fetch_dicts(con, _REGRESSIONS, of_week),
+        "locks": fetch_dicts(con, _LOCKS, {"end": end, "unlock": SignoffKind.UNLOCK_TEMPLATE}),
+        "held_by_lock": fetch_value(con, _HELD, of_week | {"held": Status.HELD_BY_TEMPLATE_LOCK}),
     }

@@ -116,6 +116,30 @@ def _review_queue(review: list[dict]) -> list[str]:
     ]
 
 
+def _template_locks(locks: list[dict], held: int) -> list[str]:
+    if not locks:
+        return []
+    lines = [
+        "## Template locks (prompt drift)",
+        "",
+        "| template | locked since | cause | drift | fallback | state |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {lock['template_id']} | {lock['locked_at']:%Y-%m-%d %H:%M} | "
+        f"{lock['cause_artifact_id']} ({lock['prompt_version']}) | "
+        f"{lock['prompt_drift']:.3f} > {lock['threshold']} | {lock['fallback_prompt_version']} | "
+        + (f"unlocked {lock['unlocked_at']:%Y-%m-%d}" if lock["unlocked_at"] else "locked")
+        + " |"
+        for lock in locks
+    ]
+    lines.append(
+        f"\nArtifacts held by template locks this week: {held}. Unlock with "
+        "`retouch signoff --template <id> --by <name> --note <text>`."
+    )
+    return lines
+
+
 def _regressions(regressions: list[dict]) -> list[str]:
     if not regressions:
         return []
@@ -140,6 +164,7 @@ def reliability_markdown(week: date, end: datetime, facts: dict) -> str:
         _alerts(facts["alerts"], facts["outbox"]),
         _incidents(facts["incidents"]),
         _review_queue(facts["review"]),
+        _template_locks(facts["locks"], facts["held_by_lock"]),
         _regressions(facts["regressions"]),
     ]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"

@@ -9,7 +9,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
@@ -66,6 +66,12 @@ class ArtifactMeasurement:
     master_profile: str | None = None
     measure_error: str | None = None
     layers: list[LayerContrast] = field(default_factory=list)
+    # From the CLIP step (`retouch.clip_scores`); None when no model scored the artifact.
+    clip_score: float | None = None
+    prompt_drift: float | None = None
+    prompt_drift_status: str | None = None
+    clip_model_hash: str | None = None
+    clip_untrained: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -257,9 +263,14 @@ _MEASURED_FIELDS = (
 
 
 def quality_rows(
-    week: date, measurements: Iterable[ArtifactMeasurement], template_of: dict[tuple, str]
+    week: date,
+    measurements: Iterable[ArtifactMeasurement],
+    template_of: dict[tuple, str],
+    clip_of: Mapping[tuple, Mapping] | None = None,
 ) -> list[dict]:
-    """`retouch.artifact_quality` rows of a week's measurements."""
+    """`retouch.artifact_quality` rows of a week's measurements; `clip_of` maps (artifact_id,
+    attempt) to the CLIP columns (`clip_scores.quality_fields`)."""
+    clip_of = clip_of or {}
     return [
         {k: getattr(m, k) for k in _MEASURED_FIELDS}
         | {
@@ -267,6 +278,7 @@ def quality_rows(
             "template_id": template_of[(m.artifact_id, m.attempt)],
             "layer_contrast": json.dumps([layer.__dict__ for layer in m.layers]),
         }
+        | dict(clip_of.get((m.artifact_id, m.attempt), {}))
         for m in measurements
     ]
 

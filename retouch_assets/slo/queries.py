@@ -18,7 +18,7 @@ _FACTS = """
 SELECT g.artifact_id, g.attempt, g.generated_at, g.campaign_id, g.template_id, g.channel,
        g.processing_ms / 1000.0 AS processing_seconds,
        q.delta_e_mean, q.hist_delta, q.min_contrast_ratio, q.wcag_aa_pass,
-       fc.final_delta_e_mean,
+       fc.final_delta_e_mean, fd.prompt_drift,
        coalesce(ff.failed, 0) = 0 AS passed_gates
 FROM retouch.generations g
 JOIN retouch.artifact_quality q USING (artifact_id, attempt)
@@ -31,6 +31,11 @@ LEFT JOIN (
     SELECT artifact_id, attempt, value AS final_delta_e_mean FROM retouch.gate_results
     WHERE final AND gate = $colour_gate AND metric = $colour_metric
 ) fc USING (artifact_id, attempt)
+LEFT JOIN (
+    -- Only judged drift has a gate row (a trained model and an approved prompt).
+    SELECT artifact_id, attempt, value AS prompt_drift FROM retouch.gate_results
+    WHERE final AND gate = $drift_gate
+) fd USING (artifact_id, attempt)
 WHERE g.generated_at >= $start AND g.generated_at < $end
 ORDER BY g.generated_at, g.artifact_id, g.attempt
 """
@@ -43,6 +48,7 @@ def load_facts(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -
         "blocking_gates": list(BLOCKING_GATES),
         "colour_gate": Gate.COLOUR_FIDELITY,
         "colour_metric": _FINAL_COLOUR_METRIC,
+        "drift_gate": Gate.PROMPT_DRIFT,
         "start": start,
         "end": end,
     }

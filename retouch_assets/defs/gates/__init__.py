@@ -7,6 +7,7 @@ from retouch_assets.defs.gates.checks import (
     batch_not_systemically_broken,
     published_outputs_pass_gates,
     slo_freeze_respected,
+    template_locks_respected,
 )
 from retouch_assets.settings import Settings
 
@@ -18,5 +19,6 @@ def build_defs(settings: Settings) -> dg.Definitions:
             batch_not_systemically_broken,
             published_outputs_pass_gates,
             slo_freeze_respected,
+            template_locks_respected,
         ],
     )

@@ -16,8 +16,15 @@ from retouch_assets.defs.shared import (
 )
 from retouch_assets.faults import checkpoint
 from retouch_assets.gates import queries
+from retouch_assets.gates.locks import active_locks
 from retouch_assets.gates.publish import PublicationPlan, publish_week, week_folder
-from retouch_assets.gates.tables import GATE_DECISIONS, GATE_RESULTS, GATED_OUTPUTS, REVIEW_QUEUE
+from retouch_assets.gates.tables import (
+    GATE_DECISIONS,
+    GATE_RESULTS,
+    GATED_OUTPUTS,
+    REVIEW_QUEUE,
+    TEMPLATE_LOCKS,
+)
 from retouch_assets.gates.week import (
     decision_rows,
     event_rows,
@@ -26,6 +33,7 @@ from retouch_assets.gates.week import (
     gate_rows,
     gate_week,
     review_rows,
+    template_lock_rows,
 )
 from retouch_assets.ingest.queries import first_seen
 from retouch_assets.ingest.tables import GENERATIONS
@@ -42,7 +50,7 @@ from retouch_assets.resources import (
 from retouch_assets.safe_paths import remove_stale
 from retouch_assets.slo.governance import active_freezes
 from retouch_assets.slo.tables import ERROR_BUDGET
-from retouch_assets.vocabulary import GATE_STATUSES, EventSource, Status
+from retouch_assets.vocabulary import GATE_STATUSES, DriftStatus, EventSource, Status
 from retouch_assets.warehouse import replace_partition
 
 _MEASURED = [key_of(ARTIFACT_QUALITY), key_of(GENERATIONS)]
@@ -54,6 +62,7 @@ _MEASURED = [key_of(ARTIFACT_QUALITY), key_of(GENERATIONS)]
         table_spec(GATE_RESULTS, "gates", _MEASURED),
         table_spec(GATE_DECISIONS, "gates", _MEASURED),
         table_spec(REVIEW_QUEUE, "gates", _MEASURED),
+        table_spec(TEMPLATE_LOCKS, "gates", _MEASURED),
         table_spec(EVENTS, "gates", _MEASURED),
     ],
 )
@@ -63,7 +72,8 @@ def evaluate_gates(
     landing: LandingResource,
     retouch_config: RetouchConfigResource,
 ):
-    """Apply the colour, accessibility and delivery gates, healing colour failures."""
+    """Apply the colour, accessibility, prompt-drift and delivery gates, healing colour
+    failures and locking templates whose prompts drifted."""
     week = week_of_context(context)
     with warehouse.connect() as con:
         items = [gate_input(row, landing.file) for row in queries.week_to_gate(con, week)]
@@ -72,6 +82,7 @@ def evaluate_gates(
         GATE_RESULTS: gate_rows(week, items, decisions),
         GATE_DECISIONS: decision_rows(week, items, decisions),
         REVIEW_QUEUE: review_rows(week, items, decisions),
+        TEMPLATE_LOCKS: template_lock_rows(week, items, decisions),
         EVENTS: event_rows(week, items, decisions),
     }
     with warehouse.connect() as con:
@@ -85,6 +96,12 @@ def evaluate_gates(
         GATE_RESULTS: {"failed_gates": md(("gate", "artifacts"), failed.most_common())},
         GATE_DECISIONS: {f"status/{s}": statuses.get(s, 0) for s in GATE_STATUSES},
         REVIEW_QUEUE: {},
+        TEMPLATE_LOCKS: {
+            "locked_templates": [r["template_id"] for r in tables[TEMPLATE_LOCKS]],
+            "prompt_drift_not_judged": sum(
+                1 for i in items if i.measurement.prompt_drift_status != DriftStatus.SCORED
+            ),
+        },
         EVENTS: {"event_types": md(("event", "count"), events.most_common())},
     }
     for table, extra in metadata.items():
@@ -114,8 +131,8 @@ def gated_outputs(
     retouch_config: RetouchConfigResource,
 ) -> dg.MaterializeResult:
     """Publish approved and healed images not held by an SLO freeze (a prompt version, or a
-    template/retouch version, first seen after the freeze began), atomically; files of the
-    previous publication go only once the new rows are committed."""
+    template/retouch version, first seen after the freeze began) or a template lock,
+    atomically; files of the previous publication go only once the new rows are committed."""
     week = week_of_context(context)
     background = hex_to_rgb(retouch_config.load().quality.alpha_background)
     week_start, _ = week_window(week)
@@ -125,6 +142,7 @@ def gated_outputs(
             first_seen=first_seen(con),
             gates_of=queries.final_gates_by_artifact(con, week),
             pixels=lambda row: final_pixels(landing.file(row, "image"), row, background),
+            locks=active_locks(con),
         )
         new_work = queries.new_work_freezes(con, week_start)
         rows = queries.week_to_publish(con, week)
@@ -142,6 +160,10 @@ def gated_outputs(
             "dagster/row_count": len(records),
             "published": published,
             "held_by_freeze": sum(1 for r in records if r["status"] == Status.HELD_BY_FREEZE),
+            "held_by_template_lock": sum(
+                1 for r in records if r["status"] == Status.HELD_BY_TEMPLATE_LOCK
+            ),
+            "template_locks_in_force": sorted({lock.template_id for lock in plan.locks}),
             "stale_files_removed": len(removed),
             "slo_freezes_in_force": [f.key for f in plan.freezes],
             "freeze_new_work_scopes": new_work,

@@ -7,6 +7,7 @@ import dagster as dg
 
 from retouch_assets.defs.shared import key_of, md, week_of_context, weekly_check
 from retouch_assets.gates import audit, queries
+from retouch_assets.gates.locks import active_locks, lock_violations, locked_templates
 from retouch_assets.gates.tables import GATE_DECISIONS, GATED_OUTPUTS
 from retouch_assets.ingest.queries import first_seen
 from retouch_assets.partitions import week_window
@@ -18,6 +19,7 @@ from retouch_assets.resources import (
     WarehouseResource,
 )
 from retouch_assets.slo.governance import active_freezes
+from retouch_assets.vocabulary import Status
 
 
 @weekly_check(key_of(GATE_DECISIONS), "batch_not_systemically_broken", blocking=True)
@@ -112,5 +114,27 @@ def slo_freeze_respected(
             "held_by_freeze": held,
             "violations": len(violations),
             "worst_offenders": md(("artifact_id", "attempt", "freeze"), violations[:10]),
+        },
+    )
+
+
+@weekly_check(key_of(GATED_OUTPUTS), "template_locks_respected", blocking=True)
+def template_locks_respected(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """Nothing was published from a template locked by a prompt-drift failure (generated
+    after the lock began) without an unlock sign-off."""
+    week = week_of_context(context)
+    with warehouse.connect() as con:
+        locks = active_locks(con)
+        violations = lock_violations(queries.published(con, week), locks)
+        held = queries.held_count(con, Status.HELD_BY_TEMPLATE_LOCK, week)
+    return dg.AssetCheckResult(
+        passed=not violations,
+        metadata={
+            "locked_templates": sorted(locked_templates(locks)),
+            "held_by_template_lock": held,
+            "violations": len(violations),
+            "worst_offenders": md(("artifact_id", "attempt", "lock"), violations[:10]),
         },
     )

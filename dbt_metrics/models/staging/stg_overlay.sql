@@ -1,0 +1,25 @@
+-- The business layer's weekly overlay of outcomes on quality drift.
+select
+    week,
+    campaign_id,
+    channel,
+    impressions,
+    clicks,
+    conversions,
+    revenue,
+    currency,
+    support_tickets,
+    ctr,
+    cvr,
+    revenue_per_conversion,
+    lcp_p75_ms,
+    lcp_samples,
+    artifacts,
+    published,
+    colour_fail_rate,
+    wcag_fail_rate,
+    delta_e_mean,
+    prompt_drift_mean,
+    cvr_wow_change,
+    colour_fail_rate_wow_change
+from {{ source('business', 'overlay') }}
