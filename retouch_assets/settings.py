@@ -25,6 +25,7 @@ ENV_ANALYTICS_STORAGE_VERSION = "RETOUCH_ANALYTICS_STORAGE_VERSION"
 ENV_LOCK_TIMEOUT_S = "RETOUCH_LOCK_TIMEOUT_S"
 # The CLIP model folder (`retouch clip export`); overrides `clip.model_dir` of the config.
 ENV_CLIP_MODEL = "RETOUCH_CLIP_MODEL"
+ENV_DBT_METRICS = "RETOUCH_DBT_METRICS"
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 # Crash-repair tests only: the named checkpoint (see faults.py) kills the process with SIGKILL.
 ENV_TEST_KILL_AT = "RETOUCH_TEST_KILL_AT"
@@ -175,6 +176,13 @@ def alert_environment() -> dict[str, str]:
     """The variables alert routes may name (`RETOUCH_*`): endpoints and secrets, read when
     delivering, never stored in the warehouse or shown in metadata."""
     return {k: v for k, v in os.environ.items() if k.startswith(ALERT_ENV_PREFIX)}
+
+
+def dbt_metrics_enabled() -> bool:
+    """Whether the weekly pipeline runs the dbt metrics layer (RETOUCH_DBT_METRICS, default
+    on). "off" leaves the dbt step out of the definitions: a machine without dbt, or the test
+    suite, whose many weekly runs would each pay seconds for a dbt process."""
+    return os.environ.get(ENV_DBT_METRICS, "on").strip().lower() not in {"off", "0", "false"}
 
 
 def kill_point() -> str | None:

@@ -7,11 +7,14 @@ targets that load the definitions), `retouch run`, the test session, and `dagste
 definitions load that finds the manifest missing or out of date fails, naming the fix.
 """
 
-import os
 import sys
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from retouch_assets.settings import ENV_DBT_METRICS, dbt_metrics_enabled
+
+__all__ = ["ENV_DBT_METRICS", "dbt_metrics_enabled"]
 
 if TYPE_CHECKING:  # dagster_dbt imports dbt (seconds): only where a project is built or parsed
     from dagster_dbt import DbtProject
@@ -22,18 +25,8 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_metrics"
 _PARSED = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
 PREPARE_COMMAND = "`make install`, or `../.venv/bin/dbt parse` in dbt_metrics/"
 
-# "off" leaves the dbt step out of the definitions (a machine without dbt; the test suite,
-# whose many weekly runs would each pay seconds for a dbt process).
-ENV_DBT_METRICS = "RETOUCH_DBT_METRICS"
-
-
 class DbtManifestError(RuntimeError):
     """The dbt manifest is missing or older than the project it describes."""
-
-
-def dbt_metrics_enabled() -> bool:
-    """Whether the weekly pipeline runs the dbt metrics layer (RETOUCH_DBT_METRICS, default on)."""
-    return os.environ.get(ENV_DBT_METRICS, "on").strip().lower() not in {"off", "0", "false"}
 
 
 @cache
