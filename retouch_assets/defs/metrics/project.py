@@ -25,6 +25,7 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_metrics"
 _PARSED = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
 PREPARE_COMMAND = "`make install`, or `../.venv/bin/dbt parse` in dbt_metrics/"
 
+
 class DbtManifestError(RuntimeError):
     """The dbt manifest is missing or older than the project it describes."""
 
