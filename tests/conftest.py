@@ -37,6 +37,17 @@ def pytest_configure(config):
         prepare_manifest()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under xdist (`--dist loadgroup`), every test on the shared sample run goes to one worker,
+    which builds the run once (a session fixture is per worker: ~10 s of CPU each), and the
+    crash-repair test, the longest, to another group, so the two overlap."""
+    for item in items:
+        if "sample_run" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("sample_run"))
+        elif item.path.name == "test_crash_repair.py":
+            item.add_marker(pytest.mark.xdist_group("crash_repair"))
+
+
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory) -> Path:
     """Two weeks, eight artifacts a week, every kind of invalid line: built once per session."""

@@ -117,7 +117,8 @@ def score_rows(
         }
         if template is not None:
             approved = texts[prompt_hash(template.approved_prompt)]
-            row["prompt_drift"] = 1.0 - _cosine(text.vector, approved.vector)
+            # Rounding can put an unchanged prompt a hair below zero: distances are >= 0.
+            row["prompt_drift"] = max(0.0, 1.0 - _cosine(text.vector, approved.vector))
             row["prompt_diff"] = word_diff(template.approved_prompt, g["prompt"])
         # An unreadable image has no clip_score; its drift (text only) is still valid.
         if error is None:

@@ -76,7 +76,12 @@ def clip_scores(
 
     from retouch_assets.clip.runtime import load_clip
 
-    runtime = load_clip(model_dir, device=config.clip.device, batch_size=config.clip.batch_size)
+    runtime = load_clip(
+        model_dir,
+        device=config.clip.device,
+        batch_size=config.clip.batch_size,
+        precision=config.clip.precision,
+    )
     info = runtime.info
     model = scoring.ModelFacts(info.model_name, info.model_hash, info.untrained, info.provider)
     context.log.info(
