@@ -271,3 +271,21 @@ def test_a_model_whose_files_changed_fails_the_step_naming_the_file(drift_run, t
     while error.cause is not None:
         error = error.cause
     assert onnx.name in error.message and "sha256" in error.message
+
+
+def test_the_cli_unlocks_a_locked_template_once(drift_run, tmp_path, capsys):
+    from retouch_assets.cli import main
+
+    settings, _ = drift_run
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(settings.duckdb_path, db)
+    argv = ["signoff", "--template", "tpl-a", "--by", "Mara", "--note", "re-generated", "--db"]
+    assert main([*argv, str(db)]) == 0
+    assert "unlock_template tpl-a by Mara" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="'tpl-a' is not locked"):
+        main([*argv, str(db)])
+    with pytest.raises(SystemExit, match="not locked .*locked templates: none"):
+        main(["signoff", "--template", "tpl-zzz", "--by", "M", "--note", "n", "--db", str(db)])
+    with connect(db, read_only=True) as con:
+        kinds = con.execute("SELECT kind, scope, approver FROM ops.signoffs").fetchall()
+    assert kinds == [(SignoffKind.UNLOCK_TEMPLATE, "tpl-a", "Mara")]
