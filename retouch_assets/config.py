@@ -401,11 +401,17 @@ class Cost(_Strict):
 
     currency: str = Field(default="EUR", pattern=_CURRENCY, description="ISO 4217 code")
     staff_rate_per_hour: float = Field(
-        default=65.0, ge=0, description="loaded staff cost of one hour of reprocessing work"
+        default=65.0,
+        ge=0,
+        le=1_000_000,
+        allow_inf_nan=False,
+        description="loaded staff cost of one hour of reprocessing work",
     )
-    template_rates: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=dict,
-        description="per-template hourly rates overriding staff_rate_per_hour",
+    template_rates: dict[str, Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]] = (
+        Field(
+            default_factory=dict,
+            description="per-template hourly rates overriding staff_rate_per_hour",
+        )
     )
 
     def rate_for(self, template_id: str) -> float:

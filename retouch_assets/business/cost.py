@@ -8,6 +8,7 @@ Months are calendar months of `generated_at` in UTC, so a week spanning two mont
 both. No Dagster, no SQL.
 """
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,8 @@ from retouch_assets.config import Cost
 
 _PLACES = Decimal("0.0001")
 _HOUR = Decimal(3600)
+# A higher hourly rate is a typo; it would also overflow DECIMAL(18,4) over a month of retries.
+_MAX_RATE = 1_000_000.0
 
 
 def money(value: Decimal) -> Decimal:
@@ -34,6 +37,23 @@ def months_of_week(week: date) -> list[date]:
     return sorted({week.replace(day=1), (week + timedelta(days=6)).replace(day=1)})
 
 
+def _rate(cost: Cost, template_id: str) -> Decimal:
+    """The template's hourly rate as money; a rate that is not a finite amount (YAML `.inf`)
+    is a configuration error naming the field to fix, not a decimal crash."""
+    value = cost.rate_for(template_id)
+    if not math.isfinite(value) or value > _MAX_RATE:
+        field = (
+            f"cost.template_rates.{template_id}"
+            if template_id in cost.template_rates
+            else "cost.staff_rate_per_hour"
+        )
+        raise ValueError(
+            f"retouch-slo.yaml {field} is {value}: an hourly rate must be a finite amount "
+            f"up to {_MAX_RATE:,.0f} {cost.currency}"
+        )
+    return money(Decimal(str(value)))
+
+
 def attempt_costs(attempts: Iterable[Mapping[str, Any]], cost: Cost) -> list[dict[str, Any]]:
     """`business.reprocess_cost` rows: one per reprocessing attempt, with its cost."""
     rows = []
@@ -42,7 +62,7 @@ def attempt_costs(attempts: Iterable[Mapping[str, Any]], cost: Cost) -> list[dic
             continue  # a first attempt is production, not reprocessing
         processing_s = Decimal(int(a["processing_ms"])) / 1000
         review_s = Decimal(str(a.get("review_seconds") or 0))
-        rate = money(Decimal(str(cost.rate_for(a["template_id"]))))
+        rate = _rate(cost, a["template_id"])
         rows.append(
             {
                 "week": a["week"],

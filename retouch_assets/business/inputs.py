@@ -2,21 +2,40 @@
 against strict schemas. Every data row ends up in exactly one of the accepted rows or the
 quarantine (file, line, reason, raw text), like manifest lines.
 
-- A CSV row is one physical line (no quoted line breaks); line numbers count the header as
-  line 1. Blank lines are not rows. A UTF-8 byte-order mark is ignored. A Parquet row's "line"
-  is its row number (1-based) and its raw text the row as JSON.
-- Columns may come in any order; extra columns are ignored (and reported); a missing or
-  repeated required column quarantines every row of the file (`bad_header`).
-- Values are taken as written: no trimming, no guessing. Counts are non-negative integers,
-  revenue a decimal with at most four decimals (negative revenue, e.g. a day of refunds, is
-  allowed), `lcp_ms` a number of milliseconds between 0 and 10 minutes.
+- CSV is RFC 4180: a quoted field may hold commas, doubled quotes and line breaks, and such a
+  row keeps the number of the line it starts on. Lines end in LF, CRLF or a lone CR;
+  line numbers count the header as line 1; blank lines are not rows. A UTF-8 byte-order mark
+  is ignored and a UTF-16 file with its byte-order mark (Excel's "Unicode text") is read as
+  such. Any other encoding is judged line by line: a line that is not UTF-8 (a Latin-1 "Café")
+  or holds a NUL is `unreadable`, naming the byte, and costs its row only. A record spanning
+  lines that does not parse (a stray quote would swallow the rest of the file) is judged line
+  by line instead. A Parquet row's "line" is its row number (1-based) and its raw text the
+  row as JSON; a file that is not readable Parquet at all (truncated while copied) counts
+  as absent, named in `missing`, so that what earlier runs stored from it is kept.
+- Columns may come in any order; extra columns are ignored (and reported in `notes`); a
+  missing or repeated required column quarantines every row of the file (`bad_header`, naming
+  the file, the columns and the fix). Header names and values are taken without surrounding
+  white space (" web " is web; the raw text keeps it); nothing else is normalised: names and
+  channels are case-sensitive.
+- Counts are non-negative whole numbers of at most 18 digits ("12.0" from a float export is
+  12; "12.5", "1_000", "+12" are not); revenue a decimal with a point, at most 4 places
+  (trailing zeros beyond them are the same amount) and 12 digits before it, no currency
+  sign, thousands separator or exponent; negative revenue (a day of refunds) is allowed;
+  `lcp_ms` a finite number (decimal or scientific) of milliseconds from 0 to 10 minutes.
+- `date` is YYYY-MM-DD exactly; `ts` is ISO-8601 / RFC 3339 with seconds and an offset (`Z`,
+  `+05:30`, `+0530`; lower-case t/z allowed). A time without offset (which day is it?) or
+  epoch milliseconds are `bad_timestamp`. A Parquet `ts` may be text or a zoned timestamp
+  type; a naive timestamp type is refused like an offset-less string.
 - Weeks are Monday weeks in UTC: a beacon stamped Monday 01:30+02:00 is Sunday 23:30 UTC and
   belongs to the previous week. A row whose date cannot be read, or that falls outside the
   partitions (before the first week, or in a week that has not started), has no week: it is
   quarantined with `week` NULL, and those rows are replaced by every run.
 - A repeated date × campaign × channel: the first row (lowest line) is kept, every later one
   is quarantined as `duplicate_key`, naming the line it repeats — as manifests keep the first
-  of a repeated (artifact_id, attempt). The reason says whether the figures differ.
+  of a repeated (artifact_id, attempt). The reason says whether the figures differ (as
+  values: "250.5" and "250.50" are the same figure).
+- `rum_lcp.csv` and `rum_lcp.parquet` both present: the CSV is read, the Parquet file ignored
+  and named in `notes` (the same beacons exported twice must not count twice).
 
 No Dagster import: the business layer's assets call `read_business_inputs` once per step.
 """
@@ -51,9 +70,13 @@ LCP_MAX_MS = 600_000.0  # a page view whose largest paint took over ten minutes 
 
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 _TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
-_INTEGER = r"^-?\d{1,18}$"
-_DECIMAL = r"^-?\d{1,14}(\.\d{1,4})?$"
-_NUMBER = r"^-?\d+(\.\d+)?$"
+# A whole number (a float export's "12.0" is the same number), at most 18 digits.
+_INTEGER = r"^-?\d{1,18}(\.0+)?$"
+# A decimal with a point, at most 4 places (trailing zeros beyond them are exact) and at most
+# 12 digits before the point, so that a week's sums fit DECIMAL(18,4).
+_DECIMAL = r"^-?\d{1,12}(\.\d{1,4}0*)?$"
+# A finite decimal or scientific number (web-vitals reports floats: 2100.5000000000002).
+_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 
 
 class BusinessReason(StrEnum):
@@ -175,7 +198,11 @@ def read_business_inputs(
         quarantined += [text.rejected, bad]
     else:
         result.missing.append(f"{KPI_FILE} not found in {folder}")
-    rum_path = next((folder / n for n in RUM_FILES if (folder / n).is_file()), None)
+    present = [folder / n for n in RUM_FILES if (folder / n).is_file()]
+    rum_path = present[0] if present else None
+    for ignored in present[1:]:
+        # Never both: the same beacons exported twice would count twice.
+        result.notes.append(f"{ignored.name} ignored: {present[0].name} is read instead")
     if rum_path is None:
         result.missing.append(f"{' or '.join(RUM_FILES)} not found in {folder}")
     else:
@@ -208,50 +235,162 @@ def _quarantine_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
 def _csv_frame(
     path: Path, columns: Sequence[str], optional: Sequence[str], result: BusinessInputs
 ) -> _TextFrame:
-    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
-    lines = [
-        (i, line.removesuffix(b"\r"))
-        for i, line in enumerate(data.split(b"\n"), start=1)
-        if line.strip()
-    ]
-    result.rows_read[path.name] = max(len(lines) - 1, 0)
-    if not lines:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # no permission, a file vanishing mid-read: as if absent
+        result.missing.append(f"{path.name} cannot be read ({exc.strerror or exc})")
         return _TextFrame(path.name, _empty_text(columns), _quarantine_frame([]))
-    header_raw = lines[0][1].decode("utf-8", errors="replace")
-    header = next(csv.reader([header_raw]), [])
+    lines = _decoded_lines(data)
+    records = _records(lines)
+    header_at = next((i for i, r in enumerate(records) if not _blank_record(lines, r)), None)
+    if header_at is None:  # an empty file, or only blank lines: no rows
+        result.rows_read[path.name] = 0
+        return _TextFrame(path.name, _empty_text(columns), _quarantine_frame([]))
+    header = [h.strip() for h in records[header_at].fields or []]
     problem = _header_problem(header, columns, optional, path.name, result)
     rows: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    for line_no, raw_bytes in lines[1:]:
-        try:
-            raw = raw_bytes.decode("utf-8")
-        except UnicodeDecodeError:
-            raw = raw_bytes.decode("utf-8", errors="replace")
-            rejected.append(_reject(path.name, line_no, R.UNREADABLE, "not UTF-8 text", raw))
-            continue
+
+    def judge(line_no: int, raw: str, fields: list[str] | None, why: str | None) -> None:
         if problem:
             rejected.append(_reject(path.name, line_no, R.BAD_HEADER, problem, raw))
+        elif why is not None or fields is None:
+            rejected.append(_reject(path.name, line_no, R.UNREADABLE, why or "not CSV", raw))
+        elif len(fields) != len(header):
+            detail = f"{len(fields)} fields, the header has {len(header)}"
+            rejected.append(_reject(path.name, line_no, R.UNREADABLE, detail, raw))
+        else:
+            values = dict(zip(header, fields, strict=True))
+            rows.append({"line_no": line_no, "raw": raw, **{c: values.get(c) for c in columns}})
+
+    for record in records[header_at + 1 :]:
+        if _blank_record(lines, record):
             continue
-        try:
-            fields = next(csv.reader([raw]), [])
-        except csv.Error as exc:
-            rejected.append(_reject(path.name, line_no, R.UNREADABLE, f"not CSV ({exc})", raw))
+        span = lines[record.first : record.end]
+        why = next((line.problem for line in span if line.problem), None) or record.error
+        whole = why is None and record.fields is not None and len(record.fields) == len(header)
+        if len(span) == 1 or whole:
+            judge(span[0].number, _raw(span), record.fields, why)
             continue
-        if len(fields) != len(header):
-            rejected.append(
-                _reject(
-                    path.name,
-                    line_no,
-                    R.UNREADABLE,
-                    f"{len(fields)} fields, the header has {len(header)}",
-                    raw,
-                )
-            )
-            continue
-        values = dict(zip(header, fields, strict=True))
-        rows.append({"line_no": line_no, "raw": raw, **{c: values.get(c) for c in columns}})
+        # A record over several lines that does not parse (a stray quote swallows the lines
+        # after it): every line is judged on its own, so one bad quote costs one row.
+        for line in span:
+            if line.text.strip():
+                fields, error = _fields(line.text)
+                judge(line.number, _raw([line]), fields, line.problem or error)
+    result.rows_read[path.name] = len(rows) + len(rejected)
     frame = pl.DataFrame(rows, schema=_text_schema(columns)) if rows else _empty_text(columns)
     return _TextFrame(path.name, frame, _quarantine_frame(rejected))
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One physical line: its number (1-based), its text with its line break, and why it
+    cannot be read (not UTF-8, a NUL byte), if so."""
+
+    number: int
+    text: str
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One CSV record: the lines it spans ([first, end) indexes into the lines), its fields,
+    or the CSV error that stopped it."""
+
+    first: int
+    end: int
+    fields: list[str] | None
+    error: str | None
+
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _decoded_lines(data: bytes) -> list[_Line]:
+    """The file's lines, broken at LF, CRLF or a lone CR (classic Mac exports), each
+    decoded on its own so that one Latin-1 byte costs one row, not the file. A UTF-16 file
+    (Excel's "Unicode text") is read as such when it starts with its byte-order mark."""
+    utf16 = data.startswith(_UTF16_BOMS)
+    if utf16:
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            data = data.decode("utf-16", errors="replace").encode("utf-8")
+            return [
+                _Line(i, text.decode("utf-8"), "not valid UTF-16 text; save the file as UTF-8")
+                for i, text in enumerate(data.splitlines(keepends=True), start=1)
+            ]
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    lines = []
+    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
+        problem = None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            text = raw.decode("utf-8", errors="replace")
+            problem = (
+                f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at position {exc.start + 1}); "
+                "save the file as UTF-8"
+            )
+        if problem is None and "\x00" in text:
+            problem = "contains a NUL character"
+        lines.append(_Line(number, text, problem))
+    return lines
+
+
+class _Feed:
+    """Lines handed to csv.reader one at a time, remembering how many it has taken."""
+
+    def __init__(self, lines: Sequence[_Line]):
+        self.lines = lines
+        self.taken = 0
+
+    def __iter__(self) -> "_Feed":
+        return self
+
+    def __next__(self) -> str:
+        if self.taken >= len(self.lines):
+            raise StopIteration
+        self.taken += 1
+        return self.lines[self.taken - 1].text
+
+
+def _records(lines: Sequence[_Line]) -> list[_Record]:
+    """The CSV records (RFC 4180: a quoted field may hold commas, quotes and line breaks)."""
+    feed = _Feed(lines)
+    reader = csv.reader(feed)
+    records = []
+    while True:
+        first = feed.taken
+        try:
+            fields, error = next(reader), None
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            fields, error = None, f"not CSV ({exc})"
+        records.append(_Record(first, max(feed.taken, first + 1), fields, error))
+        if feed.taken >= len(lines) and error is not None:
+            break
+    return records
+
+
+def _fields(text: str) -> tuple[list[str] | None, str | None]:
+    """One line parsed as a record on its own."""
+    try:
+        return next(csv.reader([text]), []), None
+    except csv.Error as exc:
+        return None, f"not CSV ({exc})"
+
+
+def _blank_record(lines: Sequence[_Line], record: _Record) -> bool:
+    return all(not line.text.strip() for line in lines[record.first : record.end])
+
+
+def _raw(span: Sequence[_Line]) -> str:
+    """The text of a record as written, without its final line break."""
+    text = "".join(line.text for line in span)
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 def _header_problem(
@@ -262,24 +401,47 @@ def _header_problem(
     result: BusinessInputs,
 ) -> str | None:
     missing = [c for c in columns if c not in header and c not in optional]
-    repeated = sorted({c for c in header if header.count(c) > 1})
+    repeated = sorted({c for c in header if c in columns and header.count(c) > 1})
     extra = [c for c in header if c not in columns]
     if extra:
         result.notes.append(f"{name}: ignored columns {', '.join(extra)}")
     if missing or repeated:
         parts = [f"missing {', '.join(missing)}"] if missing else []
         parts += [f"repeated {', '.join(repeated)}"] if repeated else []
-        return f"header {'; '.join(parts)} (expected {', '.join(columns)})"
+        hints = [
+            f"found {h!r}: rename it {c}"
+            for c in missing
+            for h in header
+            if h.strip().lower() == c.lower() and h != c
+        ]
+        fix = "; ".join(hints) or "fix the header row"
+        return f"{name} header {'; '.join(parts)} (expected {', '.join(columns)}): {fix}"
     return None
 
 
 def _parquet_frame(
     path: Path, columns: Sequence[str], optional: Sequence[str], result: BusinessInputs
 ) -> _TextFrame:
-    table = pl.read_parquet(path)
+    try:
+        table = pl.read_parquet(path)
+    except Exception as exc:  # not Parquet, truncated (a copy under way), an unknown codec
+        # No row can be told from another: the file counts as absent, so what earlier runs
+        # stored from it is kept rather than replaced by nothing.
+        result.missing.append(
+            f"{path.name} is not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})"
+        )
+        return _TextFrame(path.name, _empty_text(columns), _quarantine_frame([]))
     result.rows_read[path.name] = table.height
     raws = [json.dumps(r, default=str, ensure_ascii=False) for r in table.to_dicts()]
     problem = _header_problem(table.columns, columns, optional, path.name, result)
+    if problem is None:
+        unusable = [
+            f"{c} is {table.schema[c]}"
+            for c in columns
+            if c in table.columns and _unusable_type(table.schema[c])
+        ]
+        if unusable:
+            problem = f"{path.name} column {', '.join(unusable)}: write it as text or a number"
     if problem:
         rejected = [
             _reject(path.name, i, R.BAD_HEADER, problem, raw) for i, raw in enumerate(raws, 1)
@@ -306,6 +468,11 @@ def _parquet_frame(
     return _TextFrame(path.name, frame, _quarantine_frame([]))
 
 
+def _unusable_type(dtype: Any) -> bool:
+    """Nested, binary or object columns: no text a rule could judge."""
+    return dtype.is_nested() or dtype in (pl.Binary, pl.Object)
+
+
 def _text_schema(columns: Sequence[str]) -> dict[str, Any]:
     return {"line_no": pl.Int64, "raw": pl.String, **{c: pl.String for c in columns}}
 
@@ -323,6 +490,19 @@ def _reject(name: str, line_no: int, reason: R, detail: str, raw: str) -> dict[s
         "reason": detail,
         "raw": raw,
     }
+
+
+_NUMBER_FORMS = {
+    **{c: "a whole number of at most 18 digits" for c in KPI_COUNTS},
+    "revenue": "a decimal like -1234.56: a point, at most 4 places and 12 digits before it, "
+    "no thousands separator, currency sign or exponent",
+}
+
+
+def _trimmed(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Values without surrounding white space (" 12", "web "): the same value, never a
+    different one. The raw text keeps them."""
+    return frame.with_columns(pl.col(c).str.strip_chars() for c in columns)
 
 
 def _blank(name: str) -> pl.Expr:
@@ -369,20 +549,28 @@ def _split(
 def _parse_kpi(
     text: _TextFrame, channels: Collection[str], weeks: WeekRange
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frame = text.rows.with_columns(
-        pl.when(pl.col("date").str.contains(_DATE))
-        .then(pl.col("date").str.to_date("%Y-%m-%d", strict=False))
-        .alias("_date"),
-        *(
-            pl.when(pl.col(c).str.contains(_INTEGER))
-            .then(pl.col(c).str.to_integer(strict=False))
-            .alias(f"_{c}")
-            for c in KPI_COUNTS
-        ),
-        pl.when(pl.col("revenue").str.contains(_DECIMAL))
-        .then(pl.col("revenue").cast(pl.Decimal(18, 4), strict=False))
-        .alias("_revenue"),
-    ).with_columns(week=_week_of(pl.col("_date")))
+    frame = (
+        _trimmed(text.rows, KPI_COLUMNS)
+        .with_columns(
+            pl.when(pl.col("date").str.contains(_DATE))
+            .then(pl.col("date").str.to_date("%Y-%m-%d", strict=False))
+            .alias("_date"),
+            *(
+                pl.when(pl.col(c).str.contains(_INTEGER))
+                .then(pl.col(c).str.replace(r"\.0+$", "").str.to_integer(strict=False))
+                .alias(f"_{c}")
+                for c in KPI_COUNTS
+            ),
+            pl.when(pl.col("revenue").str.contains(_DECIMAL))
+            .then(
+                pl.col("revenue")
+                .str.replace(r"(\.\d{1,4})0+$", "${1}")
+                .cast(pl.Decimal(18, 4), strict=False)
+            )
+            .alias("_revenue"),
+        )
+        .with_columns(week=_week_of(pl.col("_date")))
+    )
     frame = frame.with_columns(_week_ok=_in_partitions(pl.col("week"), weeks).fill_null(False))
     numbers = (*KPI_COUNTS, "revenue")
     checks: list[tuple[pl.Expr, R, pl.Expr]] = [
@@ -410,7 +598,9 @@ def _parse_kpi(
                 pl.lit("not a number: "),
                 pl.concat_str(
                     [
-                        pl.when(pl.col(f"_{c}").is_null()).then(pl.format(f"{c} {{}}", pl.col(c)))
+                        pl.when(pl.col(f"_{c}").is_null()).then(
+                            pl.format(f"{c} '{{}}' ({_NUMBER_FORMS[c]})", pl.col(c))
+                        )
                         for c in numbers
                     ],
                     separator=", ",
@@ -476,15 +666,15 @@ def _first_of_each_key(frame: pl.DataFrame, name: str) -> tuple[pl.DataFrame, pl
     key = ["_date", "campaign_id", "channel"]
     frame = frame.with_columns(
         pl.col("line_no").first().over(key).alias("_first_line"),
-        pl.concat_str([pl.col(c) for c in _KPI_FIGURES], separator="|")
+        pl.concat_str([pl.col(f"_{c}").cast(pl.String) for c in _KPI_FIGURES], separator="|")
         .first()
         .over(key)
         .alias("_first_figures"),
     )
     repeated = pl.col("line_no") != pl.col("_first_line")
-    same = pl.concat_str([pl.col(c) for c in _KPI_FIGURES], separator="|") == pl.col(
-        "_first_figures"
-    )
+    same = pl.concat_str(
+        [pl.col(f"_{c}").cast(pl.String) for c in _KPI_FIGURES], separator="|"
+    ) == pl.col("_first_figures")
     duplicates = frame.filter(repeated).select(
         "week",
         pl.lit(name).alias("source_file"),
@@ -515,15 +705,24 @@ def _unknown_channel(channels: Collection[str]) -> tuple[pl.Expr, R, pl.Expr]:
 def _parse_rum(
     text: _TextFrame, channels: Collection[str], weeks: WeekRange
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    ts = pl.col("ts").str.replace(r"Z$", "+00:00")
-    frame = text.rows.with_columns(
-        pl.when(pl.col("ts").str.contains(_TIMESTAMP))
-        .then(ts.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", time_zone="UTC", strict=False))
-        .alias("_ts"),
-        pl.when(pl.col("lcp_ms").str.contains(_NUMBER))
-        .then(pl.col("lcp_ms").cast(pl.Float64, strict=False))
-        .alias("_lcp_ms"),
-    ).with_columns(week=_week_of(pl.col("_ts").dt.date()))
+    # RFC 3339 allows a lower-case "t" and "z".
+    ts = pl.col("ts").str.to_uppercase()
+    frame = (
+        _trimmed(text.rows, RUM_COLUMNS)
+        .with_columns(
+            pl.when(ts.str.contains(_TIMESTAMP))
+            .then(
+                ts.str.replace(r"Z$", "+00:00").str.to_datetime(
+                    "%Y-%m-%dT%H:%M:%S%.f%z", time_zone="UTC", strict=False
+                )
+            )
+            .alias("_ts"),
+            pl.when(pl.col("lcp_ms").str.contains(_NUMBER))
+            .then(pl.col("lcp_ms").cast(pl.Float64, strict=False))
+            .alias("_lcp_ms"),
+        )
+        .with_columns(week=_week_of(pl.col("_ts").dt.date()))
+    )
     frame = frame.with_columns(_week_ok=_in_partitions(pl.col("week"), weeks).fill_null(False))
     required = [c for c in RUM_COLUMNS if c not in RUM_OPTIONAL]
     checks: list[tuple[pl.Expr, R, pl.Expr]] = [
@@ -547,7 +746,7 @@ def _parse_rum(
         (
             pl.col("_lcp_ms").is_null(),
             R.NOT_A_NUMBER,
-            pl.format("lcp_ms {} is not a number", pl.col("lcp_ms")),
+            pl.format("lcp_ms '{}' is not a finite number of milliseconds", pl.col("lcp_ms")),
         ),
         (
             ~pl.col("_week_ok"),

@@ -66,6 +66,8 @@ def read_business_inputs_step(
     ).for_week(week)
     for note in inputs.missing:
         context.log.warning(f"business inputs: {note}; what earlier runs stored is kept")
+    for note in inputs.notes:  # ignored columns, a Parquet file shadowed by the CSV
+        context.log.warning(f"business inputs: {note}")
     kpi, rum, bad = inputs.kpi.to_dicts(), inputs.rum.to_dicts(), inputs.quarantine.to_dicts()
     # A file that is absent leaves what an earlier run stored from it: a folder that is not
     # mounted for one run must not wipe the weeks it fed.
