@@ -73,8 +73,14 @@ def _cmd_signoff(args: argparse.Namespace) -> int:
     if args.template is not None:
         if args.scope is not None:
             raise SystemExit("retouch signoff: give either --template or --scope, not both")
+        if args.kind not in (None, SignoffKind.UNLOCK_TEMPLATE):
+            raise SystemExit(
+                f"retouch signoff: --template unlocks a template; not --kind {args.kind}"
+            )
         args.kind, args.scope = SignoffKind.UNLOCK_TEMPLATE, args.template
-    elif args.scope is None:
+    else:
+        args.kind = args.kind or SignoffKind.RELEASE_FREEZE
+    if args.scope is None:
         raise SystemExit("retouch signoff: --scope (or --template for a template lock) is required")
     effective = datetime.fromisoformat(args.effective_from) if args.effective_from else None
     if effective is not None and effective.tzinfo is None:
@@ -660,7 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
     signoff = commands.add_parser(
         "signoff", help="record a sign-off: release an SLO freeze or allow relaxing an SLO"
     )
-    signoff.add_argument("--kind", choices=list(SignoffKind), default=SignoffKind.RELEASE_FREEZE)
+    signoff.add_argument(
+        "--kind", choices=list(SignoffKind), default=None, help="default: release_freeze"
+    )
     signoff.add_argument(
         "--template",
         default=None,

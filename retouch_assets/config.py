@@ -155,8 +155,9 @@ class TemplateEntry(_Strict):
     """A template's approved prompt (what prompt drift is measured against) and the
     known-good prompt version to fall back to when an artifact drifts."""
 
-    approved_prompt: str = Field(min_length=1)
-    prompt_version: str = Field(min_length=1)
+    # Not blank: drift measured against an empty text would lock the template for nothing.
+    approved_prompt: str = Field(pattern=r"\S")
+    prompt_version: str = Field(pattern=r"\S")
     fallback_prompt_version: str | None = Field(
         default=None, description="default: the approved prompt version"
     )
@@ -436,7 +437,9 @@ class RetouchConfig(_Strict):
     clip: Clip = Clip()
     # template_id -> its approved prompt; templates not listed have no approved prompt (their
     # drift is not computed, and the run says which they are).
-    templates: dict[str, TemplateEntry] = Field(default_factory=dict)
+    templates: Annotated[
+        dict[str, TemplateEntry], BeforeValidator(lambda v: {} if v is None else v)
+    ] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_slo_names(self) -> "RetouchConfig":
@@ -486,6 +489,8 @@ _PATTERN_FIXES = {
     "secret_env": "name an environment variable starting with RETOUCH_, e.g. RETOUCH_JIRA_TOKEN",
     "name": "use lower-case letters, digits and dashes, e.g. colour-fidelity",
     "time": "write the time as HH:MM, e.g. 09:00",
+    "approved_prompt": "write the approved prompt's text (not blank), or remove the template",
+    "prompt_version": "name the approved prompt's version, e.g. tpl-a/v1",
     "currency": "write an ISO 4217 currency code in capitals, e.g. EUR",
 }
 

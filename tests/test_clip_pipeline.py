@@ -164,10 +164,10 @@ def test_drift_fails_the_gate_names_the_fallback_and_locks_the_template(drift_ru
     assert "fallback preset tpl-a/v-safe" in reasons[0]
     [lock] = _query(
         settings,
-        "SELECT template_id, cause_artifact_id, fallback_prompt_version, drifted_artifacts "
+        "SELECT template_id, cause_artifact_id, fallback_prompt_version, approved_prompt_version "
         "FROM retouch.template_locks",
     )
-    assert lock == ("tpl-a", "a1-drifted", "tpl-a/v-safe", 1)
+    assert lock == ("tpl-a", "a1-drifted", "tpl-a/v-safe", "tpl-a/v0")
     events = _query(
         settings,
         "SELECT event_type, artifact_id, details FROM ops.events WHERE event_type IN ($f, $l)",
@@ -195,17 +195,58 @@ def test_drift_fails_the_gate_names_the_fallback_and_locks_the_template(drift_ru
     assert (good, total) == (2, 3)
 
 
-def test_a_sign_off_unlocks_and_a_re_run_publishes_from_the_cache(drift_run, tmp_path):
-    settings, _ = drift_run
+def _copy(settings: Settings, tmp_path: Path, **changes) -> Settings:
+    """The drift run's warehouse, outputs and reports copied (the landing is shared)."""
     root = Path(settings.duckdb_path).parent
     copy = tmp_path / "copy"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("landing"))
-    settings = replace(
+    with connect(copy / "warehouse.duckdb") as con:
+        con.execute(
+            "UPDATE retouch.gated_outputs SET output_path = replace(output_path, $old, $new), "
+            "sidecar_path = replace(sidecar_path, $old, $new)",
+            {"old": str(root), "new": str(copy)},
+        )
+    return replace(
         settings,
         duckdb_path=str(copy / "warehouse.duckdb"),
         outputs_dir=str(copy / "outputs"),
         reports_dir=str(copy / "reports"),
+        **changes,
     )
+
+
+def test_a_re_run_that_no_longer_judges_drift_keeps_the_lock(drift_run, tmp_path):
+    settings = _copy(drift_run[0], tmp_path, clip_model_dir=None)
+    assert _run(settings).success
+    statuses = dict(_query(settings, "SELECT artifact_id, status FROM retouch.gated_outputs"))
+    # No model now: nothing is judged, but only a sign-off ends the lock.
+    assert statuses["a1-drifted"] == statuses["a2-after"] == Status.HELD_BY_TEMPLATE_LOCK
+    assert statuses["a0-before"] == Status.APPROVED
+    assert _query(settings, "SELECT count(*) FROM retouch.template_locks") == [(1,)]
+
+
+def test_the_lock_check_fails_when_a_locked_artifact_was_published(drift_run, tmp_path):
+    settings = _copy(drift_run[0], tmp_path)
+    with connect(settings.duckdb_path) as con:
+        con.execute(
+            "UPDATE retouch.gated_outputs SET status = $approved, hold_reason = NULL, "
+            "output_path = (SELECT output_path FROM retouch.gated_outputs "
+            "WHERE artifact_id = 'a0-before') WHERE artifact_id = 'a2-after'",
+            {"approved": Status.APPROVED},
+        )
+    check = dg.AssetCheckKey(dg.AssetKey(["retouch", "gated_outputs"]), "template_locks_respected")
+    only = dg.define_asset_job("one_check", selection=dg.AssetSelection.checks(check))
+    defs = dg.Definitions.merge(build_definitions(settings), dg.Definitions(jobs=[only]))
+    result = defs.resolve_job_def("one_check").execute_in_process(
+        tags={"dagster/partition": WEEK}, raise_on_error=False
+    )
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["violations"].value == 1
+
+
+def test_a_sign_off_unlocks_and_a_re_run_publishes_from_the_cache(drift_run, tmp_path):
+    settings = _copy(drift_run[0], tmp_path)
     with connect(settings.duckdb_path) as con:
         migrate(con)
         record_signoff(

@@ -30,7 +30,7 @@ from retouch_assets.defs.metrics.project import (
 )
 from retouch_assets.resources import WarehouseResource
 from retouch_assets.settings import Settings
-from retouch_assets.vocabulary import GATE_STATUSES, Status
+from retouch_assets.vocabulary import GATE_STATUSES, DriftStatus, Status
 from tests.conftest import SAMPLE_WEEKS
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -334,6 +334,7 @@ def test_accepted_values_are_the_vocabulary():
     assert values == {
         "gate_status": [str(s) for s in GATE_STATUSES],
         "publication_status": [str(s) for s in Status],
+        "prompt_drift_status": [str(s) for s in DriftStatus],
     }
 
 
@@ -343,6 +344,9 @@ def test_the_semantic_layer_defines_the_metrics_analysts_query():
     for name in ("ctr", "cvr", "colour_fidelity_sli", "wcag_failure_rate"):
         assert metrics[name]["type"] == "ratio", name
     assert {"lcp_p75_ms", "reprocess_cost"} <= metrics.keys()
+    kpi = next(m for m in semantic["semantic_models"] if m["name"] == "kpi_daily")
+    # CVR by campaign and by the channel its KPIs were counted on.
+    assert {"campaign_id", "channel"} <= {d["name"] for d in kpi["dimensions"]}
     measures = {m["name"]: m for model in semantic["semantic_models"] for m in model["measures"]}
     assert measures["lcp_p75"]["agg"] == "percentile"
     assert measures["lcp_p75"]["agg_params"] == {

@@ -129,12 +129,15 @@ def test_untrained_models_are_not_judged_unless_asked():
     assert judged["prompt_drift_status"] == DriftStatus.SCORED
 
 
-def test_ties_share_the_better_rank():
+def test_ties_share_the_better_rank_and_only_latest_attempts_compete():
     rows = [
-        {"campaign_id": "c", "template_id": "t", "clip_score": s} for s in (0.3, 0.5, 0.3, None)
+        {"artifact_id": a, "attempt": n, "campaign_id": "c", "template_id": "t", "clip_score": s}
+        for a, n, s in (("a", 1, 0.3), ("b", 1, 0.5), ("c", 1, 0.3), ("d", 1, None))
     ]
+    superseded = rows[1] | {"attempt": 0, "clip_score": 0.9}  # b's earlier attempt
+    rows.append(superseded)
     rank_variants(rows)
-    assert [r.get("rank_in_group") for r in rows] == [2, 1, 2, None]
+    assert [r.get("rank_in_group") for r in rows] == [2, 1, 2, None, None]
     assert {r["group_size"] for r in rows} == {4}
 
 
@@ -160,11 +163,11 @@ def test_text_embeddings_come_from_the_cache_when_present():
     texts = prompts_to_embed(generations, _config())
     assert set(texts.values()) == {"short", APPROVED}  # each distinct text once
     encoder = _CountingEncoder()
-    found, new = embed_texts(encoder, texts, {}, "m1", AT)
+    found, new = embed_texts(encoder, texts, {}, TRAINED, AT)
     assert sorted(encoder.seen) == sorted(texts.values()) and len(new) == 2
     cache = {r["prompt_hash"]: (r["embedding"], r["truncated"]) for r in new}
     again = _CountingEncoder()
-    found_again, new_again = embed_texts(again, texts, cache, "m1", AT)
+    found_again, new_again = embed_texts(again, texts, cache, TRAINED, AT)
     assert again.seen == [] and new_again == []
     for h in texts:
         np.testing.assert_allclose(found_again[h].vector, found[h].vector, atol=1e-7)
@@ -254,7 +257,7 @@ def _gate_input(artifact_id: str, template: str, hours: float, drift: float) -> 
     )
 
 
-def test_a_week_of_drift_locks_each_template_once_with_its_first_cause():
+def test_every_drift_is_a_lock_row_and_the_first_of_each_template_locks_it():
     config = _config()
     items = [
         _gate_input("late", "tpl-a", 5, 0.5),
@@ -266,12 +269,13 @@ def test_a_week_of_drift_locks_each_template_once_with_its_first_cause():
         decide(i.measurement, [], config, None, config.templates[i.template_id]) for i in items
     ]
     locks = template_lock_rows(WEEK, items, decisions)
-    assert [(r["template_id"], r["cause_artifact_id"], r["drifted_artifacts"]) for r in locks] == [
-        ("tpl-a", "early", 2),
-        ("tpl-b", "cat", 1),
+    assert [(r["template_id"], r["cause_artifact_id"]) for r in locks] == [
+        ("tpl-a", "early"),
+        ("tpl-a", "late"),
+        ("tpl-b", "cat"),
     ]
     assert locks[0]["locked_at"] == AT + timedelta(hours=1)
-    assert locks[1]["fallback_prompt_version"] == "tpl-b/v2" and locks[1]["threshold"] == 0.2
+    assert locks[2]["fallback_prompt_version"] == "tpl-b/v2" and locks[2]["threshold"] == 0.2
     events = event_rows(WEEK, items, decisions)
     fallback = [e for e in events if e["event_type"] == EventType.FALLBACK_PRESET]
     locked = [e for e in events if e["event_type"] == EventType.TEMPLATE_LOCKED]
@@ -294,3 +298,50 @@ def test_a_template_entry_needs_an_approved_prompt():
     with pytest.raises(Exception, match="approved_prompt"):
         parse_config({"templates": {"tpl-a": {"prompt_version": "v1"}}}, "test")
     assert isinstance(_config().templates["tpl-a"], TemplateEntry)
+
+
+def test_a_blank_approved_prompt_is_refused_with_the_fix():
+    from retouch_assets.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"templates\.tpl-a\.approved_prompt: .*Fix: write"):
+        parse_config(
+            {"templates": {"tpl-a": {"approved_prompt": "  ", "prompt_version": "v"}}}, "x"
+        )
+    assert parse_config({"templates": None}, "x").templates == {}
+
+
+def test_a_sign_off_releases_earlier_drift_and_a_later_drift_locks_again(tmp_path):
+    from retouch_assets.gates.locks import active_locks
+    from retouch_assets.gates.tables import TEMPLATE_LOCKS
+    from retouch_assets.migrations import migrate
+    from retouch_assets.slo.governance import record_signoff
+    from retouch_assets.vocabulary import SignoffKind
+    from retouch_assets.warehouse import connect, insert
+
+    def drift(artifact: str, hours: int) -> dict:
+        return {
+            "template_id": "tpl-a",
+            "locked_at": AT + timedelta(hours=hours),
+            "cause_artifact_id": artifact,
+            "cause_attempt": 1,
+            "week": WEEK,
+            "prompt_version": "tpl-a/v9",
+            "prompt_drift": 0.3,
+            "threshold": 0.2,
+            "approved_prompt_version": "tpl-a/v1",
+            "fallback_prompt_version": "tpl-a/v1",
+        }
+
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        insert(con, TEMPLATE_LOCKS, [drift("d1", 0)])
+        assert [lock.cause_artifact_id for lock in active_locks(con)] == ["d1"]
+        record_signoff(
+            con, SignoffKind.UNLOCK_TEMPLATE, "tpl-a", "Mara", "ok", AT + timedelta(hours=2)
+        )
+        assert active_locks(con) == []
+        # A drift after the sign-off locks the template again; re-inserting d1 changes nothing.
+        rows = [drift("d1", 0), drift("d2", 3)]
+        insert(con, TEMPLATE_LOCKS, rows, skip_existing=("cause_artifact_id", "cause_attempt"))
+        assert [lock.cause_artifact_id for lock in active_locks(con)] == ["d2"]
+        assert con.execute("SELECT count(*) FROM retouch.template_locks").fetchone() == (2,)

@@ -132,15 +132,39 @@ view: fct_artifact_quality {
   }
 
   dimension: clip_score {
-    description: "CLIP prompt-image cosine (NULL until scored)."
+    description: "CLIP prompt-image cosine (NULL when no model scored it; see clip_untrained)."
     type: number
     sql: ${TABLE}.clip_score ;;
   }
 
   dimension: prompt_drift {
-    description: "Cosine distance to the template's approved prompt (NULL until scored)."
+    description: "Cosine distance to the template's approved prompt, as computed (see prompt_drift_status)."
     type: number
     sql: ${TABLE}.prompt_drift ;;
+  }
+
+  dimension: prompt_drift_status {
+    description: "scored (judged), untrained_model, no_approved_prompt or not_configured."
+    type: string
+    sql: ${TABLE}.prompt_drift_status ;;
+  }
+
+  dimension: prompt_drift_judged {
+    description: "prompt_drift where the gate judged it (status scored), else NULL; average this one."
+    type: number
+    sql: ${TABLE}.prompt_drift_judged ;;
+  }
+
+  dimension: clip_untrained {
+    description: "Whether the CLIP model had no trained weights (scores test plumbing, not judgement)."
+    type: yesno
+    sql: ${TABLE}.clip_untrained ;;
+  }
+
+  dimension: clip_model_hash {
+    description: "The CLIP model that scored the artifact (manifest model_hash)."
+    type: string
+    sql: ${TABLE}.clip_model_hash ;;
   }
 
   dimension: duplicate_of {

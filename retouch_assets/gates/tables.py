@@ -94,23 +94,24 @@ GATED_OUTPUTS = Table(
 TEMPLATE_LOCKS = Table(
     "retouch.template_locks",
     (
-        column("week", DATE, required=True),
         column("template_id", VARCHAR, required=True),
         column("locked_at", TIMESTAMPTZ, required=True),
         column("cause_artifact_id", VARCHAR, required=True),
         column("cause_attempt", BIGINT, required=True),
+        column("week", DATE, required=True),
         column("prompt_version", VARCHAR, required=True),
         column("prompt_drift", DOUBLE, required=True),
         column("threshold", DOUBLE, required=True),
-        column("drifted_artifacts", BIGINT, required=True),
         column("approved_prompt_version", VARCHAR, required=True),
         column("fallback_prompt_version", VARCHAR, required=True),
         column("model_hash", VARCHAR),
     ),
-    "Template locks caused by the prompt-drift gate, one per template and week with a drifted "
-    "artifact: the first drifted artifact (the cause), its drift, and the fallback prompt "
-    "version. A lock holds the template's later artifacts from publication until `retouch "
-    "signoff --template <id>` records an unlock (in `slo.signoffs`).",
+    "Template locks caused by the prompt-drift gate: one row per drifted artifact attempt (its "
+    "generated_at is when the lock begins), appended and never deleted by a re-run, so only a "
+    "sign-off ends a lock. A template is locked from its earliest drift that no `retouch "
+    "signoff --template <id>` (in `ops.signoffs`) effective at or after it has released; its "
+    "newer artifacts are held from publication meanwhile.",
+    partition_by=(),
 )
 
 TABLES = (GATE_RESULTS, GATE_DECISIONS, REVIEW_QUEUE, GATED_OUTPUTS, TEMPLATE_LOCKS)

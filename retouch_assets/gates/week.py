@@ -241,10 +241,14 @@ def event_rows(week: date, items: list[GateInput], decisions: list[Decision]) ->
             events.append(
                 _event(week, item, EventType.FALLBACK_PRESET, Gate.PROMPT_DRIFT, d, fallback)
             )
-    locks = {row["cause_artifact_id"]: row for row in template_lock_rows(week, items, decisions)}
+    # The week's first drift of each template locks it (later ones keep it locked).
+    first: dict[str, dict] = {}
+    for row in template_lock_rows(week, items, decisions):
+        first.setdefault(row["template_id"], row)
+    causes = {(r["cause_artifact_id"], r["cause_attempt"]): r for r in first.values()}
     for item, d in zip(items, decisions, strict=True):
-        lock = locks.get(item.artifact_id)
-        if lock is not None and lock["cause_attempt"] == item.attempt:
+        lock = causes.get((item.artifact_id, item.attempt))
+        if lock is not None:
             details = {"template_id": item.template_id, "locked_at": lock["locked_at"].isoformat()}
             events.append(
                 _event(week, item, EventType.TEMPLATE_LOCKED, Gate.PROMPT_DRIFT, d, details)
@@ -253,32 +257,28 @@ def event_rows(week: date, items: list[GateInput], decisions: list[Decision]) ->
 
 
 def template_lock_rows(week: date, items: list[GateInput], decisions: list[Decision]) -> list[dict]:
-    """`retouch.template_locks`: per template with a drifted artifact this week, the first
-    one (by generated_at, then id) as the cause, and how many drifted."""
-    drifted: dict[str, list[tuple[GateInput, Decision]]] = {}
-    for item, d in zip(items, decisions, strict=True):
-        if d.fallback_prompt_version is not None:
-            drifted.setdefault(item.template_id, []).append((item, d))
+    """`retouch.template_locks`: one row per artifact attempt whose prompt drift failed the
+    gate (each may begin a lock; the earliest unreleased one does)."""
     rows = []
-    for template_id, pairs in sorted(drifted.items()):
-        item, d = min(pairs, key=lambda p: (p[0].generated_at, p[0].artifact_id, p[0].attempt))
+    for item, d in zip(items, decisions, strict=True):
+        if d.fallback_prompt_version is None:
+            continue
         rows.append(
             {
-                "week": week,
-                "template_id": template_id,
+                "template_id": item.template_id,
                 "locked_at": item.generated_at,
                 "cause_artifact_id": item.artifact_id,
                 "cause_attempt": item.attempt,
+                "week": week,
                 "prompt_version": item.prompt_version,
                 "prompt_drift": d.prompt_drift,
                 "threshold": next(r.threshold for r in d.rows if r.gate == Gate.PROMPT_DRIFT),
-                "drifted_artifacts": len(pairs),
                 "approved_prompt_version": d.approved_prompt_version,
                 "fallback_prompt_version": d.fallback_prompt_version,
                 "model_hash": item.measurement.clip_model_hash,
             }
         )
-    return rows
+    return sorted(rows, key=lambda r: (r["template_id"], r["locked_at"], r["cause_artifact_id"]))
 
 
 def final_pixels(image_path: Path, row: dict, background) -> "np.ndarray | None":

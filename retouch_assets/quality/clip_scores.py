@@ -71,6 +71,12 @@ class ModelFacts:
     model_hash: str
     untrained: bool
     provider: str
+    precision: str = "fp32"  # the image tower's
+
+    @property
+    def text_precision(self) -> str:
+        """The text tower's precision (fp16 on CUDA; fp32 otherwise, int8 included)."""
+        return "fp16" if self.precision == "fp16" else "fp32"
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,6 +114,7 @@ def score_rows(
             "model_hash": model.model_hash,
             "untrained": model.untrained,
             "provider": model.provider,
+            "precision": model.precision,
             "prompt_truncated": text.truncated,
             "approved_prompt_version": template.prompt_version if template else None,
             "prompt_drift_status": drift_status(
@@ -151,14 +158,19 @@ def _identity(week: date, g: Mapping) -> dict:
 
 
 def rank_variants(rows: list[dict]) -> None:
-    """Set `rank_in_group` (1 = best clip_score) and `group_size` within each campaign ×
-    template of the week; ties share the better rank; unscored rows have no rank."""
+    """Set `rank_in_group` (1 = best clip_score) and `group_size` (artifacts) within each
+    campaign × template of the week. Only an artifact's latest attempt competes (an earlier
+    one was superseded: no rank); ties share the better rank; unscored rows have no rank."""
+    latest: dict[str, int] = {}
+    for row in rows:
+        latest[row["artifact_id"]] = max(row["attempt"], latest.get(row["artifact_id"], 0))
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["campaign_id"], row["template_id"]), []).append(row)
     for members in groups.values():
+        current = [r for r in members if r["attempt"] == latest[r["artifact_id"]]]
         scored = sorted(
-            (r for r in members if r.get("clip_score") is not None),
+            (r for r in current if r.get("clip_score") is not None),
             key=lambda r: -r["clip_score"],
         )
         rank, previous = 0, None
@@ -167,7 +179,7 @@ def rank_variants(rows: list[dict]) -> None:
                 rank, previous = position, row["clip_score"]
             row["rank_in_group"] = rank
         for row in members:
-            row["group_size"] = len(members)
+            row["group_size"] = len(current)
 
 
 def prompts_to_embed(generations: Sequence[Mapping], config: RetouchConfig) -> dict[str, str]:
@@ -206,7 +218,7 @@ def embed_texts(
     encoder: TextEncoder,
     texts: Mapping[str, str],
     cached: Mapping[str, tuple[Sequence[float], bool]],
-    model_hash: str,
+    model: ModelFacts,
     now: datetime,
 ) -> tuple[dict[str, TextEmbedding], list[dict]]:
     """Embeddings of every text (hash -> text), encoding only those not in `cached`; returns
@@ -224,7 +236,8 @@ def embed_texts(
             found[h] = TextEmbedding(np.asarray(vector, dtype=np.float32), bool(cut))
             rows.append(
                 {
-                    "model_hash": model_hash,
+                    "model_hash": model.model_hash,
+                    "text_precision": model.text_precision,
                     "prompt_hash": h,
                     "embedding": [float(x) for x in vector],
                     "truncated": bool(cut),

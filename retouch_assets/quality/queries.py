@@ -40,7 +40,8 @@ FROM retouch.clip_scores WHERE week = $week
 
 _CACHED_TEXT_EMBEDDINGS = """
 SELECT prompt_hash, embedding, truncated FROM retouch.text_embeddings
-WHERE model_hash = $model_hash AND list_contains($hashes, prompt_hash)
+WHERE model_hash = $model_hash AND text_precision = $precision
+  AND list_contains($hashes, prompt_hash)
 """
 
 
@@ -57,10 +58,12 @@ def clip_scores_of_week(con: duckdb.DuckDBPyConnection, week: date) -> dict[tupl
 
 
 def cached_text_embeddings(
-    con: duckdb.DuckDBPyConnection, model_hash: str, hashes: list[str]
+    con: duckdb.DuckDBPyConnection, model_hash: str, precision: str, hashes: list[str]
 ) -> dict[str, tuple[list[float], bool]]:
-    """prompt hash -> (embedding, truncated) already computed by this exact model."""
-    rows = fetch_dicts(con, _CACHED_TEXT_EMBEDDINGS, {"model_hash": model_hash, "hashes": hashes})
+    """prompt hash -> (embedding, truncated) already computed by this exact model's text tower
+    at this precision."""
+    params = {"model_hash": model_hash, "precision": precision, "hashes": hashes}
+    rows = fetch_dicts(con, _CACHED_TEXT_EMBEDDINGS, params)
     return {r["prompt_hash"]: (r["embedding"], r["truncated"]) for r in rows}
 
 

@@ -64,6 +64,7 @@ CLIP_SCORES = Table(
         column("model_hash", VARCHAR),
         column("untrained", BOOLEAN),
         column("provider", VARCHAR),
+        column("precision", VARCHAR),
         column("clip_score", DOUBLE),
         column("clip_score_100", DOUBLE),
         column("prompt_truncated", BOOLEAN),
@@ -86,13 +87,14 @@ TEXT_EMBEDDINGS = Table(
     "retouch.text_embeddings",
     (
         column("model_hash", VARCHAR, required=True),
+        column("text_precision", VARCHAR, required=True),
         column("prompt_hash", VARCHAR, required=True),
         column("embedding", list_of(FLOAT), required=True),
         column("truncated", BOOLEAN, required=True),
         column("created_at", TIMESTAMPTZ, required=True),
     ),
-    "Cache of CLIP text embeddings by (model_hash, prompt_hash): an unchanged prompt is never "
-    "encoded twice, across runs.",
+    "Cache of CLIP text embeddings by (model_hash, text tower precision, prompt_hash): an "
+    "unchanged prompt is never encoded twice, across runs.",
 )
 
 TABLES = (ARTIFACT_QUALITY, CLIP_SCORES, TEXT_EMBEDDINGS)

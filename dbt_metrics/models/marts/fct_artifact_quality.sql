@@ -28,6 +28,11 @@ select
     case when q.wcag_aa_pass is null then null else not q.wcag_aa_pass end as wcag_failed,
     q.clip_score,
     q.prompt_drift,
+    q.prompt_drift_status,
+    -- Judged drift only (a trained model and an approved prompt): what SLOs and the gate count.
+    case when q.prompt_drift_status = 'scored' then q.prompt_drift end as prompt_drift_judged,
+    q.clip_untrained,
+    q.clip_model_hash,
     q.duplicate_of,
     q.measure_error,
     d.gate_status,

@@ -10,6 +10,9 @@ select
     wcag_aa_pass,
     clip_score,
     prompt_drift,
+    prompt_drift_status,
+    clip_untrained,
+    clip_model_hash,
     duplicate_of,
     measure_error
 from {{ source('retouch', 'artifact_quality') }}

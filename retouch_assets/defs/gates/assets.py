@@ -51,7 +51,7 @@ from retouch_assets.safe_paths import remove_stale
 from retouch_assets.slo.governance import active_freezes
 from retouch_assets.slo.tables import ERROR_BUDGET
 from retouch_assets.vocabulary import GATE_STATUSES, DriftStatus, EventSource, Status
-from retouch_assets.warehouse import replace_partition
+from retouch_assets.warehouse import insert, replace_partition
 
 _MEASURED = [key_of(ARTIFACT_QUALITY), key_of(GENERATIONS)]
 
@@ -82,10 +82,13 @@ def evaluate_gates(
         GATE_RESULTS: gate_rows(week, items, decisions),
         GATE_DECISIONS: decision_rows(week, items, decisions),
         REVIEW_QUEUE: review_rows(week, items, decisions),
-        TEMPLATE_LOCKS: template_lock_rows(week, items, decisions),
         EVENTS: event_rows(week, items, decisions),
     }
+    locks = template_lock_rows(week, items, decisions)
     with warehouse.connect() as con:
+        # Locks are appended, never replaced: a re-run that no longer judges drift (no model,
+        # another threshold) must not lift a lock only a sign-off may end.
+        insert(con, TEMPLATE_LOCKS, locks, skip_existing=("cause_artifact_id", "cause_attempt"))
         replace_partition(con, tables, week=week, source=EventSource.GATES)
 
     statuses = Counter(d.status for d in decisions)
@@ -97,16 +100,18 @@ def evaluate_gates(
         GATE_DECISIONS: {f"status/{s}": statuses.get(s, 0) for s in GATE_STATUSES},
         REVIEW_QUEUE: {},
         TEMPLATE_LOCKS: {
-            "locked_templates": [r["template_id"] for r in tables[TEMPLATE_LOCKS]],
+            "drifted_artifacts": len(locks),
+            "templates_locked_this_week": sorted({r["template_id"] for r in locks}),
             "prompt_drift_not_judged": sum(
                 1 for i in items if i.measurement.prompt_drift_status != DriftStatus.SCORED
             ),
         },
         EVENTS: {"event_types": md(("event", "count"), events.most_common())},
     }
+    rows = {**tables, TEMPLATE_LOCKS: locks}
     for table, extra in metadata.items():
         yield dg.MaterializeResult(
-            asset_key=key_of(table), metadata={"dagster/row_count": len(tables[table]), **extra}
+            asset_key=key_of(table), metadata={"dagster/row_count": len(rows[table]), **extra}
         )
 
 

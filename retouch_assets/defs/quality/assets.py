@@ -83,7 +83,9 @@ def clip_scores(
         precision=config.clip.precision,
     )
     info = runtime.info
-    model = scoring.ModelFacts(info.model_name, info.model_hash, info.untrained, info.provider)
+    model = scoring.ModelFacts(
+        info.model_name, info.model_hash, info.untrained, info.provider, info.precision
+    )
     context.log.info(
         f"CLIP {info.model_name} ({info.precision}) on {info.provider}: {info.provider_reason}"
     )
@@ -91,10 +93,8 @@ def clip_scores(
         context.log.warning(scoring.UNTRAINED_HINT)
     texts = scoring.prompts_to_embed(generations, config)
     with warehouse.connect() as con:
-        cached = cached_text_embeddings(con, info.model_hash, list(texts))
-    embeddings, new_texts = scoring.embed_texts(
-        runtime, texts, cached, info.model_hash, datetime.now(UTC)
-    )
+        cached = cached_text_embeddings(con, info.model_hash, model.text_precision, list(texts))
+    embeddings, new_texts = scoring.embed_texts(runtime, texts, cached, model, datetime.now(UTC))
     started = time.perf_counter()
     images, errors = runtime.encode_images(
         [landing.file(g, "image") for g in generations],
@@ -103,7 +103,12 @@ def clip_scores(
     elapsed = time.perf_counter() - started
     rows = scoring.score_rows(week, generations, images, errors, embeddings, config, model)
     with warehouse.connect() as con:
-        insert(con, TEXT_EMBEDDINGS, new_texts, skip_existing=("model_hash", "prompt_hash"))
+        insert(
+            con,
+            TEXT_EMBEDDINGS,
+            new_texts,
+            skip_existing=("model_hash", "text_precision", "prompt_hash"),
+        )
         replace_partition(con, {CLIP_SCORES: rows}, week=week)
     unapproved = scoring.templates_without_approved_prompt(generations, config)
     if unapproved:
