@@ -237,9 +237,9 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
     from tqdm import tqdm
 
     from retouch_assets.definitions import build_definitions
+    from retouch_assets.defs.snapshot import SNAPSHOT_KEY
     from retouch_assets.ingest.landing import list_batches, weeks_of_batches
     from retouch_assets.partitions import partition_key, week_bounds
-    from retouch_assets.warehouse import write_snapshot
 
     batches = list_batches(landing)
     weeks = [partition_key(w) for w in weeks_of_batches(batches, week_bounds())]
@@ -259,6 +259,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
     started = time.perf_counter()
     failures: dict[str, list[str]] = {}
     warnings: dict[str, list[str]] = {}
+    snapshot_by: str | None = None  # the last week whose run published the analyst snapshot
     with _instance() as instance:
         for week in tqdm(weeks, unit="week", desc="retouch_weekly"):
             result = job.execute_in_process(
@@ -272,21 +273,19 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
                 warnings[week] = warned
             if not result.success:
                 failures[week] = problems or ["run failed"]
+            if any(e.asset_key == SNAPSHOT_KEY for e in result.get_asset_materialization_events()):
+                snapshot_by = week
     elapsed = time.perf_counter() - started
     print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed, settings.business_dir))
-    if failures:
-        # Readers keep the last snapshot of a run in which every week completed.
-        print("  analyst snapshot: not refreshed (a week failed)")
+    # Every successful weekly run ends by publishing the snapshot (`analytics/snapshot`).
+    snapshot = Path(settings.analytics_file).resolve()
+    if snapshot_by is None:
+        print(f"  analyst snapshot: not refreshed (no week's run succeeded): {snapshot}")
     else:
-        snapshot = write_snapshot(
-            args.db,
-            settings.analytics_path,
-            storage_version=settings.analytics_storage_version,
-            lock_timeout_s=settings.lock_timeout_s,
-        )
+        late = f", after week {snapshot_by}: a later week failed" if failures else ""
         print(
             f"  analyst snapshot (DuckDB storage {settings.analytics_storage_version}, "
-            f"read-only): {snapshot.resolve()}"
+            f"read-only{late}): {snapshot}"
         )
     for week, notes in warnings.items():
         for note in notes:

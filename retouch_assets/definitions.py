@@ -13,6 +13,7 @@ from importlib import import_module
 import dagster as dg
 
 from retouch_assets import defs as defs_package
+from retouch_assets.defs.snapshot import sinks, snapshot_asset
 from retouch_assets.resources import build_resources
 from retouch_assets.settings import Settings, settings_from_env
 
@@ -27,8 +28,11 @@ def layer_modules() -> list:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    layers = dg.Definitions.merge(*(layer.build_defs(settings) for layer in layer_modules()))
     return dg.Definitions.merge(
-        *(layer.build_defs(settings) for layer in layer_modules()),
+        layers,
+        # The analysts' snapshot closes every weekly run: it depends on every sink.
+        dg.Definitions(assets=[snapshot_asset(sinks(layers))]),
         dg.Definitions(
             resources=build_resources(settings),
             # DuckDB has one writer per file: the steps of a run execute one after another in

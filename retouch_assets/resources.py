@@ -153,6 +153,14 @@ class ClipModelResource(dg.ConfigurableResource):
     model_dir: str | None = None
 
 
+class AnalyticsSnapshotResource(dg.ConfigurableResource):
+    """The analysts' read-only copy of the warehouse, published at the end of every successful
+    weekly run, in a storage format DuckDB 1.4 clients open."""
+
+    path: str
+    storage_version: str = settings_module.DEFAULT_ANALYTICS_STORAGE_VERSION
+
+
 class AlertEndpointsResource(dg.ConfigurableResource):
     """The endpoints and secrets alert routes name (`RETOUCH_*` variables), read only when
     delivering; never written to the warehouse, logs or metadata."""
@@ -179,6 +187,12 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "retouch_config": RetouchConfigResource(path=_value(settings, "slo_config")),
         "business_inputs": BusinessInputsResource(path=_value(settings, "business_dir")),
         "alert_endpoints": AlertEndpointsResource(),
+        "analytics_snapshot": AnalyticsSnapshotResource(
+            path=dg.EnvVar(settings_module.ENV_ANALYTICS_PATH)
+            if "analytics_path" in settings.from_env
+            else settings.analytics_file,
+            storage_version=settings.analytics_storage_version,
+        ),
         "clip_model": ClipModelResource(
             model_dir=dg.EnvVar(settings_module.ENV_CLIP_MODEL)
             if "clip_model_dir" in settings.from_env

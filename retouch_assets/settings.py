@@ -102,6 +102,15 @@ class Settings:
                     "data/warehouse.duckdb)"
                 )
 
+    @property
+    def analytics_file(self) -> str:
+        """Where the analysts' snapshot goes: RETOUCH_ANALYTICS_PATH or an explicit path, else
+        `analytics.duckdb` beside the warehouse (data/analytics.duckdb by default), so a
+        warehouse elsewhere never publishes into this directory's data/."""
+        if "analytics_path" in self.from_env or self.analytics_path != DEFAULT_ANALYTICS_PATH:
+            return self.analytics_path
+        return str(Path(self.duckdb_path).with_name("analytics.duckdb"))
+
     def with_overrides(self, **values: str | None) -> "Settings":
         """These settings with some values given explicitly (command-line options); a value
         that differs from the environment's no longer counts as coming from it."""

@@ -30,6 +30,7 @@ LAYERS = {
     "ops/incidents": "ops",
     "ops/incident_events": "ops",
     "ops/reliability_report": "ops",
+    "analytics/snapshot": "ops",
     "business/kpi_daily": "business",
     "business/rum_lcp": "business",
     "business/quarantine": "business",
@@ -86,6 +87,14 @@ def test_warehouse_steps_share_one_pool():
         defs.resolve_assets_def(dg.AssetKey(["retouch", "generations"])).op.pool
         == "retouch_warehouse"
     )
+
+
+def test_the_analyst_snapshot_closes_every_weekly_run():
+    graph = defs.resolve_asset_graph()
+    snapshot = dg.AssetKey(["analytics", "snapshot"])
+    sinks = {k for k in graph.get_all_asset_keys() if not graph.get(k).child_keys}
+    assert sinks == {snapshot}  # everything else is upstream of it
+    assert snapshot in defs.resolve_job_def("retouch_weekly").asset_layer.selected_asset_keys
 
 
 def test_clip_scoring_has_its_own_pool_and_feeds_the_quality_step():

@@ -202,3 +202,18 @@ def test_snapshot_settings_come_from_the_environment_and_are_checked():
     assert defaults.business_dir == "data/business"
     with pytest.raises(SettingsError, match="RETOUCH_ANALYTICS_STORAGE_VERSION"):
         settings_from_env({"RETOUCH_ANALYTICS_STORAGE_VERSION": "1.4"})
+
+
+def test_every_weekly_run_publishes_the_snapshot_whoever_starts_it(sample_run):
+    """The job itself (as the UI, a schedule or the sensor run it) ends with the snapshot,
+    beside the warehouse when no path is configured."""
+    import dagster as dg
+
+    snapshot = Path(sample_run.settings.analytics_file)
+    assert snapshot == sample_run.db.with_name("analytics.duckdb") and snapshot.is_file()
+    for result in sample_run.results.values():
+        keys = {e.asset_key for e in result.get_asset_materialization_events()}
+        assert dg.AssetKey(["analytics", "snapshot"]) in keys
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        copied = con.execute("SELECT count(*) FROM retouch.generations").fetchone()
+    assert copied == sample_run.query("SELECT count(*) FROM retouch.generations")[0]
