@@ -161,7 +161,9 @@ def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
 
-def _framing(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _framing(
+    photo: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = IMAGE_SIZE
+) -> np.ndarray:
     """A different framing of the template's photo for each artifact (zoom 1.15-2.2x, shifted,
     sometimes mirrored), so that distinct artifacts have distinct perceptual hashes."""
     if rng.random() < 0.5:
@@ -171,7 +173,7 @@ def _framing(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ch, cw = int(h / zoom), int(w / zoom)
     y0 = int(rng.integers(0, h - ch + 1))
     x0 = int(rng.integers(0, w - cw + 1))
-    return _fit(photo[y0 : y0 + ch, x0 : x0 + cw], IMAGE_SIZE)
+    return _fit(photo[y0 : y0 + ch, x0 : x0 + cw], size)
 
 
 def _to_linear(srgb: np.ndarray) -> np.ndarray:
@@ -185,8 +187,10 @@ def _to_srgb8(linear: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(c * 255.0), 0, 255).astype(np.uint8)
 
 
-def _layers(spec: TemplateSpec, headline_fg: str, legal_fg: str) -> list[dict[str, Any]]:
-    width, height = IMAGE_SIZE
+def _layers(
+    spec: TemplateSpec, headline_fg: str, legal_fg: str, size: tuple[int, int] = IMAGE_SIZE
+) -> list[dict[str, Any]]:
+    height = size[1]
     return [
         {
             "id": "headline",
@@ -310,11 +314,19 @@ def generate_sample(
     seed: int = 7,
     start_week: date = DEFAULT_START_WEEK,
     on_artifact: Callable[[], object] | None = None,
+    image_size: tuple[int, int] = IMAGE_SIZE,
+    shared_masters: int | None = None,
 ) -> SampleSummary:
     """Write `weeks` weeks of landing batches (two per week) under `out`; same seed, same
-    bytes. Returns what was written."""
+    bytes. Returns what was written.
+
+    `image_size` (width, height) scales every image; `shared_masters` draws each artifact's
+    master from a pool of that many (production reuses a few masters across many outputs;
+    the default gives every artifact its own). Neither changes the default sample's bytes."""
     if weeks < 1 or per_week < 1:
         raise ValueError("weeks and per_week must be at least 1")
+    if shared_masters is not None and shared_masters < 1:
+        raise ValueError("shared_masters must be at least 1")
     if start_week.weekday() != 0:
         raise ValueError(f"start_week {start_week} is not a Monday")
     rng = np.random.default_rng(seed)
@@ -322,9 +334,20 @@ def generate_sample(
     summary = SampleSummary(root=out)
     photos = {spec.photo: _photo(spec.photo) for spec in TEMPLATES}
     p3_profile = matrix_trc_profile("Display P3 (retouch_assets sample)", DISPLAY_P3)
-    # campaign -> (artifact_id, output pixels, master PNG) of its first artifact, which later
-    # near-duplicates copy.
-    first_of_campaign: dict[str, tuple[str, np.ndarray, bytes]] = {}
+    # The shared masters come from a generator of their own, so the default sample's stream
+    # of draws is the same with or without them.
+    pool_rng = np.random.default_rng([seed, 1])
+    pool: list[tuple[str, TemplateSpec, np.ndarray, bytes]] = []
+    for k in range(shared_masters or 0):
+        pool_spec = TEMPLATES[k % len(TEMPLATES)]
+        pool_photo = _framing(photos[pool_spec.photo], pool_rng, image_size)
+        pool_master = _render_layers(
+            pool_photo, _layers(pool_spec, pool_spec.headline_fg, pool_spec.legal_fg, image_size)
+        )
+        pool.append((f"master-{k + 1:03d}", pool_spec, pool_photo, _png_bytes(pool_master)))
+    # campaign -> (artifact_id, output pixels, master PNG, master name) of its first artifact,
+    # which later near-duplicates copy.
+    first_of_campaign: dict[str, tuple[str, np.ndarray, bytes, str]] = {}
     written_lines: list[str] = []
     counter = 0
     invalid_queue = list(INVALID_KINDS)
@@ -346,6 +369,9 @@ def generate_sample(
         for i in range(per_week):
             counter += 1
             spec = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+            pooled = pool[int(pool_rng.integers(len(pool)))] if pool else None
+            if pooled:
+                spec = pooled[1]  # a shared master fixes the template
             batch_id = batch_ids[0] if i < per_week * 0.6 else batch_ids[1]
             day_span = (0, 3.5) if batch_id == batch_ids[0] else (3.5, 6.99)
             moment = monday + timedelta(days=float(rng.uniform(*day_span)))
@@ -371,13 +397,21 @@ def generate_sample(
             attempts = [defect] + (
                 ["mild_cast"] if defect == "strong_cast" and rng.random() < 0.6 else []
             )
-            photo = _framing(photos[spec.photo], rng)
-            master_pixels = _render_layers(photo, _layers(spec, spec.headline_fg, spec.legal_fg))
-            master_png = _png_bytes(master_pixels)
+            if pooled:
+                master_name, _, photo, master_png = pooled
+            else:
+                master_name = artifact_id
+                photo = _framing(photos[spec.photo], rng, image_size)
+                master_pixels = _render_layers(
+                    photo, _layers(spec, spec.headline_fg, spec.legal_fg, image_size)
+                )
+                master_png = _png_bytes(master_pixels)
             for attempt, attempt_defect in enumerate(attempts, start=1):
                 headline_fg, legal_fg = spec.headline_fg, spec.legal_fg
                 if attempt_defect == "near_dup":
-                    _, pixels, master_png = first_of_campaign[spec.campaign_id]
+                    _, pixels, master_png, first_master = first_of_campaign[spec.campaign_id]
+                    if pool:
+                        master_name = first_master
                     pixels = _near_duplicate(pixels, rng)
                 else:
                     if attempt_defect == "low_contrast":
@@ -385,7 +419,8 @@ def generate_sample(
                         if rng.random() < 0.5:
                             legal_fg = LOW_CONTRAST_FG[spec.legal_fg]
                     composed = _render_layers(
-                        _generation_noise(photo, rng), _layers(spec, headline_fg, legal_fg)
+                        _generation_noise(photo, rng),
+                        _layers(spec, headline_fg, legal_fg, image_size),
                     )
                     pixels = _retouch_defect(composed, attempt_defect, rng)
                 jpeg = attempt_defect == "jpeg"
@@ -401,11 +436,14 @@ def generate_sample(
                     )
                 else:
                     _save(pixels, out / batch_id / image_rel, jpeg=jpeg)
-                master_rel = f"masters/{artifact_id}.png"
-                (out / batch_id / master_rel).write_bytes(master_png)
-                first_of_campaign.setdefault(spec.campaign_id, (artifact_id, pixels, master_png))
+                master_rel = f"masters/{master_name}.png"
+                if not (pool and (out / batch_id / master_rel).exists()):
+                    (out / batch_id / master_rel).write_bytes(master_png)
+                first_of_campaign.setdefault(
+                    spec.campaign_id, (artifact_id, pixels, master_png, master_name)
+                )
                 summary.defects[attempt_defect] = summary.defects.get(attempt_defect, 0) + 1
-                layers = _layers(spec, headline_fg, legal_fg)
+                layers = _layers(spec, headline_fg, legal_fg, image_size)
                 prompt = spec.prompt + (
                     ", high detail, brand palette" if prompt_version == "v2" else ""
                 )

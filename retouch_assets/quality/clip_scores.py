@@ -8,6 +8,7 @@ Pure functions over plain data and numpy arrays; the runtime that computes the e
 
 import difflib
 import hashlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -245,6 +246,35 @@ def embed_texts(
                 }
             )
     return found, rows
+
+
+def score_metadata(
+    model: Mapping,
+    rows: Sequence[Mapping],
+    image_errors: Sequence[str | None],
+    texts: int,
+    encoded: int,
+    unapproved: Sequence[str],
+    elapsed_s: float,
+) -> dict:
+    """What the CLIP step reports about a week: the model and where it ran (and why), speed,
+    the text cache, truncated prompts, and how the drift of each artifact was judged."""
+    statuses = Counter(r["prompt_drift_status"] for r in rows)
+    return {
+        "clip_model": model["model_name"],
+        "model_hash": model["model_hash"],
+        "untrained": model["untrained"],
+        "provider": model["provider"],
+        "provider_reason": model["provider_reason"],
+        "precision": model["precision"],
+        "images_per_second": round(len(rows) / elapsed_s, 1) if elapsed_s > 0 else None,
+        "image_errors": sum(1 for e in image_errors if e),
+        "text_embeddings_cached": texts - encoded,
+        "text_embeddings_encoded": encoded,
+        "prompts_truncated": sum(1 for r in rows if r.get("prompt_truncated")),
+        "templates_without_approved_prompt": list(unapproved),
+        **{f"drift_status/{s}": statuses.get(s, 0) for s in DriftStatus},
+    }
 
 
 NOT_CONFIGURED_HINT = (

@@ -1,7 +1,6 @@
 """Quality layer: per-artifact metrics against the master and the brief, and CLIP scores."""
 
 import time
-from collections import Counter
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -115,25 +114,10 @@ def clip_scores(
         context.log.warning(
             f"templates without an approved prompt (drift not computed): {', '.join(unapproved)}"
         )
-    statuses = Counter(r["prompt_drift_status"] for r in rows)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(rows),
-            "clip_model": info.model_name,
-            "model_hash": info.model_hash,
-            "untrained": info.untrained,
-            "provider": info.provider,
-            "provider_reason": info.provider_reason,
-            "precision": info.precision,
-            "images_per_second": round(len(rows) / elapsed, 1) if elapsed > 0 else None,
-            "image_errors": sum(1 for e in errors if e),
-            "text_embeddings_cached": len(texts) - len(new_texts),
-            "text_embeddings_encoded": len(new_texts),
-            "prompts_truncated": sum(1 for r in rows if r.get("prompt_truncated")),
-            "templates_without_approved_prompt": unapproved,
-            **{f"drift_status/{s}": statuses.get(s, 0) for s in DriftStatus},
-        }
+    metadata = scoring.score_metadata(
+        info.as_metadata(), rows, errors, len(texts), len(new_texts), unapproved, elapsed
     )
+    return dg.MaterializeResult(metadata={"dagster/row_count": len(rows), **metadata})
 
 
 @weekly_check(key_of(CLIP_SCORES), "clip_model_configured")
