@@ -160,3 +160,190 @@ def bench_quality(artifacts: int = 48, megapixels: float = 1.0, repeat: int = 2)
         "quality_artifacts_per_s": round(artifacts / quality_s, 1),
         "quality_over_decode": round(quality_s / floor_s, 2),
     }
+
+
+# Step keys of the dbt metrics layer (`@dbt_assets(name="dbt_metrics")`).
+DBT_STEP_PREFIX = "dbt_metrics"
+# The sample's aspect ratio (3:2), at any size.
+E2E_ASPECT = 1.5
+
+
+def e2e_image_size(megapixels: float) -> tuple[int, int]:
+    """(width, height) of a 3:2 image of about `megapixels` (1.0 -> 1224 x 816)."""
+    height = max(int(round(np.sqrt(megapixels * 1e6 / E2E_ASPECT))), 120)
+    return int(round(height * E2E_ASPECT)), height
+
+
+def _decode_floor(paths: list[Path], repeat: int) -> float:
+    """Best time to decode every image once with the pipeline's decoder, one thread per core
+    (only the shape is kept, so a week of images is never held in memory at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from retouch_assets.quality.decode import DecodeError, decode_srgb8
+
+    def decode(path: Path) -> tuple[int, ...]:
+        try:
+            return decode_srgb8(path).pixels.shape
+        except DecodeError:  # the sample's deliberately truncated upload: refused, as the run does
+            return ()
+
+    def decode_all() -> int:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            return sum(1 for shape in pool.map(decode, paths) if shape)
+
+    floor_s, _ = _best(decode_all, repeat)
+    return floor_s
+
+
+def step_timings(dagster_home: Path) -> tuple[float | None, dict[str, float], bool]:
+    """From the runs recorded under `dagster_home`: (epoch of the first STEP_START, seconds per
+    step summed over the runs, whether a dbt step succeeded)."""
+    import dagster as dg
+
+    kinds = {
+        dg.DagsterEventType.STEP_START,
+        dg.DagsterEventType.STEP_SUCCESS,
+        dg.DagsterEventType.STEP_FAILURE,
+    }
+    first_start: float | None = None
+    steps: dict[str, float] = {}
+    dbt_ran = False
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        for run in instance.get_runs():
+            started: dict[str, float] = {}
+            for entry in instance.all_logs(run.run_id, of_type=kinds):
+                key, event = entry.step_key, entry.dagster_event
+                if key is None or event is None:
+                    continue
+                if event.event_type == dg.DagsterEventType.STEP_START:
+                    started[key] = entry.timestamp
+                    first_start = min(first_start or entry.timestamp, entry.timestamp)
+                elif key in started:
+                    steps[key] = steps.get(key, 0.0) + entry.timestamp - started.pop(key)
+                    if event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+                        dbt_ran = dbt_ran or key.startswith(DBT_STEP_PREFIX)
+    return first_start, steps, dbt_ran
+
+
+def _run_pipeline(
+    root: Path, landing: Path, business: Path, config: Path, say: Callable[[str], object]
+) -> dict:
+    """`retouch run` on `landing` in a fresh subprocess with its own warehouse, no CLIP model,
+    and a throwaway DAGSTER_HOME so that Dagster records the runs' step events (read after it
+    exits; nothing is added to the run itself)."""
+    import resource
+    import subprocess
+    import sys  # the interpreter running this benchmark runs the pipeline too
+
+    root.mkdir(parents=True)
+    home = root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "RETOUCH_CLIP_MODEL"}
+    env["DAGSTER_HOME"] = str(home)
+    command = [
+        sys.executable,
+        "-m",
+        "retouch_assets.cli",
+        "run",
+        *("--landing", str(landing), "--business", str(business), "--config", str(config)),
+        *("--db", str(root / "warehouse.duckdb"), "--analytics", str(root / "analytics.duckdb")),
+        *("--outputs", str(root / "outputs"), "--reports", str(root / "reports")),
+    ]
+    started_at = time.time()
+    started = time.perf_counter()
+    # The working directory holds no `.env`: the child sees this process's environment (which
+    # already has the caller's `.env`), so it cannot override DAGSTER_HOME.
+    process = subprocess.run(command, cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+    run_s = time.perf_counter() - started
+    say(process.stdout.rstrip())
+    # 1: the run finished and some gate failed (the sample's defects are there to fail gates).
+    if process.returncode not in (0, 1):
+        raise RuntimeError(f"retouch run exited with {process.returncode}")
+    first_start, steps, dbt_ran = step_timings(home)
+    return {
+        "run_s": run_s,
+        "rc": process.returncode,
+        "startup_s": (first_start - started_at) if first_start is not None else None,
+        "steps": steps,
+        "dbt": dbt_ran,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def bench_e2e(
+    artifacts: int = 400,
+    weeks: int = 2,
+    megapixels: float = 1.0,
+    repeat: int = 1,
+    masters: int = 20,
+    seed: int = 7,
+    progress: Callable[[str], object] | None = None,
+) -> dict:
+    """The whole pipeline (`retouch run`, in a subprocess) on `artifacts` generated artifacts
+    over `weeks` weeks against the decode floor: decoding every artifact and master image once,
+    in this process, one thread per core. Best of `repeat` runs, each on a fresh warehouse.
+    `progress` receives progress lines and the run's own output (the sample's bar is tqdm's,
+    on stderr)."""
+    from tqdm import tqdm
+
+    from retouch_assets.business.sample import generate_business_sample
+    from retouch_assets.sample import generate_sample
+    from retouch_assets.settings import settings_from_env
+
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(message)
+
+    if artifacts < 1 or weeks < 1 or repeat < 1:
+        raise ValueError("artifacts, weeks and repeat must be at least 1")
+    per_week = -(-artifacts // weeks)
+    config = Path(settings_from_env().slo_config).resolve()
+    with tempfile.TemporaryDirectory(prefix="retouch-e2e-") as tmp:
+        root = Path(tmp)
+        landing, business = root / "landing", root / "business"
+        size = e2e_image_size(megapixels)
+        with tqdm(total=per_week * weeks, unit="artifact", desc="e2e sample") as bar:
+            sample = generate_sample(
+                landing,
+                weeks=weeks,
+                per_week=per_week,
+                seed=seed,
+                on_artifact=bar.update,
+                image_size=size,
+                shared_masters=masters,
+            )
+        generate_business_sample(business, weeks=weeks, seed=seed)
+        images = sorted(landing.glob("*/images/*")) + sorted(landing.glob("*/masters/*"))
+        say(f"e2e: decode floor over {len(images)} image files...")
+        floor_s = _decode_floor(images, repeat)
+        runs = []
+        for k in range(repeat):
+            say(f"e2e: retouch run {k + 1}/{repeat}...")
+            runs.append(_run_pipeline(root / f"run-{k + 1}", landing, business, config, say))
+    best = min(runs, key=lambda r: r["run_s"])
+    steps_total = sum(best["steps"].values())
+    startup_s = best["startup_s"]
+    return {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
+        "artifacts": per_week * weeks,
+        "attempts": sample.artifacts,
+        "weeks": weeks,
+        "image_size": list(size),
+        "image_files": len(images),
+        "run_s": round(best["run_s"], 2),
+        "decode_floor_s": round(floor_s, 4),
+        "ratio": round(best["run_s"] / floor_s, 2),
+        "artifacts_per_s": round(per_week * weeks / best["run_s"], 2),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
+        "startup_s": round(startup_s, 2) if startup_s is not None else None,
+        # Wall time that is neither start-up nor a step: between steps and weeks, and the
+        # command's summary at the end.
+        "other_s": round(best["run_s"] - steps_total - (startup_s or 0.0), 2),
+        "steps": {
+            key: round(seconds, 3)
+            for key, seconds in sorted(best["steps"].items(), key=lambda kv: -kv[1])
+        },
+        "dbt": best["dbt"],
+        "run_rc": best["rc"],
+    }

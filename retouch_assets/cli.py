@@ -441,7 +441,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.what == "clip":
         return _bench_clip(args)
-    if args.what == "delta-e":
+    if args.what == "e2e":
+        print(
+            f"bench e2e: {args.n} artifacts of {args.megapixels} MP over {args.weeks} weeks, "
+            f"{args.masters} shared masters, best of {args.repeat}...",
+            file=sys.stderr,
+        )
+        result = bench.bench_e2e(
+            args.n,
+            args.weeks,
+            args.megapixels,
+            args.repeat,
+            masters=args.masters,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
+        print(f"bench e2e: dbt metrics layer {'ran' if result['dbt'] else 'off'}", file=sys.stderr)
+    elif args.what == "delta-e":
         print(
             f"bench delta-e: {args.megapixels} MP photograph, best of {args.repeat}...",
             file=sys.stderr,
@@ -614,9 +629,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     bench = commands.add_parser("bench", help="benchmarks with a same-run baseline (JSON last)")
-    bench.add_argument("what", choices=["delta-e", "quality", "clip"])
+    bench.add_argument("what", choices=["delta-e", "quality", "clip", "e2e"])
+    bench.add_argument("n", nargs="?", type=int, default=400, help="e2e: artifacts (400)")
     bench.add_argument("--megapixels", type=float, default=None, help="image size (4.2 / 1.0)")
-    bench.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
+    bench.add_argument("--repeat", type=int, default=None, help="best of N runs (default 3; e2e 1)")
+    bench.add_argument("--weeks", type=int, default=2, help="e2e: weeks of artifacts (2)")
+    bench.add_argument("--masters", type=int, default=20, help="e2e: shared masters (20)")
     bench.add_argument("--artifacts", type=int, default=48, help="quality: artifacts (48)")
     bench.add_argument(
         "--clip-model", default=None, help="clip: exported model folder (default: the tiny demo)"
@@ -700,6 +718,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "bench" and args.megapixels is None:
             args.megapixels = 4.2 if args.what == "delta-e" else 1.0
+        if args.command == "bench" and args.repeat is None:
+            args.repeat = 1 if args.what == "e2e" else 3
         return args.func(args)
     except (ConfigError, SettingsError) as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)

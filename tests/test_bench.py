@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from retouch_assets.cli import main
 
 
@@ -19,3 +21,16 @@ def test_bench_quality_reports_against_the_decode_floor(capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["artifacts"] == 3
     assert result["quality_artifacts_per_s"] > 0 and result["decode_artifacts_per_s"] > 0
+
+
+def test_bench_e2e_runs_the_pipeline_against_the_decode_floor(capsys):
+    # The whole `retouch run` in a subprocess on a tiny landing: the contract, not the speed.
+    assert main(["bench", "e2e", "6", "--weeks", "1", "--megapixels", "0.05"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    contract = {"artifacts", "weeks", "run_s", "decode_floor_s", "ratio", "artifacts_per_s"}
+    assert contract | {"peak_rss_mb", "startup_s", "steps", "dbt"} <= set(result)
+    assert result["artifacts"] == 6 and result["weeks"] == 1
+    assert result["ratio"] == pytest.approx(result["run_s"] / result["decode_floor_s"], rel=0.02)
+    assert 0 < result["startup_s"] < result["run_s"] and result["peak_rss_mb"] > 0
+    assert "retouch__artifact_quality" in result["steps"]
+    assert isinstance(result["dbt"], bool)

@@ -197,6 +197,11 @@ _BUDGETS = """
 SELECT slo, scope, good, total, sli, objective, budget_consumed, policy_state, low_traffic
 FROM slo.error_budget WHERE week = $week ORDER BY slo, scope
 """
+_BUDGETS_FOR_METRICS = """
+SELECT slo, scope, good, total, sli, objective, budget_consumed, burn_rates, low_traffic
+FROM slo.error_budget WHERE week = $week ORDER BY slo, scope
+"""
+_LATEST_BUDGET_WEEK = "SELECT max(week) FROM slo.error_budget"
 _ALERT_COUNTS = """
 SELECT severity, low_traffic, count(*) AS n FROM slo.burn_alerts
 WHERE week = $week GROUP BY ALL ORDER BY ALL
@@ -243,3 +248,12 @@ def report_facts(con: duckdb.DuckDBPyConnection, week: date, end: datetime) -> d
         "locks": fetch_dicts(con, _LOCKS, {"end": end, "unlock": SignoffKind.UNLOCK_TEMPLATE}),
         "held_by_lock": fetch_value(con, _HELD, of_week | {"held": Status.HELD_BY_TEMPLATE_LOCK}),
     }
+
+
+def budgets_for_metrics(con: duckdb.DuckDBPyConnection, week: date) -> list[dict]:
+    """The week's `slo.error_budget` rows with what the OpenMetrics export states."""
+    return fetch_dicts(con, _BUDGETS_FOR_METRICS, {"week": week})
+
+
+def latest_budget_week(con: duckdb.DuckDBPyConnection) -> date | None:
+    return fetch_value(con, _LATEST_BUDGET_WEEK)

@@ -30,6 +30,7 @@ from retouch_assets.ops.incidents import (
     timeline_documents,
     timeline_file,
 )
+from retouch_assets.ops.openmetrics import openmetrics_text
 from retouch_assets.ops.outbox import outbox_rows
 from retouch_assets.ops.report import reliability_markdown, report_file
 from retouch_assets.ops.tables import ALERT_OUTBOX, INCIDENT_EVENTS, INCIDENTS
@@ -48,6 +49,9 @@ RELIABILITY_REPORT = dg.AssetKey(["ops", "reliability_report"])
 # Incidents span weeks: each week's run regroups every page alert up to its end.
 _ALL_HISTORY = dg.TimeWindowPartitionMapping(start_offset=-12)
 _PAGES_SO_FAR = dg.AssetDep(key_of(BURN_ALERTS), partition_mapping=_ALL_HISTORY)
+
+
+METRICS_FILE = "retouch_slo.prom"
 
 
 @weekly_table_asset(ALERT_OUTBOX, "ops", deps=[key_of(BURN_ALERTS), key_of(ERROR_BUDGET)])
@@ -146,11 +150,23 @@ def reliability_report(
     _, end = week_window(week)
     with warehouse.connect() as con:
         facts = queries.report_facts(con, week, end)
+        budgets = queries.budgets_for_metrics(con, week)
+        latest = queries.latest_budget_week(con)
     text = reliability_markdown(week, end, facts)
     path = write_text_atomic(reports.root, report_file(week), text)
+    # The SLO state in OpenMetrics text: per week, and the latest week's where a Prometheus
+    # textfile collector reads it (a backfill of an older week leaves that one alone).
+    metrics = openmetrics_text(budgets)
+    write_text_atomic(reports.root, f"{week.isoformat()}/{METRICS_FILE}", metrics)
+    if latest is None or week >= latest:
+        write_text_atomic(reports.root, f"openmetrics/{METRICS_FILE}", metrics)
     context.log.info(f"reliability sync report for {week} written to {path}")
     return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(path)), "report": dg.MetadataValue.md(text)}
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "report": dg.MetadataValue.md(text),
+            "openmetrics": dg.MetadataValue.path(str(reports.root / "openmetrics" / METRICS_FILE)),
+        }
     )
 
 
