@@ -88,3 +88,17 @@ def test_the_weekly_run_writes_the_latest_weeks_metrics(sample_run: SampleRun):
     )
     key = ("retouch_slo_events_total", (("scope", "overall"), ("slo", "colour-fidelity")))
     assert samples[key] == total > 0
+
+
+def test_budget_metadata_is_numeric_so_the_ui_plots_it(sample_run: SampleRun):
+    import dagster as dg
+
+    result = sample_run.results[SAMPLE_WEEKS[-1]]
+    (budget,) = [
+        m.materialization
+        for m in result.get_asset_materialization_events()
+        if m.asset_key == dg.AssetKey(["slo", "error_budget"])
+    ]
+    value = budget.metadata["budget_consumed/colour-fidelity"]
+    assert isinstance(value, dg.FloatMetadataValue) and value.value >= 0
+    assert isinstance(budget.metadata["sli/colour-fidelity"], dg.FloatMetadataValue)

@@ -123,6 +123,16 @@ def _budget_metadata(budgets: list[dict], end: datetime) -> dict:
                 for b in overall
             ],
         ),
+        # Floats per SLO, so the UI plots them over the weekly partitions.
+        **{
+            f"sli/{b['slo']}": dg.MetadataValue.float(float(b["sli"]))
+            for b in overall
+            if b["sli"] is not None
+        },
+        **{
+            f"budget_consumed/{b['slo']}": dg.MetadataValue.float(float(b["budget_consumed"]))
+            for b in overall
+        },
         **{f"scopes/{state}": n for state, n in sorted(states.items())},
         "freeze_new_work_scopes": [
             f"{b['slo']}/{b['scope']}"
