@@ -204,8 +204,13 @@ def sample_run(small_sample, tmp_path_factory) -> SampleRun:
 @pytest.fixture
 def sample_copy(sample_run, tmp_path) -> SampleRun:
     """A private copy of the sample run (warehouse, outputs, reports) to change freely."""
-    root = tmp_path / "sample_copy"
-    root.mkdir()
+    return SampleRun(copy_sample_run(sample_run, tmp_path / "sample_copy"), sample_run.results)
+
+
+def copy_sample_run(sample_run: SampleRun, root: Path) -> Settings:
+    """sample_run's warehouse, outputs and reports copied under `root` (created), with the
+    published paths pointing at the copy; the landing and business inputs are shared."""
+    root.mkdir(parents=True)
     for name in ("outputs", "reports"):
         source = Path(getattr(sample_run.settings, f"{name}_dir"))
         if source.exists():
@@ -223,4 +228,4 @@ def sample_copy(sample_run, tmp_path) -> SampleRun:
                 f"UPDATE retouch.gated_outputs SET {column} = replace({column}, $old, $new)",
                 {"old": sample_run.settings.outputs_dir, "new": settings.outputs_dir},
             )
-    return SampleRun(settings, sample_run.results)
+    return settings

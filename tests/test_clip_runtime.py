@@ -15,8 +15,9 @@ from retouch_assets import cli
 from retouch_assets.clip import DEMO_MODEL_DIR
 from retouch_assets.clip.manifest import model_hash
 from retouch_assets.clip.preprocess import preprocess
-from retouch_assets.clip.runtime import ClipModelError, load_clip, prompt_hash
+from retouch_assets.clip.runtime import ClipModelError, load_clip
 from retouch_assets.clip.samples import reference_image, reference_images
+from retouch_assets.quality.clip_scores import prompt_hash
 
 TOLERANCE = 1e-4
 

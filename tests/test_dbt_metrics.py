@@ -31,7 +31,7 @@ from retouch_assets.defs.metrics.project import (
 from retouch_assets.resources import WarehouseResource
 from retouch_assets.settings import Settings
 from retouch_assets.vocabulary import GATE_STATUSES, DriftStatus, Status
-from tests.conftest import SAMPLE_WEEKS
+from tests.conftest import SAMPLE_WEEKS, copy_sample_run
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 FIRST, LAST = SAMPLE_WEEKS
@@ -86,29 +86,6 @@ class DbtRun:
             return con.execute(sql, params or {}).fetchall()
 
 
-def _copy_sample_run(sample_run, root: Path) -> Settings:
-    """sample_run's warehouse, outputs and reports under `root` (as `sample_copy` does)."""
-    root.mkdir(parents=True)
-    for name in ("outputs", "reports"):
-        source = Path(getattr(sample_run.settings, f"{name}_dir"))
-        if source.exists():
-            shutil.copytree(source, root / name)
-    shutil.copyfile(sample_run.db, root / "warehouse.duckdb")
-    settings = replace(
-        sample_run.settings,
-        duckdb_path=str(root / "warehouse.duckdb"),
-        outputs_dir=str(root / "outputs"),
-        reports_dir=str(root / "reports"),
-    )
-    with duckdb.connect(settings.duckdb_path) as con:
-        for column in ("output_path", "sidecar_path"):
-            con.execute(
-                f"UPDATE retouch.gated_outputs SET {column} = replace({column}, $old, $new)",
-                {"old": sample_run.settings.outputs_dir, "new": settings.outputs_dir},
-            )
-    return settings
-
-
 def _summary(result: dg.ExecuteInProcessResult) -> dict:
     steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
     failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -138,7 +115,7 @@ def dbt_run(sample_run, tmp_path_factory, request) -> DbtRun:
     with FileLock(str(shared / "dbt_run.lock")):
         summary_file = root / "summary.json"
         if not summary_file.exists():
-            settings = _copy_sample_run(sample_run, root / "run")
+            settings = copy_sample_run(sample_run, root / "run")
             job = definitions_with_dbt(settings).resolve_job_def("retouch_weekly")
             with dg.DagsterInstance.ephemeral() as instance:
                 result = job.execute_in_process(

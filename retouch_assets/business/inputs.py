@@ -509,6 +509,22 @@ def _blank(name: str) -> pl.Expr:
     return pl.col(name).is_null() | (pl.col(name) == "")
 
 
+def _missing_values(columns: Sequence[str]) -> tuple[pl.Expr, BusinessReason, pl.Expr]:
+    """The check that a required value is empty, naming every empty column of the row."""
+    return (
+        pl.any_horizontal(_blank(c) for c in columns),
+        R.MISSING_VALUE,
+        pl.concat_str(
+            pl.lit("empty: "),
+            pl.concat_str(
+                [pl.when(_blank(c)).then(pl.lit(c)) for c in columns],
+                separator=", ",
+                ignore_nulls=True,
+            ),
+        ),
+    )
+
+
 def _first_failure(checks: Sequence[tuple[pl.Expr, R, pl.Expr]]) -> tuple[pl.Expr, pl.Expr]:
     """The reason code and detail of the first failing check, NULL when every check passes."""
     code: Any = pl
@@ -574,18 +590,7 @@ def _parse_kpi(
     frame = frame.with_columns(_week_ok=_in_partitions(pl.col("week"), weeks).fill_null(False))
     numbers = (*KPI_COUNTS, "revenue")
     checks: list[tuple[pl.Expr, R, pl.Expr]] = [
-        (
-            pl.any_horizontal(_blank(c) for c in KPI_COLUMNS),
-            R.MISSING_VALUE,
-            pl.concat_str(
-                pl.lit("empty: "),
-                pl.concat_str(
-                    [pl.when(_blank(c)).then(pl.lit(c)) for c in KPI_COLUMNS],
-                    separator=", ",
-                    ignore_nulls=True,
-                ),
-            ),
-        ),
+        _missing_values(KPI_COLUMNS),
         (
             pl.col("_date").is_null(),
             R.BAD_DATE,
@@ -726,18 +731,7 @@ def _parse_rum(
     frame = frame.with_columns(_week_ok=_in_partitions(pl.col("week"), weeks).fill_null(False))
     required = [c for c in RUM_COLUMNS if c not in RUM_OPTIONAL]
     checks: list[tuple[pl.Expr, R, pl.Expr]] = [
-        (
-            pl.any_horizontal(_blank(c) for c in required),
-            R.MISSING_VALUE,
-            pl.concat_str(
-                pl.lit("empty: "),
-                pl.concat_str(
-                    [pl.when(_blank(c)).then(pl.lit(c)) for c in required],
-                    separator=", ",
-                    ignore_nulls=True,
-                ),
-            ),
-        ),
+        _missing_values(required),
         (
             pl.col("_ts").is_null(),
             R.BAD_TIMESTAMP,

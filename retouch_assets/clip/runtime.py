@@ -18,7 +18,6 @@ batches of `batch_size`: overlapped with inference on CUDA, between inference ca
 (`ClipRuntime.overlap`).
 """
 
-import hashlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ from retouch_assets.clip.manifest import ClipModelError, read_manifest, verify_f
 from retouch_assets.clip.preprocess import PreprocessParams, preprocess, read_params
 from retouch_assets.clip.tokenizer import ClipTokenizer, load_tokenizer
 
-__all__ = ["ClipInfo", "ClipModelError", "ClipRuntime", "load_clip", "prompt_hash"]
+__all__ = ["ClipInfo", "ClipModelError", "ClipRuntime", "load_clip"]
 
 DEVICES = ("auto", "cuda", "cpu")
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
@@ -58,11 +57,6 @@ class ClipInfo:
     def as_metadata(self) -> dict[str, Any]:
         """Plain values for logs and asset metadata."""
         return asdict(self)
-
-
-def prompt_hash(text: str) -> str:
-    """sha256 hex of the prompt's UTF-8 bytes: with `model_hash`, the text-embedding cache key."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _l2_normalised(x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,6 @@ Pure functions over plain data and numpy arrays; the runtime that computes the e
 """
 
 import difflib
-import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,12 +17,11 @@ from typing import Protocol
 import numpy as np
 
 from retouch_assets.config import RetouchConfig, TemplateEntry
+from retouch_assets.ingest.manifest import prompt_sha256
 from retouch_assets.vocabulary import DriftStatus
 
-
-def prompt_hash(text: str) -> str:
-    """The cache key of a prompt (with the model hash): sha256 of its UTF-8 text."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+# The cache key of a prompt (with the model hash): the sha256 ingest records as `prompt_hash`.
+prompt_hash = prompt_sha256
 
 
 def resolve_model_dir(

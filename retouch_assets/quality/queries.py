@@ -5,6 +5,7 @@ from datetime import date
 import duckdb
 
 from retouch_assets.quality.artifact import KnownHash
+from retouch_assets.vocabulary import DriftStatus
 from retouch_assets.warehouse import fetch_dicts
 
 _GENERATIONS_TO_MEASURE = """
@@ -83,8 +84,6 @@ ORDER BY 1
 def clip_overview(con: duckdb.DuckDBPyConnection) -> dict:
     """Which CLIP models scored the warehouse's artifacts, how drift was judged, and the
     templates that have no approved prompt."""
-    from retouch_assets.vocabulary import DriftStatus
-
     return {
         "models": fetch_dicts(con, _CLIP_MODELS),
         "statuses": {r["prompt_drift_status"]: r["n"] for r in fetch_dicts(con, _DRIFT_STATUSES)},
