@@ -27,6 +27,10 @@ ENV_LOCK_TIMEOUT_S = "RETOUCH_LOCK_TIMEOUT_S"
 ENV_CLIP_MODEL = "RETOUCH_CLIP_MODEL"
 ENV_DBT_METRICS = "RETOUCH_DBT_METRICS"
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
+# The Chromium (or Chrome) binary that prints PDF reports and runs the browser tests; by default
+# the first of CHROMIUM_NAMES on PATH (Debian: `apt-get install chromium`).
+ENV_CHROMIUM = "RETOUCH_CHROMIUM"
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Crash-repair tests only: the named checkpoint (see faults.py) kills the process with SIGKILL.
 ENV_TEST_KILL_AT = "RETOUCH_TEST_KILL_AT"
 # Alert routes name their endpoint and secret variables in retouch-slo.yaml; only variables
@@ -192,6 +196,27 @@ def dbt_metrics_enabled() -> bool:
     on). "off" leaves the dbt step out of the definitions: a machine without dbt, or the test
     suite, whose many weekly runs would each pay seconds for a dbt process."""
     return os.environ.get(ENV_DBT_METRICS, "on").strip().lower() not in {"off", "0", "false"}
+
+
+def chromium_path() -> str | None:
+    """The Chromium binary: RETOUCH_CHROMIUM (must exist), else the first of CHROMIUM_NAMES on
+    PATH, else None (PDF printing and the browser tests then say how to install one)."""
+    import shutil
+
+    configured = os.environ.get(ENV_CHROMIUM)
+    if configured:
+        found = shutil.which(configured)
+        if found is None:
+            raise SettingsError(
+                f"{ENV_CHROMIUM}={configured!r}: no such executable. Fix: point it at a Chromium "
+                "binary (e.g. /usr/bin/chromium), or unset it to search PATH"
+            )
+        return found
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
 
 
 def kill_point() -> str | None:

@@ -46,6 +46,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group("sample_run"))
         elif item.path.name == "test_crash_repair.py":
             item.add_marker(pytest.mark.xdist_group("crash_repair"))
+        elif "browser" in item.path.parts and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("browser"))  # one Chromium per worker
 
 
 @pytest.fixture(scope="session")
