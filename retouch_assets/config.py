@@ -5,12 +5,15 @@ A bad file fails fast with the file, the field and the fix, e.g.
 """
 
 import difflib
+import hashlib
+import json
 import re
 import typing
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, LiteralString
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -21,9 +24,11 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 
 class ConfigError(ValueError):
@@ -419,6 +424,130 @@ class Cost(_Strict):
         return self.template_rates.get(template_id, self.staff_rate_per_hour)
 
 
+def _config_error(message: LiteralString, fix: str, **context: Any) -> PydanticCustomError:
+    """A validation error that carries its own fix (`_fix_for` reads `ctx['fix']`)."""
+    return PydanticCustomError("config_fix", message, {**context, "fix": fix})
+
+
+_INSTANT_FIX = "write an ISO-8601 time with its UTC offset, e.g. 2026-10-05T02:00:00+02:00"
+
+
+def _aware_instant(value: Any) -> datetime:
+    """An ISO-8601 time with a UTC offset (YAML may already have parsed it)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise _config_error("not an ISO-8601 time", _INSTANT_FIX) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _config_error("the time has no UTC offset", _INSTANT_FIX)
+        return value
+    if isinstance(value, date):
+        raise _config_error("a date is not a time", _INSTANT_FIX)
+    raise _config_error("not an ISO-8601 time", _INSTANT_FIX)
+
+
+Instant = Annotated[datetime, BeforeValidator(_aware_instant)]
+
+_SCOPE_FIX = (
+    "write overall, an SLO name, <dimension>=<value> or <slo>/<dimension>=<value> "
+    "(dimension: campaign_id, template_id or channel), e.g. delivery/channel=web"
+)
+_SLO_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# In the vocabulary of the SLO engine's scopes: `overall` or `dimension=value`, optionally
+# after `<slo>/` as in the freeze sign-offs (`<slo>/*` is the SLO's every scope).
+_DIMENSIONS = ("campaign_id", "template_id", "channel")
+
+
+@dataclass(frozen=True)
+class ExclusionTarget:
+    """What an exclusion window covers: every SLO or one (`slo`), every event or those with
+    one dimension value."""
+
+    slo: str | None
+    dimension: str | None
+    value: str | None
+
+    @property
+    def scope(self) -> str:
+        """The engine's scope label of the covered events: `overall` or `dimension=value`."""
+        return "overall" if self.dimension is None else f"{self.dimension}={self.value}"
+
+    @property
+    def canonical(self) -> str:
+        return f"{self.slo or '*'}/{self.scope}"
+
+
+def parse_exclusion_scope(text: str) -> ExclusionTarget | None:
+    """`overall`, `<slo>`, `<dimension>=<value>`, `<slo>/overall`, `<slo>/*` or
+    `<slo>/<dimension>=<value>`; None when the text is none of these."""
+    text = text.strip()
+    head, equals, value = text.partition("=")
+    slo, slash, what = head.rpartition("/") if "/" in head else ("", "", head)
+    if slash and not _SLO_NAME.match(slo):
+        return None
+    if equals:
+        if what not in _DIMENSIONS or not value.strip():
+            return None
+        return ExclusionTarget(slo or None, what, value.strip())
+    if what in ("overall", "*") and (slash or what == "overall"):
+        return ExclusionTarget(slo or None, None, None)
+    if not slash and _SLO_NAME.match(what):
+        return ExclusionTarget(what, None, None)
+    return None
+
+
+class ExclusionWindow(_Strict):
+    """Planned maintenance excluded from SLIs, error budgets and burn-rate alerts: the events
+    of `scope` with start <= generated_at < end. Recorded (`slo.exclusion_windows`) when
+    first applied; a window new or changed after its start needs a `retroactive_exclusion`
+    sign-off."""
+
+    start: Instant
+    end: Instant
+    scope: str
+    reason: str = Field(pattern=r"\S")
+    approved_by: str = Field(pattern=r"\S")
+
+    @field_validator("scope")
+    @classmethod
+    def _known_scope(cls, value: str) -> str:
+        if parse_exclusion_scope(value) is None:
+            raise _config_error("'{scope}' is not an exclusion scope", _SCOPE_FIX, scope=value)
+        return value.strip()
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and value <= start:
+            raise _config_error(
+                "the window ends at or before its start ({start})",
+                "make end later than start",
+                start=start.isoformat(),
+            )
+        return value
+
+    @property
+    def target(self) -> ExclusionTarget:
+        target = parse_exclusion_scope(self.scope)
+        assert target is not None  # validated
+        return target
+
+    @property
+    def exclusion_id(self) -> str:
+        """A content hash of what the window excludes (its bounds as UTC instants and its
+        canonical scope): the same window keeps its id, any change of them makes a new one.
+        The reason and approver are not part of it."""
+        content = [
+            self.start.astimezone(UTC).isoformat(),
+            self.end.astimezone(UTC).isoformat(),
+            self.target.canonical,
+        ]
+        return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:16]
+
+
 class RetouchConfig(_Strict):
     """The whole of `retouch-slo.yaml`."""
 
@@ -440,6 +569,9 @@ class RetouchConfig(_Strict):
     templates: Annotated[
         dict[str, TemplateEntry], BeforeValidator(lambda v: {} if v is None else v)
     ] = Field(default_factory=dict)
+    exclusions: Annotated[
+        list[ExclusionWindow], BeforeValidator(lambda v: [] if v is None else v)
+    ] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_slo_names(self) -> "RetouchConfig":
@@ -492,11 +624,15 @@ _PATTERN_FIXES = {
     "approved_prompt": "write the approved prompt's text (not blank), or remove the template",
     "prompt_version": "name the approved prompt's version, e.g. tpl-a/v1",
     "currency": "write an ISO 4217 currency code in capitals, e.g. EUR",
+    "reason": "say why the window is excluded, e.g. the maintenance ticket",
+    "approved_by": "name who approved the window",
 }
 
 
 def _fix_for(error: ErrorDetails) -> str:
     kind, loc = error["type"], error["loc"]
+    if kind == "config_fix":
+        return str(error.get("ctx", {}).get("fix"))
     if kind == "extra_forbidden":
         known = _known_fields(RetouchConfig, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
@@ -546,9 +682,27 @@ def parse_config(data: Any, source: str) -> RetouchConfig:
             "Fix: start the file with keys such as 'service:', 'ingest:' and 'gates:'"
         )
     try:
-        return RetouchConfig.model_validate(data)
+        config = RetouchConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from None
+    problems = exclusion_problems(config)
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {problem}" for problem in problems))
+    return config
+
+
+def exclusion_problems(config: RetouchConfig) -> list[str]:
+    """Exclusion windows naming an SLO the config does not define."""
+    names = [slo.name for slo in config.slos]
+    problems = []
+    for i, window in enumerate(config.exclusions):
+        slo = window.target.slo
+        if slo is not None and slo not in names:
+            problems.append(
+                f"exclusions[{i}].scope: names SLO '{slo}', which is not defined (got "
+                f"{window.scope!r}). Fix: use one of {', '.join(names)}, or overall"
+            )
+    return problems
 
 
 def load_config(path: str | Path) -> RetouchConfig:

@@ -131,6 +131,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             *(table.ddl for table in business_tables.TABLES),
         ),
     ),
+    Migration(
+        11,
+        "SLO exclusion windows: excluded events in the SLI facts and budgets, applied windows",
+        _then(
+            _statements(
+                "ALTER TABLE slo.sli_facts ADD COLUMN IF NOT EXISTS excluded_good BIGINT DEFAULT 0",
+                "ALTER TABLE slo.sli_facts "
+                "ADD COLUMN IF NOT EXISTS excluded_total BIGINT DEFAULT 0",
+                "ALTER TABLE slo.sli_facts ADD COLUMN IF NOT EXISTS exclusion_ids VARCHAR[]",
+                "ALTER TABLE slo.error_budget ADD COLUMN IF NOT EXISTS excluded BIGINT DEFAULT 0",
+            ),
+            _create_tables(slo_tables.EXCLUSION_WINDOWS),
+        ),
+    ),
 )
 
 

@@ -172,6 +172,8 @@ class SignoffKind(StrEnum):
     RELEASE_FREEZE = "release_freeze"
     RELAX_OBJECTIVE = "relax_objective"
     UNLOCK_TEMPLATE = "unlock_template"  # scope: the template_id a prompt-drift lock holds
+    # scope: the id of an exclusion window that starts before it is first applied
+    RETROACTIVE_EXCLUSION = "retroactive_exclusion"
 
 
 class QuarantineReason(StrEnum):

@@ -244,7 +244,7 @@ def test_slo_freeze_respected_fails_when_a_frozen_scope_published_new_work(sampl
         # A freeze in force since long before every version of the week was first seen.
         con.execute(
             "INSERT INTO slo.error_budget VALUES ($prev, 'colour-fidelity', 'overall', NULL, "
-            "$at, 30, 10, 100, 0.1, 0.95, 18.0, '[]', 'slo_freeze', $since, false)",
+            "$at, 30, 10, 100, 0.1, 0.95, 18.0, '[]', 'slo_freeze', $since, false, 0)",
             {
                 "prev": (week_start - timedelta(days=7)).date(),
                 "at": week_start,

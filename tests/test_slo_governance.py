@@ -29,7 +29,7 @@ def con(tmp_path):
 def _budget_row(con, scope="overall", dimension=None, state="slo_freeze", low_traffic=False):
     con.execute(
         "INSERT INTO slo.error_budget VALUES ('2026-10-19', 'colour-fidelity', $scope, $dim, $end, "
-        "30, 90, 100, 0.9, 0.95, 2.0, '[]', $state, $since, $low)",
+        "30, 90, 100, 0.9, 0.95, 2.0, '[]', $state, $since, $low, 0)",
         {
             "scope": scope,
             "dim": dimension,

@@ -8,14 +8,21 @@ the history the incremental runs wrote.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
 
-from retouch_assets.config import AlertWindow, BudgetPolicy, RetouchConfig, Slo, format_duration
+from retouch_assets.config import (
+    AlertWindow,
+    BudgetPolicy,
+    ExclusionWindow,
+    RetouchConfig,
+    Slo,
+    format_duration,
+)
 from retouch_assets.ops.events import event_row
 from retouch_assets.vocabulary import (
     FROZEN_STATES,
@@ -90,6 +97,41 @@ def sli_events(facts: pl.DataFrame, slo: Slo) -> tuple[np.ndarray, np.ndarray]:
     return eligible, good & eligible
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def exclusion_ids(
+    facts: pl.DataFrame, slo: Slo, exclusions: Sequence[ExclusionWindow]
+) -> np.ndarray:
+    """Per facts row, the id of the exclusion window of `slo` its event falls in (start <=
+    generated_at < end, and in the window's scope), or None. Where windows overlap, the one
+    starting first (then the lower id) claims the event."""
+    ids = np.full(len(facts), None, dtype=object)
+    if not exclusions or facts.is_empty():
+        return ids
+    # Whole microseconds on both sides: the bounds compare exactly, whatever the time zones.
+    micros = facts["generated_at"].dt.epoch("us").to_numpy()
+    for window in sorted(exclusions, key=lambda w: (w.start, w.exclusion_id)):
+        target = window.target
+        if target.slo is not None and target.slo != slo.name:
+            continue
+        start = (window.start - _EPOCH) // _MICROSECOND
+        end = (window.end - _EPOCH) // _MICROSECOND
+        inside = (micros >= start) & (micros < end) & (ids == None)  # noqa: E711 (elementwise)
+        if target.dimension is not None:
+            inside &= (facts[target.dimension] == target.value).fill_null(False).to_numpy()
+        ids[inside] = window.exclusion_id
+    return ids
+
+
+def excluded_mask(
+    facts: pl.DataFrame, slo: Slo, exclusions: Sequence[ExclusionWindow]
+) -> np.ndarray:
+    """Rows whose event an exclusion window of `slo` leaves out."""
+    return exclusion_ids(facts, slo, exclusions) != None  # noqa: E711 (elementwise)
+
+
 def scopes(facts: pl.DataFrame, slo: Slo) -> list[tuple[str, str | None, np.ndarray]]:
     """(scope label, dimension, row mask): overall, then each value of each dimension."""
     result: list[tuple[str, str | None, np.ndarray]] = [
@@ -152,6 +194,7 @@ class BudgetRow:
     policy_state: PolicyState
     low_traffic: bool
     burn: list[dict]
+    excluded: int = 0  # eligible events of the SLO window left out by exclusion windows
 
 
 def evaluate_budget(
@@ -160,20 +203,26 @@ def evaluate_budget(
     window_end: datetime,
     windows: list[AlertWindow],
     policy: BudgetPolicy,
+    exclusions: Sequence[ExclusionWindow] = (),
 ) -> list[BudgetRow]:
     """The error budget of every scope at `window_end` over the SLO's rolling window, with
-    the burn rate of each alert window (long and short) at that instant."""
+    the burn rate of each alert window (long and short) at that instant. Events inside an
+    exclusion window count in neither (only in `excluded`)."""
     longest = max([slo.window, *(w.long for w in windows)])
     facts = within(facts, window_end - longest, window_end)
     eligible, good = sli_events(facts, slo)
+    excluded = excluded_mask(facts, slo, exclusions)
     times = _seconds(facts)
     end = np.array([window_end.timestamp()])
+    period = slo.window.total_seconds()
     rows = []
     for label, dimension, mask in scopes(facts, slo):
-        keep = mask & eligible
+        keep = mask & eligible & ~excluded
         t, g = times[keep], good[keep]
-        budget = window_counts(t, g, end, slo.window.total_seconds())
+        budget = window_counts(t, g, end, period)
         n_good, n_total = int(budget.good[0]), int(budget.total[0])
+        left_out = mask & eligible & excluded
+        n_excluded = int(window_counts(times[left_out], good[left_out], end, period).total[0])
         burn = []
         for w in windows:
             long_c = window_counts(t, g, end, w.long.total_seconds())
@@ -207,6 +256,7 @@ def evaluate_budget(
                 policy_state(consumed, policy),
                 n_total < policy.low_traffic_min_events,
                 burn,
+                n_excluded,
             )
         )
     return rows
@@ -235,13 +285,16 @@ def evaluate_alerts(
     windows: list[AlertWindow],
     policy: BudgetPolicy,
     step: timedelta = timedelta(minutes=5),
+    exclusions: Sequence[ExclusionWindow] = (),
 ) -> list[AlertEpisode]:
     """Replay the multi-window multi-burn-rate alerts over [start, end) in event time, every
     `step`: an alert fires while the burn rates over both the long and the short window exceed
     the factor, and resolves when either drops below. Scopes with fewer events than the
-    low-traffic minimum in the long window are flagged (`low_traffic`), never paged."""
+    low-traffic minimum in the long window are flagged (`low_traffic`), never paged. Events
+    inside an exclusion window are not counted."""
     facts = within(facts, start - max(w.long for w in windows), end)
     eligible, good = sli_events(facts, slo)
+    eligible = eligible & ~excluded_mask(facts, slo, exclusions)
     times = _seconds(facts)
     ticks = np.arange(
         start.timestamp() + step.total_seconds(), end.timestamp() + 1, step.total_seconds()
@@ -295,23 +348,45 @@ def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(float(seconds), UTC)
 
 
-def daily_sli_rows(facts: pl.DataFrame, slos: list[Slo], week: date) -> list[dict]:
-    """`slo.sli_facts`: good and total per SLO × day (UTC) × campaign × template × channel."""
+def daily_sli_rows(
+    facts: pl.DataFrame,
+    slos: list[Slo],
+    week: date,
+    exclusions: Sequence[ExclusionWindow] = (),
+) -> list[dict]:
+    """`slo.sli_facts`: good and total per SLO × day (UTC) × campaign × template × channel;
+    events inside an exclusion window in excluded_good and excluded_total instead, with the
+    ids of their windows."""
     if facts.is_empty():
         return []
     day = facts["generated_at"].dt.convert_time_zone("UTC").dt.date().alias("day")
     inventory = facts.select("campaign_id", "template_id", "channel").with_columns(day)
+    counted, left_out = ~pl.col("excluded"), pl.col("excluded")
     rows = []
     for slo in slos:
         eligible, good = sli_events(facts, slo)
+        ids = exclusion_ids(facts, slo, exclusions)
         daily = (
-            inventory.with_columns(good=pl.Series(good, dtype=pl.Int64))
+            inventory.with_columns(
+                good=pl.Series(good, dtype=pl.Boolean),
+                excluded=pl.Series(ids != None, dtype=pl.Boolean),  # noqa: E711 (elementwise)
+                exclusion_id=pl.Series(ids.tolist(), dtype=pl.String),
+            )
             .filter(pl.Series(eligible))
             .group_by(_DAILY_KEYS)
-            .agg(good=pl.col("good").sum(), total=pl.len().cast(pl.Int64))
+            .agg(
+                good=(pl.col("good") & counted).sum().cast(pl.Int64),
+                total=counted.sum().cast(pl.Int64),
+                excluded_good=(pl.col("good") & left_out).sum().cast(pl.Int64),
+                excluded_total=left_out.sum().cast(pl.Int64),
+                exclusion_ids=pl.col("exclusion_id").drop_nulls().unique().sort(),
+            )
             .sort(_DAILY_KEYS)
         )
-        rows += [{"week": week, "slo": slo.name, **r} for r in daily.to_dicts()]
+        rows += [
+            {"week": week, "slo": slo.name, **r, "exclusion_ids": r["exclusion_ids"] or None}
+            for r in daily.to_dicts()
+        ]
     return rows
 
 
@@ -326,13 +401,19 @@ class BudgetHistory:
     policy: BudgetPolicy
     end: datetime
     step: timedelta = EVALUATION_STEP
+    exclusions: Sequence[ExclusionWindow] = ()
     _cache: dict[int, dict[str, BudgetRow]] = field(default_factory=dict, repr=False)
 
     def at(self, k: int) -> dict[str, BudgetRow]:
         """Scope → budget row, `k` steps before `end`."""
         if k not in self._cache:
             rows = evaluate_budget(
-                self.facts, self.slo, self.end - k * self.step, self.windows, self.policy
+                self.facts,
+                self.slo,
+                self.end - k * self.step,
+                self.windows,
+                self.policy,
+                self.exclusions,
             )
             self._cache[k] = {r.scope: r for r in rows}
         return self._cache[k]
@@ -363,12 +444,13 @@ def evaluate_week(
 ) -> WeekEvaluation:
     """Every SLO's budgets at the end of the week (with when a freeze began), its burn-rate
     alert episodes during the week, and an event for every scope whose policy state differs
-    from the previous week's. `facts` must reach back over the longest window plus the
-    freeze lookback (`history_start`)."""
-    windows, policy = config.alerting.windows, config.budget_policy
+    from the previous week's; events inside the config's exclusion windows count nowhere.
+    `facts` must reach back over the longest window plus the freeze lookback
+    (`history_start`)."""
+    windows, policy, exclusions = config.alerting.windows, config.budget_policy, config.exclusions
     budgets, alerts, events = [], [], []
     for slo in config.slos:
-        history = BudgetHistory(facts, slo, windows, policy, end)
+        history = BudgetHistory(facts, slo, windows, policy, end, exclusions=exclusions)
         previous = history.at(1)  # the budgets at the week's start
         for row in history.at(0).values():
             frozen = row.policy_state in FROZEN_STATES
@@ -377,7 +459,7 @@ def evaluate_week(
             before = previous[row.scope].policy_state if row.scope in previous else PolicyState.OK
             if before != row.policy_state:
                 events.append(policy_event(week, end, row, before))
-        episodes = evaluate_alerts(facts, slo, start, end, windows, policy)
+        episodes = evaluate_alerts(facts, slo, start, end, windows, policy, exclusions=exclusions)
         alerts += [{"week": week, **asdict(e)} for e in episodes]
     return WeekEvaluation(budgets, alerts, events)
 
@@ -409,6 +491,7 @@ def budget_record(
         "policy_state": row.policy_state,
         "frozen_since": since,
         "low_traffic": row.low_traffic,
+        "excluded": row.excluded,
     }
 
 

@@ -1,18 +1,19 @@
 """Budget governance: sign-offs, freezes that hold new prompt versions and template changes,
-and the rule that relaxing an SLO needs a recorded sign-off and a release note."""
+and the rules that relaxing an SLO, or excluding events already past from it, needs a recorded
+sign-off and a release note."""
 
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 
-from retouch_assets.config import ConfigError, RetouchConfig
+from retouch_assets.config import ConfigError, ExclusionWindow, RetouchConfig
 from retouch_assets.ingest.queries import FirstSeen
 from retouch_assets.ops.events import stable_id
 from retouch_assets.slo import queries
-from retouch_assets.slo.tables import APPLIED_CONFIG, SIGNOFFS
+from retouch_assets.slo.tables import APPLIED_CONFIG, EXCLUSION_WINDOWS, SIGNOFFS
 from retouch_assets.vocabulary import SignoffKind
 from retouch_assets.warehouse import insert
 
@@ -77,9 +78,15 @@ def unapproved_relaxations(
     return [r for r in relaxations(old, config) if r.slo not in signed]
 
 
-def refuse_relaxations(con: duckdb.DuckDBPyConnection, config: RetouchConfig, source: str) -> None:
+def refuse_relaxations(
+    con: duckdb.DuckDBPyConnection,
+    config: RetouchConfig,
+    source: str,
+    now: datetime | None = None,
+) -> None:
     """Raise a ConfigError naming every relaxation against the config last applied to this
-    warehouse that no `relax_objective` sign-off covers."""
+    warehouse that no `relax_objective` sign-off covers, and every retroactive exclusion
+    window (starting before `now`, default the wall clock) no sign-off covers."""
     refused = unapproved_relaxations(con, config)
     if refused:
         listed = "; ".join(f"{r.slo}: {r.what}" for r in refused)
@@ -89,14 +96,103 @@ def refuse_relaxations(con: duckdb.DuckDBPyConnection, config: RetouchConfig, so
             f"{SignoffKind.RELAX_OBJECTIVE} --scope <slo> --approver <name> --release-note "
             "<text>`, or restore the previous values"
         )
+    refuse_unsigned_exclusions(con, config, source, now or datetime.now(UTC))
+
+
+def retroactive_exclusions(
+    windows: list[ExclusionWindow], recorded: set[str], now: datetime
+) -> list[tuple[int, ExclusionWindow]]:
+    """(position, window) of every window that starts before `now` and is not among the
+    recorded (applied, not retired) windows: new, or with its bounds or scope changed, after
+    its start. Windows still in the future, and windows applied before, need nothing."""
+    return [
+        (i, w) for i, w in enumerate(windows) if w.start < now and w.exclusion_id not in recorded
+    ]
+
+
+def unsigned_exclusions(
+    con: duckdb.DuckDBPyConnection, config: RetouchConfig, now: datetime
+) -> list[tuple[int, ExclusionWindow]]:
+    """Retroactive windows no `retroactive_exclusion` sign-off names (scope: the window id)."""
+    recorded = set(queries.active_exclusions(con))
+    signed = queries.signoffs_by_scope(con, SignoffKind.RETROACTIVE_EXCLUSION)
+    return [
+        (i, w)
+        for i, w in retroactive_exclusions(config.exclusions, recorded, now)
+        if w.exclusion_id not in signed
+    ]
+
+
+def refuse_unsigned_exclusions(
+    con: duckdb.DuckDBPyConnection, config: RetouchConfig, source: str, now: datetime
+) -> None:
+    """Raise a ConfigError naming every exclusion window that would change SLIs already
+    reported (it starts before `now` and was not applied before) without a sign-off, with the
+    command that records one."""
+    refused = unsigned_exclusions(con, config, now)
+    if not refused:
+        return
+    lines = [
+        f"{source}: exclusions[{i}]: window {w.exclusion_id} ({w.start.isoformat()} to "
+        f"{w.end.isoformat()}, scope {w.scope}) starts before now ({now:%Y-%m-%dT%H:%MZ}) and "
+        "was not applied before: it would change SLIs and budgets already reported. Fix: "
+        f"record a sign-off with `retouch signoff --kind {SignoffKind.RETROACTIVE_EXCLUSION} "
+        f"--scope {w.exclusion_id} --approver <name> --release-note <text>`, or remove the "
+        "window (or restore its previous bounds and scope)"
+        for i, w in refused
+    ]
+    raise ConfigError("\n".join(lines))
+
+
+def record_exclusions(
+    con: duckdb.DuckDBPyConnection, config: RetouchConfig, now: datetime
+) -> list[str]:
+    """Bring `slo.exclusion_windows` to the config's windows, in one transaction: new ones
+    recorded (retroactive ones with the sign-off that allowed them), ones no longer configured
+    retired, edited reasons and approvers updated. Returns the ids recorded now; a second call
+    with the same config records nothing."""
+    active = queries.active_exclusions(con)
+    signed = queries.signoffs_by_scope(con, SignoffKind.RETROACTIVE_EXCLUSION)
+    configured = {w.exclusion_id: w for w in config.exclusions}
+    new = [w for key, w in configured.items() if key not in active]
+    rows = [
+        {
+            "exclusion_id": w.exclusion_id,
+            "slo": w.target.slo,
+            "scope": w.target.scope,
+            "starts_at": w.start,
+            "ends_at": w.end,
+            "reason": w.reason,
+            "approved_by": w.approved_by,
+            "applied_at": now,
+            "retroactive": w.start < now,
+            "signoff_id": signed.get(w.exclusion_id) if w.start < now else None,
+        }
+        for w in new
+    ]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        insert(con, EXCLUSION_WINDOWS, rows)
+        queries.retire_exclusions(con, sorted(set(active) - set(configured)), now)
+        for key, w in configured.items():
+            before = active.get(key)
+            if before and (before["reason"], before["approved_by"]) != (w.reason, w.approved_by):
+                queries.update_exclusion_notes(con, key, w.reason, w.approved_by)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return [w.exclusion_id for w in new]
 
 
 def apply_config(
     con: duckdb.DuckDBPyConnection, config: RetouchConfig, source: str, now: datetime
 ) -> bool:
-    """Refuse a config that relaxes an SLO without sign-off; record it when it changed.
-    Returns whether a new version was recorded."""
-    refuse_relaxations(con, config, source)
+    """Refuse a config that relaxes an SLO, or excludes events already past, without
+    sign-off; record its exclusion windows, and the config when it changed. Returns whether
+    a new version was recorded."""
+    refuse_relaxations(con, config, source, now)
+    record_exclusions(con, config, now)
     previous = last_applied(con)
     if previous is not None and config_hash(previous[1]) == config_hash(config):
         return False

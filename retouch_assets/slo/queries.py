@@ -94,3 +94,44 @@ def signed_scopes(con: duckdb.DuckDBPyConnection, kind: SignoffKind, after: date
         {"kind": kind, "after": after},
     ).fetchall()
     return {scope for (scope,) in rows}
+
+
+def signoffs_by_scope(con: duckdb.DuckDBPyConnection, kind: SignoffKind) -> dict[str, str]:
+    """Scope → id of its latest sign-off of `kind`."""
+    rows = con.execute(
+        "SELECT scope, arg_max(signoff_id, signed_at) FROM ops.signoffs WHERE kind = $kind "
+        "GROUP BY scope",
+        {"kind": kind},
+    ).fetchall()
+    return dict(rows)
+
+
+# The exclusion windows applied and not retired since: the previous runs' recorded set.
+_ACTIVE_EXCLUSIONS = """
+SELECT exclusion_id, reason, approved_by FROM slo.exclusion_windows
+WHERE retired_at IS NULL ORDER BY exclusion_id
+"""
+
+
+def active_exclusions(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """exclusion_id → (reason, approved_by) of every applied, not retired window."""
+    return {row["exclusion_id"]: row for row in fetch_dicts(con, _ACTIVE_EXCLUSIONS)}
+
+
+def retire_exclusions(con: duckdb.DuckDBPyConnection, ids: list[str], at: datetime) -> None:
+    con.execute(
+        "UPDATE slo.exclusion_windows SET retired_at = $at "
+        "WHERE retired_at IS NULL AND list_contains($ids, exclusion_id)",
+        {"at": at, "ids": ids},
+    )
+
+
+def update_exclusion_notes(
+    con: duckdb.DuckDBPyConnection, exclusion_id: str, reason: str, approved_by: str
+) -> None:
+    """The reason and approver of an applied window: not part of its id, so edited in place."""
+    con.execute(
+        "UPDATE slo.exclusion_windows SET reason = $reason, approved_by = $approved_by "
+        "WHERE retired_at IS NULL AND exclusion_id = $id",
+        {"id": exclusion_id, "reason": reason, "approved_by": approved_by},
+    )

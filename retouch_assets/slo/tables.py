@@ -11,6 +11,7 @@ from retouch_assets.warehouse import (
     VARCHAR,
     Table,
     column,
+    list_of,
 )
 
 SLI_FACTS = Table(
@@ -24,9 +25,13 @@ SLI_FACTS = Table(
         column("channel", VARCHAR, required=True),
         column("good", BIGINT, required=True),
         column("total", BIGINT, required=True),
+        column("excluded_good", BIGINT, required=True, default="0"),
+        column("excluded_total", BIGINT, required=True, default="0"),
+        column("exclusion_ids", list_of(VARCHAR)),
     ),
     "Good and total events per SLO × day × campaign × template × channel (event time = "
-    "generated_at).",
+    "generated_at). Events inside an exclusion window are not in good and total but in "
+    "excluded_good and excluded_total, with the ids of their windows (exclusion_ids).",
 )
 
 ERROR_BUDGET = Table(
@@ -47,10 +52,12 @@ ERROR_BUDGET = Table(
         column("policy_state", VARCHAR, required=True),
         column("frozen_since", TIMESTAMPTZ),
         column("low_traffic", BOOLEAN, required=True),
+        column("excluded", BIGINT, required=True, default="0"),
     ),
     "Per SLO and scope (overall, each campaign, template, channel) at the end of the week in "
     "event time: good, total, SLI, budget consumed, burn rate of every alert window, policy "
-    "state (ok, freeze_new_work, slo_freeze, exhausted).",
+    "state (ok, freeze_new_work, slo_freeze, exhausted), and the events of the SLO window "
+    "left out by exclusion windows (excluded).",
 )
 
 BURN_ALERTS = Table(
@@ -100,4 +107,26 @@ APPLIED_CONFIG = Table(
     partition_by=(),
 )
 
-TABLES = (SLI_FACTS, ERROR_BUDGET, BURN_ALERTS, SIGNOFFS, APPLIED_CONFIG)
+EXCLUSION_WINDOWS = Table(
+    "slo.exclusion_windows",
+    (
+        column("exclusion_id", VARCHAR, required=True),
+        column("slo", VARCHAR),
+        column("scope", VARCHAR, required=True),
+        column("starts_at", TIMESTAMPTZ, required=True),
+        column("ends_at", TIMESTAMPTZ, required=True),
+        column("reason", VARCHAR, required=True),
+        column("approved_by", VARCHAR, required=True),
+        column("applied_at", TIMESTAMPTZ, required=True),
+        column("retroactive", BOOLEAN, required=True),
+        column("signoff_id", VARCHAR),
+        column("retired_at", TIMESTAMPTZ),
+    ),
+    "Every exclusion window applied to this warehouse, keyed by the content hash of its bounds "
+    "and scope (slo NULL: every SLO; scope `overall` or `dimension=value`): when it was first "
+    "applied, whether it started before that (and the sign-off that allowed it), and when it "
+    "left the config (retired_at). Rows are never deleted.",
+    partition_by=(),
+)
+
+TABLES = (SLI_FACTS, ERROR_BUDGET, BURN_ALERTS, SIGNOFFS, APPLIED_CONFIG, EXCLUSION_WINDOWS)

@@ -27,7 +27,7 @@ from retouch_assets.slo.engine import (
     evaluate_week,
     history_start,
 )
-from retouch_assets.slo.governance import apply_config
+from retouch_assets.slo.governance import apply_config, refuse_unsigned_exclusions
 from retouch_assets.slo.queries import load_facts
 from retouch_assets.slo.tables import BURN_ALERTS, ERROR_BUDGET, SLI_FACTS
 from retouch_assets.vocabulary import OVERALL, AlertSeverity, EventSource, PolicyState
@@ -46,22 +46,30 @@ def sli_facts(
     warehouse: WarehouseResource,
     retouch_config: RetouchConfigResource,
 ) -> dg.MaterializeResult:
-    """Good and total events of every SLO per day, campaign, template and channel."""
+    """Good and total events of every SLO per day, campaign, template and channel; events
+    inside an exclusion window counted apart (refused while a retroactive window is not
+    signed off)."""
     week = week_of_context(context)
-    slos = retouch_config.load().slos
+    config = retouch_config.load()
+    slos = config.slos
     with warehouse.connect() as con:
-        rows = daily_sli_rows(load_facts(con, *week_window(week)), slos, week)
+        refuse_unsigned_exclusions(con, config, retouch_config.path, datetime.now(UTC))
+        facts = load_facts(con, *week_window(week))
+        rows = daily_sli_rows(facts, slos, week, config.exclusions)
         replace_partition(con, {SLI_FACTS: rows}, week=week)
-    good, total = Counter(), Counter()
+    good, total, excluded = Counter(), Counter(), Counter()
     for row in rows:
         good[row["slo"]] += row["good"]
         total[row["slo"]] += row["total"]
+        excluded[row["slo"]] += row["excluded_total"]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(rows),
             "week_sli": md(
-                ("slo", "good", "total"), [(s.name, good[s.name], total[s.name]) for s in slos]
+                ("slo", "good", "total", "excluded"),
+                [(s.name, good[s.name], total[s.name], excluded[s.name]) for s in slos],
             ),
+            "excluded_events": excluded.total(),
         }
     )
 
@@ -75,9 +83,10 @@ def evaluate_slos(
     warehouse: WarehouseResource,
     retouch_config: RetouchConfigResource,
 ):
-    """Record the configuration (refusing unapproved relaxations), then the week's error
-    budgets, policy states and burn-rate alerts from artifact facts, in event time; policy
-    changes go to `ops.events`."""
+    """Record the configuration and its exclusion windows (refusing unapproved relaxations and
+    retroactive exclusions), then the week's error budgets, policy states and burn-rate alerts
+    from artifact facts, in event time, without the excluded events; policy changes go to
+    `ops.events`."""
     week = week_of_context(context)
     config = retouch_config.load()
     start, end = week_window(week)
@@ -109,12 +118,13 @@ def _budget_metadata(budgets: list[dict], end: datetime) -> dict:
         "dagster/row_count": len(budgets),
         "window_end": end.isoformat(),
         "overall": md(
-            ("slo", "good", "total", "SLI", "objective", "budget consumed", "state"),
+            ("slo", "good", "total", "excluded", "SLI", "objective", "budget consumed", "state"),
             [
                 (
                     b["slo"],
                     b["good"],
                     b["total"],
+                    b["excluded"],
                     f"{b['sli']:.4f}" if b["sli"] is not None else "n/a",
                     b["objective"],
                     f"{b['budget_consumed']:.1%}",
