@@ -12,6 +12,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 from markdown_it import MarkdownIt
 
 from retouch_assets import cli
@@ -102,6 +103,11 @@ def test_prompt_versions_are_chosen_per_template():
         ("prompt_version", "tpl-a"): "a/v1",
         ("prompt_version", "tpl-b"): "b/v1",  # b/v2 is newer but failed
     }
+    # The versions to pin: known-good ones as YAML, the others as a comment naming the best.
+    text = plan_markdown(_subject(), choices, "/w.duckdb", "/landing")
+    block = text.split("```yaml\n")[1].split("\n```")[0]
+    assert yaml.safe_load(block) == {"prompt_version": {"tpl-a": "a/v1", "tpl-b": "b/v1"}}
+    assert '# model_version: no known-good version; the best before it began was "m"' in block
 
 
 def test_suspects_are_the_versions_most_failures_share():
@@ -174,8 +180,6 @@ def test_hostile_values_are_escaped_and_commands_are_shell_quoted():
     assert argv[:4] == ["retouch", "signoff", "--template", HOSTILE_TEMPLATE]
     assert argv[4:6] == ["--by", "Mara"] and argv[-2:] == ["--db", "/w.duckdb"]
     # The versions to pin, as YAML, hold the exact values.
-    import yaml
-
     pinned = yaml.safe_load(text.split("```yaml\n")[1].split("\n```")[0])
     assert pinned["model_version"] == "[a](javascript:alert(1))"
     assert pinned["prompt_version"] == {HOSTILE_TEMPLATE: "<!channel> `x`"}

@@ -201,25 +201,46 @@ def _rate(e: VersionEvidence) -> str:
     return f"{e.pass_rate:.1%} ({e.good} of {e.artifacts})"
 
 
+def best_candidate(choice: Choice) -> VersionEvidence | None:
+    """The best record among the versions that are not suspects (enough artifacts first, then
+    most good, then most artifacts): named when none is known-good, never pinned."""
+    eligible = [e for e in choice.candidates if e.version not in choice.suspects]
+    return max(
+        eligible,
+        key=lambda e: (e.artifacts >= MIN_ARTIFACTS, e.pass_rate, e.artifacts),
+        default=None,
+    )
+
+
 def _why_none(choice: Choice, min_pass_rate: float) -> str:
     label = choice.label
-    eligible = [e for e in choice.candidates if e.version not in choice.suspects]
-    if not eligible:
+    best = best_candidate(choice)
+    if best is None:
         return f"no known-good {label}: every one seen before it began is a suspect"
-    best = max(eligible, key=lambda e: (e.pass_rate, e.artifacts))
     return (
         f"no known-good {label}: none reached {min_pass_rate:.0%} good over at least "
         f"{MIN_ARTIFACTS} artifacts (the best: {markdown_text(best.version)}, {_rate(best)})"
     )
 
 
-def _pinned_yaml(pinned: Sequence[VersionEvidence]) -> str:
-    """The versions to pin, as YAML (values JSON-quoted: valid YAML whatever they hold)."""
-    lines = [f"{e.kind}: {json.dumps(e.version)}" for e in pinned if e.template is None]
-    prompts = [e for e in pinned if e.template is not None]
-    if prompts:
-        lines.append("prompt_version:  # per template")
-        lines += [f"  {json.dumps(e.template)}: {json.dumps(e.version)}" for e in prompts]
+def _pinned_yaml(choices: Sequence[Choice]) -> str:
+    """The versions to pin, as YAML (values JSON-quoted: valid YAML whatever they hold); a kind
+    with no known-good version is a comment naming the best candidate, for a person to judge."""
+    lines = []
+    for c in choices:
+        key = c.kind if c.template is None else f"  {json.dumps(c.template)}"
+        if c.template is not None and not any(line.startswith("prompt_version:") for line in lines):
+            lines.append("prompt_version:  # per template")
+        if c.chosen is not None:
+            lines.append(f"{key}: {json.dumps(c.chosen.version)}")
+            continue
+        best = best_candidate(c)
+        if best is not None:
+            indent = "  " if c.template is not None else ""
+            lines.append(
+                f"{indent}# {key.strip()}: no known-good version; the best before it began was "
+                f"{json.dumps(best.version)} ({best.pass_rate:.1%} good of {best.artifacts})"
+            )
     return "\n".join(lines)
 
 
@@ -290,10 +311,10 @@ def plan_markdown(subject: Subject, choices: Sequence[Choice], db: str, landing:
             "1. Pin the generator that writes the manifests (this project measures and gates "
             "images; it does not generate them) to the last known-good versions:",
             "",
-            markdown_code_block(_pinned_yaml(pinned), "yaml"),
+            markdown_code_block(_pinned_yaml(choices), "yaml"),
             "",
-            "2. Once its new batches are in the landing folder, run the pipeline (their versions "
-            "were seen before any freeze began, so a freeze does not hold them):",
+            "2. Once its new batches are in the landing folder, run the pipeline and check that "
+            "they pass the gates again (the run prints the gate status and the budgets):",
             "",
             markdown_code_block(shlex.join(restore_argv(db, landing)), "sh"),
             "",
@@ -309,7 +330,8 @@ def plan_markdown(subject: Subject, choices: Sequence[Choice], db: str, landing:
     if subject.release_command is not None:
         lines += [
             "Once the rolled-back artifacts pass the gates again, sign off (this releases new "
-            "work, such as new prompt versions, as well):",
+            "work, such as new prompt versions, as well), then run the pipeline again to "
+            "publish what was held:",
             "",
             markdown_code_block(subject.release_command, "sh"),
             "",
