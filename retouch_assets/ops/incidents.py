@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from retouch_assets.config import AlertWindow, format_duration
 from retouch_assets.ingest.queries import FirstSeen, versions_new_since
+from retouch_assets.ops.markup import markdown_text
 from retouch_assets.vocabulary import (
     AlertSeverity,
     Gate,
@@ -28,6 +29,9 @@ from retouch_assets.vocabulary import (
 
 if TYPE_CHECKING:
     import polars as pl
+
+# Written next to each incident's timeline (and each template lock's folder) by the ops step.
+ROLLBACK_PLAN_FILE = "rollback-plan.md"
 
 COOL_DOWN = timedelta(hours=24)
 POSTMORTEM_DUE = timedelta(hours=48)
@@ -271,17 +275,23 @@ def _utc(at: datetime) -> str:
 
 
 def timeline_markdown(incident: dict, events: Sequence[dict]) -> str:
-    """incident_timeline.md: what happened when, and the postmortem template."""
+    """incident_timeline.md: what happened when, a link to the rollback plan, and the
+    postmortem template. Every text from the data (scopes hold input ids, root causes name
+    input versions) is escaped: it reads as text under any CommonMark or GFM renderer."""
     resolved = incident["resolved_at"]
+    text = markdown_text
     lines = [
-        f"# {incident['incident_id']}: {incident['slo']} burning its budget ({incident['scope']})",
+        f"# {text(incident['incident_id'])}: {text(incident['slo'])} burning its budget "
+        f"({text(incident['scope'])})",
         "",
         f"- severity: {incident['severity']}",
         f"- status: {incident['status']}",
         f"- opened: {_utc(incident['opened_at'])} UTC",
         f"- resolved: {_utc(resolved)} UTC" if resolved else "- resolved: not yet",
-        f"- root cause ({incident['root_cause_category']}): {incident['root_cause']}",
+        f"- root cause ({incident['root_cause_category']}): {text(incident['root_cause'])}",
         f"- postmortem due: {_utc(incident['postmortem_due'])} UTC",
+        f"- rollback plan: [{ROLLBACK_PLAN_FILE}]({ROLLBACK_PLAN_FILE}) (the last known-good "
+        "versions and the commands that restore them)",
         "",
         "## Timeline (event time, UTC)",
         "",
@@ -289,8 +299,8 @@ def timeline_markdown(incident: dict, events: Sequence[dict]) -> str:
         "|---|---|---|",
     ]
     for e in sorted(events, key=lambda e: (e["event_at"], e["kind"])):
-        text = json.loads(e["details"])["text"]
-        lines.append(f"| {_utc(e['event_at'])} | {e['kind']} | {text} |")
+        details = json.loads(e["details"])["text"]
+        lines.append(f"| {_utc(e['event_at'])} | {e['kind']} | {text(details)} |")
     lines += [
         "",
         f"## Postmortem (due {_hours(POSTMORTEM_DUE)} hours after opening)",

@@ -9,6 +9,15 @@ from datetime import date, datetime
 from functools import partial
 
 from retouch_assets.config import AlertRoute
+from retouch_assets.ops.markup import (
+    PAGERDUTY_DEDUP_KEY_MAX,
+    PAGERDUTY_SUMMARY_MAX,
+    jira_text,
+    plain,
+    slack_code,
+    slack_text,
+    truncated,
+)
 from retouch_assets.vocabulary import (
     AlertSeverity,
     OutboxAction,
@@ -20,6 +29,7 @@ from retouch_assets.vocabulary import (
 DEFAULT_ASSET_URL = "http://localhost:3000/assets/slo/error_budget"
 # The route name of rows for which no route is configured: they stay here, visible.
 NO_ROUTE_NAME = "outbox"
+JIRA_SUMMARY_MAX = 255
 
 
 def alert_dedup_key(
@@ -39,16 +49,28 @@ def _routes_for(
     return [r for r in routes if severity in r.severities and (kinds is None or r.kind in kinds)]
 
 
+def pagerduty_dedup_key(dedup_key: str) -> str:
+    """The dedup key within PagerDuty's 255 characters: as is when it fits, else its start and
+    a hash of all of it (stable, so a trigger and its resolve still share it)."""
+    if len(dedup_key) <= PAGERDUTY_DEDUP_KEY_MAX:
+        return dedup_key
+    digest = hashlib.sha256(dedup_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{dedup_key[: PAGERDUTY_DEDUP_KEY_MAX - len(digest) - 1]}~{digest}"
+
+
 def render_payload(route_kind: str, action: str, fact: dict, asset_url: str) -> dict:
-    """The body each service expects (secrets are added at delivery, never stored)."""
-    summary = fact["summary"]
+    """The body each service expects (secrets are added at delivery, never stored). Text from
+    the input (scopes hold campaign, template and channel ids) is escaped for each service's
+    markup: see `ops.markup`."""
+    summary = plain(fact["summary"])
     page = fact["severity"] == AlertSeverity.PAGE
     if route_kind == RouteKind.PAGERDUTY:
+        # Plain JSON, never rendered as markup; only PagerDuty's length limits apply.
         return {
             "event_action": action,
-            "dedup_key": fact["dedup_key"],
+            "dedup_key": pagerduty_dedup_key(fact["dedup_key"]),
             "payload": {
-                "summary": summary,
+                "summary": truncated(summary, PAGERDUTY_SUMMARY_MAX),
                 "source": "retouch_assets",
                 "severity": "critical" if page else "warning",
                 "custom_details": fact["details"],
@@ -62,8 +84,9 @@ def render_payload(route_kind: str, action: str, fact: dict, asset_url: str) -> 
             "fields": {
                 "project": {"key": "RETINC"},
                 "issuetype": {"name": "Incident" if page else "Task"},
-                "summary": summary[:250],
-                "description": json.dumps(fact["details"], indent=2, default=str),
+                # The summary is plain text in Jira (never wiki-rendered); 255 at most.
+                "summary": truncated(summary, JIRA_SUMMARY_MAX),
+                "description": _jira_description(action, fact, asset_url),
                 "labels": ["retouch-slo", fact["details"].get("slo", "policy")],
             }
         }
@@ -72,22 +95,34 @@ def render_payload(route_kind: str, action: str, fact: dict, asset_url: str) -> 
     raise ValueError(f"unknown route kind {route_kind}")
 
 
+def _jira_description(action: str, fact: dict, asset_url: str) -> str:
+    """Wiki markup (Jira's v2 REST API): one line per detail, every value escaped."""
+    state = "RESOLVED" if action == OutboxAction.RESOLVE else fact["severity"].upper()
+    lines = [f"*{state}*: {jira_text(fact['summary'])}", ""]
+    lines += [f"* {jira_text(k)}: {jira_text(v)}" for k, v in fact["details"].items()]
+    lines += ["", f"[Open in Dagster|{jira_text(asset_url)}]"]
+    return "\n".join(lines)
+
+
 def _slack_text(action: str, fact: dict, asset_url: str) -> str:
+    """mrkdwn with every input value escaped: SLO and scope as code spans, the summary as text."""
     state = "RESOLVED" if action == OutboxAction.RESOLVE else fact["severity"].upper()
     d = fact["details"]
-    lines = [f"*[{state}] {fact['summary']}*"]
+    lines = [f"*[{state}]* {slack_text(fact['summary'])}"]
     if "burn_long" in d:
         lines.append(
-            f"SLO `{d['slo']}` · scope `{d['scope']}` · burn {d['burn_long']:.1f}× over "
-            f"{d['long_window']} and {d['burn_short']:.1f}× over {d['short_window']} "
+            f"SLO {slack_code(d['slo'])} · scope {slack_code(d['scope'])} · burn "
+            f"{d['burn_long']:.1f}× over {slack_text(d['long_window'])} and "
+            f"{d['burn_short']:.1f}× over {slack_text(d['short_window'])} "
             f"(factor {d['factor']:g}) · budget consumed {d.get('budget_consumed', 0):.0%}"
         )
     elif "to" in d:
         lines.append(
-            f"SLO `{d['slo']}` · scope `{d['scope']}` · {d['from']} → {d['to']} · "
+            f"SLO {slack_code(d['slo'])} · scope {slack_code(d['scope'])} · "
+            f"{slack_text(d['from'])} → {slack_text(d['to'])} · "
             f"budget consumed {d['budget_consumed']:.0%}"
         )
-    lines.append(f"<{asset_url}|Open in Dagster>")
+    lines.append(f"<{slack_text(asset_url).replace('|', '%7C')}|Open in Dagster>")
     return "\n".join(lines)
 
 

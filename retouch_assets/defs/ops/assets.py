@@ -18,7 +18,7 @@ from retouch_assets.defs.shared import (
     weekly_table_asset,
 )
 from retouch_assets.faults import checkpoint
-from retouch_assets.gates.tables import GATE_DECISIONS, REVIEW_QUEUE
+from retouch_assets.gates.tables import GATE_DECISIONS, REVIEW_QUEUE, TEMPLATE_LOCKS
 from retouch_assets.ingest.queries import first_seen
 from retouch_assets.ops import queries
 from retouch_assets.ops.delivery import deliver_pending
@@ -30,13 +30,16 @@ from retouch_assets.ops.incidents import (
     timeline_documents,
     timeline_file,
 )
+from retouch_assets.ops.markup import markdown_text
 from retouch_assets.ops.openmetrics import openmetrics_text
 from retouch_assets.ops.outbox import outbox_rows
 from retouch_assets.ops.report import reliability_markdown, report_file
+from retouch_assets.ops.rollback import rollback_plans
 from retouch_assets.ops.tables import ALERT_OUTBOX, INCIDENT_EVENTS, INCIDENTS
 from retouch_assets.partitions import week_window
 from retouch_assets.resources import (
     AlertEndpointsResource,
+    LandingResource,
     ReportsResource,
     RetouchConfigResource,
     WarehouseResource,
@@ -83,7 +86,9 @@ def alert_outbox(
 @weekly_multi_asset(
     "track_incidents",
     [
-        table_spec(INCIDENTS, "ops", deps=[_PAGES_SO_FAR, key_of(GATE_DECISIONS)]),
+        table_spec(
+            INCIDENTS, "ops", deps=[_PAGES_SO_FAR, key_of(GATE_DECISIONS), key_of(TEMPLATE_LOCKS)]
+        ),
         table_spec(INCIDENT_EVENTS, "ops", deps=[_PAGES_SO_FAR]),
     ],
 )
@@ -91,11 +96,15 @@ def track_incidents(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     reports: ReportsResource,
+    landing: LandingResource,
     retouch_config: RetouchConfigResource,
 ):
-    """Open, attach and resolve incidents from every page alert up to the end of the week."""
-    _, end = week_window(week_of_context(context))
-    fastest = fastest_page_window(retouch_config.load().alerting.windows)
+    """Open, attach and resolve incidents from every page alert up to the end of the week;
+    write each incident's timeline and each incident's and template lock's rollback plan."""
+    week = week_of_context(context)
+    _, end = week_window(week)
+    config = retouch_config.load()
+    fastest = fastest_page_window(config.alerting.windows)
     with warehouse.connect() as con:
         drafts = group_incidents(queries.page_alerts(con, end), as_of=end)
         failures = {d.key: queries.failing_artifacts(con, failure_window(d, end)) for d in drafts}
@@ -104,8 +113,12 @@ def track_incidents(
         for incident in incidents:
             incident["timeline_path"] = str(reports.root / timeline_file(incident["incident_id"]))
         queries.replace_incidents(con, incidents, events)
+        plans = rollback_plans(
+            con, end, incidents, failures, config, warehouse.path, str(landing.root)
+        )
     checkpoint(faults.INCIDENTS_COMMITTED)
-    for relative, text in timeline_documents(incidents, events).items():
+    # Each file is replaced whole (atomic); a re-run writes the same text again.
+    for relative, text in (timeline_documents(incidents, events) | plans).items():
         write_text_atomic(reports.root, relative, text)
     yield dg.MaterializeResult(
         asset_key=key_of(INCIDENTS),
@@ -115,10 +128,17 @@ def track_incidents(
             "incidents": md(
                 ("id", "slo", "scope", "status", "root cause"),
                 [
-                    (i["incident_id"], i["slo"], i["scope"], i["status"], i["root_cause_category"])
+                    (
+                        i["incident_id"],
+                        markdown_text(i["slo"]),
+                        markdown_text(i["scope"]),
+                        i["status"],
+                        i["root_cause_category"],
+                    )
                     for i in incidents
                 ],
             ),
+            "rollback_plans": [str(reports.root / relative) for relative in sorted(plans)],
         },
     )
     yield dg.MaterializeResult(
