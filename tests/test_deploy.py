@@ -185,3 +185,86 @@ def test_the_shipped_environments_are_valid_settings():
         # Every shared path is absolute: each pod or worker host mounts it at the same place.
         for path in (settings.landing_dir, settings.outputs_dir, settings.duckdb_path):
             assert Path(path).is_absolute()
+
+
+# Two independent steps that both write the warehouse: ingest and the business inputs.
+PROBE_ASSETS = (
+    "retouch/generations",
+    "retouch/quarantine",
+    "business/kpi_daily",
+    "business/rum_lcp",
+    "business/quarantine",
+)
+
+
+def probe_job() -> dg.JobDefinition:
+    """Those steps of the project's definitions (their checks left out), built the way a step
+    process rebuilds them: from the environment (RETOUCH_*)."""
+    selection = dg.AssetSelection.assets(*(k.split("/") for k in PROBE_ASSETS)).without_checks()
+    probe = dg.define_asset_job("deploy_probe", selection=selection)
+    defs = dg.Definitions.merge(
+        build_definitions(settings_from_env()), dg.Definitions(jobs=[probe])
+    )
+    return defs.resolve_job_def("deploy_probe")
+
+
+def test_a_process_per_step_writes_what_one_process_writes(small_sample, tmp_path, monkeypatch):
+    """Two independent warehouse steps under the multiprocess executor, each in its own process
+    on a persistent instance with the shipped pools: they never overlap, and write the same rows
+    as one process does."""
+    from retouch_assets.ingest.tables import GENERATIONS, QUARANTINE
+    from retouch_assets.warehouse import connect, fetch_dicts
+
+    week = "2026-10-05"
+    home = tmp_path / "home"
+    home.mkdir()
+    instance_config = load_yaml(DEPLOY / "celery" / "dagster.yaml")
+    instance_config["storage"] = {"sqlite": {"base_dir": str(home / "storage")}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config))
+
+    def environment(name: str, executor: str) -> None:
+        for var, value in {
+            "DAGSTER_HOME": str(home),
+            ENV_EXECUTOR: executor,
+            "RETOUCH_LANDING_DIR": str(small_sample),
+            "RETOUCH_DUCKDB_PATH": str(tmp_path / name / "warehouse.duckdb"),
+            "RETOUCH_OUTPUTS_DIR": str(tmp_path / name / "outputs"),
+            "RETOUCH_REPORTS_DIR": str(tmp_path / name / "reports"),
+            "RETOUCH_BUSINESS_DIR": str(tmp_path / name / "business"),
+        }.items():
+            monkeypatch.setenv(var, value)
+
+    environment("multiprocess", "multiprocess")
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(
+            dg.reconstructable(probe_job), instance, tags={"dagster/partition": week}
+        )
+        assert result.success
+        spans: dict[str, list[float]] = {}
+        for entry in instance.all_logs(result.run_id):
+            event = entry.dagster_event
+            if event and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+                spans.setdefault(event.step_key or "", []).append(entry.timestamp)
+        assert set(spans) == {"ingest_landing_batches", "read_business_inputs"}
+        (_, first_end), (second_start, _) = sorted(spans.values())
+        assert first_end <= second_start  # the `retouch_warehouse` pool: one writer at a time
+        pids = {e.pid for e in result.all_events if e.event_type_value == "STEP_START"}
+        assert len(pids) == 2  # each step in its own process
+
+    environment("in_process", "in_process")
+    in_process = probe_job().execute_in_process(
+        partition_key=week, instance=dg.DagsterInstance.ephemeral()
+    )
+    assert in_process.success
+
+    def rows(name: str) -> dict:
+        with connect(tmp_path / name / "warehouse.duckdb", read_only=True) as con:
+            return {
+                table.name: sorted(
+                    fetch_dicts(con, f"SELECT * FROM {table.name}"),
+                    key=repr,
+                )
+                for table in (GENERATIONS, QUARANTINE)
+            }
+
+    assert rows("multiprocess") == rows("in_process")
