@@ -110,6 +110,53 @@ def test_per_step_kubernetes_config_names_real_steps():
     assert config["max_concurrent"] == 1
 
 
+def test_the_gpu_step_job_gets_its_gpu_node_the_volume_and_the_settings():
+    """The Kubernetes Job the executor would create for the CLIP step, built offline from the
+    shipped run config the way the executor merges it (executor config, then the step's)."""
+    from dagster_k8s import DagsterK8sJobConfig, construct_dagster_k8s_job
+    from dagster_k8s.container_context import K8sContainerContext
+    from dagster_k8s.job import UserDefinedDagsterK8sConfig
+
+    job = weekly_job("k8s")
+    config = dg.validate_run_config(job, load_yaml(RUN_CONFIGS["k8s"]))["execution"]["k8s"]
+    executor_context = K8sContainerContext(
+        image_pull_policy=config["image_pull_policy"],
+        service_account_name=config["service_account_name"],
+        env_config_maps=config["env_config_maps"],
+        env_secrets=config["env_secrets"],
+        volume_mounts=config["volume_mounts"],
+        volumes=config["volumes"],
+        namespace=config["job_namespace"],
+        run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(config["step_k8s_config"]),
+    )
+    step = executor_context.merge(
+        K8sContainerContext(
+            run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(
+                config["per_step_k8s_config"]["retouch__clip_scores"]
+            )
+        )
+    )
+    k8s_job = construct_dagster_k8s_job(
+        DagsterK8sJobConfig(
+            job_image=config["job_image"],
+            dagster_home="/opt/dagster/dagster_home",
+            instance_config_map="retouch-dagster-instance",
+        ),
+        ["dagster", "api", "execute_step"],
+        "dagster-step-probe",
+        user_defined_k8s_config=step.run_k8s_config,
+        component="step_worker",
+    )
+    pod = k8s_job.spec.template.spec
+    container = pod.containers[0]
+    assert container.resources.limits["nvidia.com/gpu"] == "1"
+    assert pod.node_selector == {"retouch.example.com/node-pool": "gpu"}
+    assert [t.key for t in pod.tolerations] == ["nvidia.com/gpu"]
+    assert "/data" in {m.mount_path for m in container.volume_mounts}
+    sources = {(e.config_map_ref or e.secret_ref).name for e in container.env_from}
+    assert sources == {"retouch-env", "retouch-secrets"}
+
+
 def test_the_celery_workers_accept_the_run_config(monkeypatch):
     monkeypatch.setenv("DAGSTER_CELERY_BROKER_URL", "redis://redis:6379/0")
     monkeypatch.setenv("DAGSTER_CELERY_BACKEND_URL", "redis://redis:6379/1")
