@@ -13,6 +13,7 @@ from importlib import import_module
 import dagster as dg
 
 from retouch_assets import defs as defs_package
+from retouch_assets.defs.jobs import executor_for
 from retouch_assets.defs.snapshot import sinks, snapshot_asset
 from retouch_assets.resources import build_resources
 from retouch_assets.settings import Settings, settings_from_env
@@ -35,9 +36,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         dg.Definitions(assets=[snapshot_asset(sinks(layers))]),
         dg.Definitions(
             resources=build_resources(settings),
-            # DuckDB has one writer per file: the steps of a run execute one after another in
-            # one process (the `retouch_warehouse` pool serialises steps across runs).
-            executor=dg.in_process_executor,
+            # DuckDB has one writer per file: by default the steps of a run execute one after
+            # another in one process (the `retouch_warehouse` pool serialises steps across
+            # runs); RETOUCH_EXECUTOR picks another (docs/deployment.md).
+            executor=executor_for(settings.executor),
         ),
     )
 

@@ -26,6 +26,12 @@ ENV_LOCK_TIMEOUT_S = "RETOUCH_LOCK_TIMEOUT_S"
 # The CLIP model folder (`retouch clip export`); overrides `clip.model_dir` of the config.
 ENV_CLIP_MODEL = "RETOUCH_CLIP_MODEL"
 ENV_DBT_METRICS = "RETOUCH_DBT_METRICS"
+# How a Dagster run executes its steps (docs/deployment.md): all in the run's process (the
+# default: the steps share one warehouse connection), a process per step, a Kubernetes Job per
+# step (dagster-k8s) or a Celery task per step (dagster-celery). `retouch run` always runs its
+# steps in its own process, whatever this says.
+ENV_EXECUTOR = "RETOUCH_EXECUTOR"
+EXECUTORS = ("in_process", "multiprocess", "k8s", "celery")
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 # The Chromium (or Chrome) binary that prints PDF reports and runs the browser tests; by default
 # the first of CHROMIUM_NAMES on PATH (Debian: `apt-get install chromium`).
@@ -48,6 +54,7 @@ DEFAULT_ANALYTICS_PATH = "data/analytics.duckdb"
 # most BI drivers embed), which refuse the default format of the DuckDB that writes it.
 DEFAULT_ANALYTICS_STORAGE_VERSION = "v1.4.0"
 DEFAULT_LOCK_TIMEOUT_S = 120.0
+DEFAULT_EXECUTOR = "in_process"
 
 # Setting -> its environment variable and default.
 PATH_SETTINGS = {
@@ -77,6 +84,7 @@ class Settings:
     analytics_storage_version: str = DEFAULT_ANALYTICS_STORAGE_VERSION
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
     clip_model_dir: str | None = None  # None: the config's clip.model_dir (if any)
+    executor: str = DEFAULT_EXECUTOR  # one of EXECUTORS
     # Which settings came from the environment (shown as env vars in the Dagster UI).
     from_env: frozenset[str] = frozenset()
 
@@ -153,6 +161,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     raw_timeout = env.get(ENV_LOCK_TIMEOUT_S)
     if raw_timeout:
         values["lock_timeout_s"] = _seconds(ENV_LOCK_TIMEOUT_S, raw_timeout)
+    raw_executor = env.get(ENV_EXECUTOR)
+    if raw_executor:
+        values["executor"] = _executor(raw_executor)
     return Settings(**values, from_env=frozenset(from_env))
 
 
@@ -168,6 +179,16 @@ def _seconds(name: str, raw: str) -> float:
             "Fix: set it to e.g. 120, or unset it"
         )
     return value
+
+
+def _executor(raw: str) -> str:
+    name = raw.strip().lower().replace("-", "_")
+    if name not in EXECUTORS:
+        raise SettingsError(
+            f"{ENV_EXECUTOR}={raw!r}: not an executor. Fix: set it to one of "
+            f"{', '.join(EXECUTORS)} (docs/deployment.md), or unset it for {DEFAULT_EXECUTOR}"
+        )
+    return name
 
 
 def _storage_version(raw: str) -> str:

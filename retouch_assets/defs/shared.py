@@ -16,6 +16,12 @@ WAREHOUSE_POOL = "retouch_warehouse"
 # CLIP scoring (the only GPU work) runs in its own pool, so two runs never share the GPU; its
 # short warehouse reads and writes wait for the file's lock like any writer.
 GPU_POOL = "retouch_gpu"
+# Under dagster-celery a step goes to the queue its op tag names (no run config can route it):
+# GPU steps to the `gpu` queue, served by workers on GPU machines (docs/deployment.md); other
+# executors ignore the tag. The name is `dagster_celery.tags.DAGSTER_CELERY_QUEUE_TAG`.
+CELERY_QUEUE_TAG = "dagster-celery/queue"
+GPU_QUEUE = "gpu"
+POOL_OP_TAGS = {GPU_POOL: {CELERY_QUEUE_TAG: GPU_QUEUE}}
 OWNERS = ["team:creative-ops-data"]
 
 
@@ -44,6 +50,7 @@ def weekly_keyed_asset(
         owners=OWNERS,
         partitions_def=weekly_partitions,
         pool=pool,
+        op_tags=POOL_OP_TAGS.get(pool),
     )
 
 
