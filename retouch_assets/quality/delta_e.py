@@ -198,15 +198,13 @@ def _ciede2000(l1, a1, b1, l2, a2, b2):
     return math.sqrt(max(tl * tl + tc * tc + th * th + rt * tc * th, 0.0))
 
 
-def _lab_row(rgb_row, lut, m, inv_xn, inv_zn, out_l, out_a, out_b):
-    """Lab of a row of 8-bit sRGB. Two loops: the table look-ups (linear R, G, B into the
-    output rows), then the arithmetic in place, which vectorizes on its own."""
-    for j in range(rgb_row.shape[0]):
-        out_l[j] = lut[rgb_row[j, 0]]
-        out_a[j] = lut[rgb_row[j, 1]]
-        out_b[j] = lut[rgb_row[j, 2]]
-    for j in range(rgb_row.shape[0]):
-        rl, gl, bl = out_l[j], out_a[j], out_b[j]
+def _lab_row(rgb_row, lut, m, inv_xn, inv_zn, linear, out_l, out_a, out_b):
+    """Lab of a row of 8-bit sRGB (R, G, B interleaved, flat). Two loops that vectorize: the
+    table look-ups into `linear` (a gather), then the arithmetic."""
+    for k in range(rgb_row.shape[0]):
+        linear[k] = lut[rgb_row[k]]
+    for j in range(out_l.shape[0]):
+        rl, gl, bl = linear[3 * j], linear[3 * j + 1], linear[3 * j + 2]
         fx = _f((m[0] * rl + m[1] * gl + m[2] * bl) * inv_xn)
         fy = _f(m[3] * rl + m[4] * gl + m[5] * bl)
         fz = _f((m[6] * rl + m[7] * gl + m[8] * bl) * inv_zn)
@@ -331,17 +329,20 @@ def _delta_e_row(l1s, a1s, b1s, l2s, a2s, b2s, out, flags):
 
 
 def _lab_rows(rgb, lut, m, inv_xn, inv_zn, planes, start, stop):
+    linear = np.empty(rgb.shape[1])
     for i in range(start, stop):
-        _lab_row(rgb[i], lut, m, inv_xn, inv_zn, planes[0, i], planes[1, i], planes[2, i])
+        row = rgb[i]
+        _lab_row(row, lut, m, inv_xn, inv_zn, linear, planes[0, i], planes[1, i], planes[2, i])
 
 
 def _delta_e_rows(rgb, master, lut, m, inv_xn, inv_zn, out, start, stop):
     """Each row: the image's Lab into three row buffers, then ΔE00 straight into `out`."""
-    width = rgb.shape[1]
+    width = rgb.shape[1] // 3
     l2, a2, b2 = np.empty(width), np.empty(width), np.empty(width)
+    linear = np.empty(3 * width)
     flags = np.empty(width, dtype=np.bool_)
     for i in range(start, stop):
-        _lab_row(rgb[i], lut, m, inv_xn, inv_zn, l2, a2, b2)
+        _lab_row(rgb[i], lut, m, inv_xn, inv_zn, linear, l2, a2, b2)
         l1, a1, b1 = master[0, i], master[1, i], master[2, i]
         if _delta_e_row(l1, a1, b1, l2, a2, b2, out[i], flags):
             for j in range(width):
@@ -361,19 +362,15 @@ def _order_statistics(bits, k):
     or ok = False if some value is negative, -0.0, infinite or NaN."""
     n = bits.shape[0]
     counts4 = np.zeros((4, 1 << 16), dtype=np.int32)
-    top = np.uint32(0)
     quads = n // 4
     for i in range(quads):
-        v0, v1, v2, v3 = bits[4 * i], bits[4 * i + 1], bits[4 * i + 2], bits[4 * i + 3]
-        top = max(top, max(max(v0, v1), max(v2, v3)))
-        counts4[0, v0 >> 16] += 1
-        counts4[1, v1 >> 16] += 1
-        counts4[2, v2 >> 16] += 1
-        counts4[3, v3 >> 16] += 1
+        counts4[0, bits[4 * i] >> 16] += 1
+        counts4[1, bits[4 * i + 1] >> 16] += 1
+        counts4[2, bits[4 * i + 2] >> 16] += 1
+        counts4[3, bits[4 * i + 3] >> 16] += 1
     for i in range(4 * quads, n):
-        top = max(top, bits[i])
         counts4[0, bits[i] >> 16] += 1
-    if top >= _NAN_OR_NEGATIVE:
+    if counts4[:, _NAN_OR_NEGATIVE >> 16 :].any():
         return False, np.uint32(0), np.uint32(0)
     seen = 0
     first = 0
@@ -492,7 +489,8 @@ def lab_planes(rgb: np.ndarray, workers: int = 1) -> np.ndarray:
     once and pass it to `delta_e_map` for each of its artifacts."""
     rgb = _as_rgb8(rgb)
     planes = np.empty((3, rgb.shape[0], rgb.shape[1]), dtype=np.float64)
-    args = (rgb, _LUT, _MATRIX, _INV_XN, _INV_ZN, planes)
+    flat_rows = rgb.reshape(rgb.shape[0], -1)
+    args = (flat_rows, _LUT, _MATRIX, _INV_XN, _INV_ZN, planes)
     _in_row_bands(_kernels()[0], rgb.shape[0], workers, *args)
     return planes
 
@@ -511,7 +509,8 @@ def delta_e_map(rgb: np.ndarray, master_planes: np.ndarray, workers: int = 1) ->
         )
     master_planes = np.ascontiguousarray(master_planes, dtype=np.float64)
     out = np.empty(rgb.shape[:2], dtype=np.float32)
-    args = (rgb, master_planes, _LUT, _MATRIX, _INV_XN, _INV_ZN, out)
+    flat_rows = rgb.reshape(rgb.shape[0], -1)
+    args = (flat_rows, master_planes, _LUT, _MATRIX, _INV_XN, _INV_ZN, out)
     _in_row_bands(_kernels()[1], rgb.shape[0], workers, *args)
     return out
 
