@@ -282,3 +282,12 @@ def test_equal_lab_colours_have_exactly_zero_difference_on_the_scalar_path():
     rng = np.random.default_rng(6)
     lab = rng.uniform([0, -128, -128], [100, 128, 128], (20_000, 3))
     assert (delta_e_lab(lab, lab) == 0.0).all()
+
+
+def test_importing_the_module_neither_imports_numba_nor_compiles():
+    import subprocess
+    import sys
+
+    code = "import sys, retouch_assets.quality.delta_e; print('numba' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr
