@@ -2,18 +2,24 @@
 
 It computes the same numbers as
 `colour.delta_E(colour.XYZ_to_Lab(colour.sRGB_to_XYZ(rgb / 255)), ..., method="CIE 2000")`
-(kL = kC = kH = 1) to well within 1e-3, much faster, because:
-- the sRGB decoding is a 256-entry table, and the conversion is fused into the ΔE loop;
+(kL = kC = kH = 1) to within the float32 rounding of the map (tests: edge colours, random
+pairs, real photographs), much faster, because every per-pixel loop is branch-free and free of
+library calls, so LLVM vectorizes it (AVX2/AVX-512), and nothing but the map is written:
+- the sRGB decoding is a 256-entry table; the cube roots of the Lab conversion are a polynomial
+  and two Newton steps (`_cbrt`); the image's Lab is made a row at a time, fused with ΔE;
 - the master's Lab is computed once and reused for every artifact of that master;
-- the hue terms need no trigonometry: ΔH' = sqrt(C1'C2')·|u2 - u1| (the chord between the unit
-  hue vectors, signed by their cross product), and the mean hue h̄' is the direction of
-  u1 + u2 (the bisector of the shorter arc, which is what Sharma's case analysis selects);
-  cos(2h̄), cos(3h̄), cos(4h̄) follow from multiple-angle identities. That loop is branch-free,
-  and LLVM vectorizes it (AVX2/AVX-512);
-- Δθ = 30°·exp(-((h̄ - 275°)/25)²) is below 4e-6° more than 100° away from 275°: the rotation
-  term (atan2, exp, sin) is added in a second, scalar pass only for hues within 100° of 275°;
+- the hue terms need no atan2: with w = C1'C2'(u1 + u2) for the unit hue vectors, the mean hue
+  h̄' is the direction of w (the bisector of the shorter arc, which is what Sharma's case
+  analysis selects), and ΔH' = 2√(C1'C2')·sin(Δh'/2) follows from the dot and cross products;
+  cos(2h̄), cos(3h̄), cos(4h̄) follow from multiple-angle identities;
+- the rotation term Δθ = 30°·exp(-((h̄ - 275°)/25)²) is taken from tan((h̄ - 275°)/4) (two
+  half-angle steps from the unit vector) with polynomial atan, exp and sin (`_rotation_vector`);
 - exactly opposite hues, where the case analysis is decided by rounding, take the scalar
-  reference path (the same arithmetic as colour-science).
+  reference path (the same arithmetic as colour-science);
+- the 95th percentile is found exactly from a histogram of the float bit patterns (two passes,
+  no sort or copy of the map).
+Numba is imported and the kernels compiled (or loaded from numba's on-disk cache) on first use,
+not at import.
 
 The formulas follow Sharma, Wu & Dalal (2005) and colour-science's implementation, including
 its conventions for zero chroma (h' = 0; h̄' = h1' + h2' when C1'·C2' = 0).
@@ -49,24 +55,46 @@ def srgb_decoding_table() -> np.ndarray:
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
-# Cube roots on [0, 1] start from a linearly interpolated table and take one Halley step
-# (cubic convergence: table error ~4e-4 near t = ε becomes ~1e-10), several times cheaper
-# than libm's cbrt. Inputs above 1 (the sRGB white lands a hair above D65's) use the same
-# table's last interval, and the Halley step makes them exact too.
-_CBRT_STEPS = 1024
-_CBRT_TABLE = np.cbrt(np.arange(_CBRT_STEPS + 2, dtype=np.float64) / _CBRT_STEPS)
+# Cube roots, branch-free so that the conversion loop vectorizes: t in [1/128, 1.0002] is
+# scaled by powers of two into [1/2, 1.0002]; a degree-4 polynomial (Chebyshev interpolant of
+# x^(-1/3) there, relative error 4.5e-5) and two division-free Newton steps for the inverse
+# cube root y (y <- y(4 - x y^3)/3, error -2e^2 per step) give x^(1/3) = x y^2 within 3 ulp.
+# (8-bit sRGB gives t = X/Xn, Y, Z/Zn in [0, 1.00016]; below the CIE ε the linear branch is
+# taken, so the cube root is only needed from ε = 0.00886 > 1/128.)
+_INV_CBRT = (
+    2.099308322453613,
+    -2.928642221758245,
+    3.449541530852016,
+    -2.179954917846476,
+    0.5597773449547954,
+)
+_CBRT_HALF = 0.5 ** (1.0 / 3.0)  # the cube root of a factor 2 taken out
+_CBRT_QUARTER = 0.25 ** (1.0 / 3.0)
 
 
-def _cbrt(t, table):
-    x = t * _CBRT_STEPS
-    i = min(int(x), _CBRT_STEPS)
-    y = table[i] + (x - i) * (table[i + 1] - table[i])
-    y3 = y * y * y
-    return y * (y3 + 2.0 * t) / (2.0 * y3 + t)
+def _cbrt(t):
+    t = max(t, _EPSILON)
+    small = t < 1.0 / 64.0
+    t = t * 64.0 if small else t
+    k = 0.25 if small else 1.0
+    small = t < 0.125
+    t = t * 8.0 if small else t
+    k = k * 0.5 if small else k
+    small = t < 0.25
+    t = t * 4.0 if small else t
+    k = k * _CBRT_QUARTER if small else k
+    small = t < 0.5
+    t = t * 2.0 if small else t
+    k = k * _CBRT_HALF if small else k
+    c = _INV_CBRT
+    y = (((c[4] * t + c[3]) * t + c[2]) * t + c[1]) * t + c[0]
+    y = y * (4.0 - t * y * y * y) * (1.0 / 3.0)
+    y = y * (4.0 - t * y * y * y) * (1.0 / 3.0)
+    return t * y * y * k
 
 
-def _f(t, table):
-    cube_root = _cbrt(t, table)
+def _f(t):
+    cube_root = _cbrt(t)
     return cube_root if t > _EPSILON else _KAPPA_SLOPE * t + 16.0 / 116.0
 
 
@@ -127,12 +155,15 @@ def _ciede2000(l1, a1, b1, l2, a2, b2):
         else:
             ch, sh = a1p / c1p, b1 / c1p
     else:
-        # ΔH'² = 2(C1'C2' - a1'a2' - b1b2), signed like h2' - h1' (the cross product).
+        # ΔH' = 2√(C1'C2')·sin(Δh'/2), signed like h2' - h1' (the cross product): from
+        # ΔH'² = 2(C1'C2' - dot) where that is well conditioned (dot < 0), else from the cross
+        # product (exactly 0 for equal colours, even with FMA contraction).
         dot = a1p * a2p + b1 * b2
-        cross = a1p * b2 - a2p * b1
-        dhp = math.sqrt(max(2.0 * (cc - dot), 0.0))
-        if cross < 0.0:
-            dhp = -dhp
+        cross = a1p * (b2 - b1) - b1 * (a2p - a1p)
+        if dot >= 0.0:
+            dhp = cross * math.sqrt(2.0 / (cc + dot))
+        else:
+            dhp = math.copysign(math.sqrt(2.0 * (cc - dot)), cross)
         ux = a1p / c1p + a2p / c2p
         uy = b1 / c1p + b2 / c2p
         norm = math.sqrt(ux * ux + uy * uy)
@@ -167,129 +198,210 @@ def _ciede2000(l1, a1, b1, l2, a2, b2):
     return math.sqrt(max(tl * tl + tc * tc + th * th + rt * tc * th, 0.0))
 
 
-def _lab_row(rgb_row, lut, m, inv_xn, inv_zn, table, out_l, out_a, out_b):
-    for j in range(rgb_row.shape[0]):
-        rl = lut[rgb_row[j, 0]]
-        gl = lut[rgb_row[j, 1]]
-        bl = lut[rgb_row[j, 2]]
-        fx = _f((m[0] * rl + m[1] * gl + m[2] * bl) * inv_xn, table)
-        fy = _f(m[3] * rl + m[4] * gl + m[5] * bl, table)
-        fz = _f((m[6] * rl + m[7] * gl + m[8] * bl) * inv_zn, table)
+def _lab_row(rgb_row, lut, m, inv_xn, inv_zn, linear, out_l, out_a, out_b):
+    """Lab of a row of 8-bit sRGB (R, G, B interleaved, flat). Two loops that vectorize: the
+    table look-ups into `linear` (a gather), then the arithmetic."""
+    for k in range(rgb_row.shape[0]):
+        linear[k] = lut[rgb_row[k]]
+    for j in range(out_l.shape[0]):
+        rl, gl, bl = linear[3 * j], linear[3 * j + 1], linear[3 * j + 2]
+        fx = _f((m[0] * rl + m[1] * gl + m[2] * bl) * inv_xn)
+        fy = _f(m[3] * rl + m[4] * gl + m[5] * bl)
+        fz = _f((m[6] * rl + m[7] * gl + m[8] * bl) * inv_zn)
         out_l[j] = 116.0 * fy - 16.0
         out_a[j] = 500.0 * (fx - fy)
         out_b[j] = 200.0 * (fy - fz)
 
 
-def _delta_e_row(l1s, a1s, b1s, l2s, a2s, b2s, out, tcs, ths, chs, shs, cbs, sums):
-    """ΔE00 without the rotation term, branch-free so that it vectorizes; keeps what the
-    rotation pass needs. `sums` < 0 marks opposite hues for the scalar path."""
-    for j in range(l1s.shape[0]):
+# atan(u) = u + u·s·Q(s), s = u², for |u| <= tan(25.3°): the Chebyshev interpolant of degree 10
+# of (atan(√s)/√s - 1)/s, relative error below 2 ulp (tests compare with math.atan).
+_ATAN_Q = (
+    -0.3333333333333199,
+    0.1999999999995802,
+    -0.1428571428757713,
+    0.11111111108807835,
+    -0.09090902956406165,
+    0.07692074111586067,
+    -0.06662493608695444,
+    0.058391061183600504,
+    -0.04985644081333208,
+    0.03646253498862311,
+    -0.01599566430780025,
+)
+# (h̄' - 275°)/25° from an angle in radians.
+_PER_25_DEG = 180.0 / (25.0 * math.pi)
+
+
+def _atan_quarter(u):
+    s = u * u
+    c = _ATAN_Q
+    q = c[10]
+    for k in range(9, -1, -1):
+        q = q * s + c[k]
+    return u + u * s * q
+
+
+def _exp_neg(x):
+    """e^-x for x in [0, 16.5]: Taylor series of e^(-x/64) to degree 12, squared six times."""
+    y = x * (1.0 / 64.0)
+    e = 1.0
+    for k in range(12, 0, -1):
+        e = 1.0 - e * y / k
+    for _ in range(6):
+        e = e * e
+    return e
+
+
+def _sin_small(z):
+    """sin z for z in [0, π/3]: the Taylor series to z^17 (remainder below 1e-17)."""
+    s = z * z
+    p = 1.0
+    for k in range(17, 1, -2):
+        p = 1.0 - p * s / (k * (k - 1))
+    return z * p
+
+
+def _rotation_vector(ch, sh, rc):
+    """R_T = -sin(2Δθ)·R_C from the unit vector (cos h̄', sin h̄') without atan2, exp or sin
+    calls (polynomials, so the loop vectorizes). As in `_rotation_term`, Δθ is taken for
+    h̄' in [175°, 360°) and is exactly 0 elsewhere: more than 100° below 275°, Δθ < 4e-6°, and
+    h̄' in [0°, 15°] is 260° or more from 275° (h̄' - 275° is not wrapped: Sharma's formula, and
+    colour-science's). d = h̄' - 275° comes from tan(d/4) by two half-angle steps."""
+    cr = ch * _COS_275 + sh * _SIN_275  # cos d
+    sr = sh * _COS_275 - ch * _SIN_275  # sin d
+    band = 1.0 if sh < 0.0 or (ch < 0.0 and cr >= _COS_100) else 0.0
+    half = math.sqrt(0.5 * (1.0 + max(cr, _COS_100)))  # cos(d/2) >= cos 50°
+    d = 4.0 * _atan_quarter(sr / (2.0 * half * (1.0 + half)))
+    x = d * _PER_25_DEG
+    return -_sin_small((math.pi / 3.0) * _exp_neg(x * x)) * rc * band
+
+
+def _delta_e_row(l1s, a1s, b1s, l2s, a2s, b2s, out, flags):
+    """ΔE00 of a row, branch-free so that it vectorizes, into `out` (float32); returns how many
+    pixels have opposite hues (marked in `flags`), which the caller redoes with `_ciede2000`.
+
+    Per pixel: 9 square roots and 3 divisions. With w = C1'C2'(u1 + u2) for the unit hue
+    vectors u (|w|² = 2P(P + dot), P = C1'C2'), the mean hue is w/|w|, and
+    ΔH' = 2√P·sin(Δh'/2) is cross·√(2/(P + dot)) when dot >= 0 and ±√(2(P - dot)) otherwise
+    (both well conditioned where used). A zero chroma has hue 0 and h̄' = h1' + h2'
+    (colour-science): then w is the other colour's (a', b), or (1, 0)."""
+    n = 0
+    for j in range(out.shape[0]):
         l1, a1, b1, l2, a2, b2 = l1s[j], a1s[j], b1s[j], l2s[j], a2s[j], b2s[j]
         a1p, a2p, c1p, c2p = _primed(a1, b1, a2, b2)
-        # A zero chroma has hue 0: its unit vector is (1, 0). Written as arithmetic on the
-        # 0/1 masks so the loop stays branch-free.
         z1 = 1.0 if c1p == 0.0 else 0.0
         z2 = 1.0 if c2p == 0.0 else 0.0
-        i1 = 1.0 / (c1p + z1)
-        i2 = 1.0 / (c2p + z2)
-        u1x, u1y = a1p * i1 + z1, b1 * i1
-        u2x, u2y = a2p * i2 + z2, b2 * i2
-        dx, dy = u2x - u1x, u2y - u1y
-        dhp = math.copysign(
-            math.sqrt(c1p * c2p) * math.sqrt(dx * dx + dy * dy), u1x * u2y - u2x * u1y
-        )
-        # h̄' = h1' + h2' when one chroma is zero (colour-science): the other colour's hue.
-        sx = u2x if z1 > 0.0 else (u1x if z2 > 0.0 else u1x + u2x)
-        sy = u2y if z1 > 0.0 else (u1y if z2 > 0.0 else u1y + u2y)
-        norm = math.sqrt(sx * sx + sy * sy)
-        zn = 1.0 if norm == 0.0 else 0.0
-        inv = 1.0 / (norm + zn)
-        ch, sh = sx * inv + zn, sy * inv
+        p = c1p * c2p
+        dot = a1p * a2p + b1 * b2
+        # a1'b2 - a2'b1, written so that it is exactly 0 for equal colours even with FMA.
+        cross = a1p * (b2 - b1) - b1 * (a2p - a1p)
+        e1, e2 = c1p + z1, c2p + z2
+        wx = a1p * e2 + a2p * e1 + z1 * z2
+        wy = b1 * e2 + b2 * e1
+        w2 = wx * wx + wy * wy
+        opposite = p > 0.0 and w2 < 1e-18 * p * p  # |u1 + u2| < 1e-9
+        inv_w = 1.0 / math.sqrt(max(w2, 1e-300))
+        ch, sh = wx * inv_w, wy * inv_w
+        near = dot >= 0.0
+        root = math.sqrt(4.0 * p * inv_w * inv_w if near else 2.0 * (p - dot))
+        dhp = cross * root if near else math.copysign(root, cross)
         t = _hue_weight(ch, sh)
         cbarp = 0.5 * (c1p + c2p)
-        lb = (0.5 * (l1 + l2) - 50.0) ** 2
-        tl = (l2 - l1) / (1.0 + 0.015 * lb / math.sqrt(20.0 + lb))
-        tc = (c2p - c1p) / (1.0 + 0.045 * cbarp)
-        th = dhp / (1.0 + 0.015 * cbarp * t)
-        total = tl * tl + tc * tc + th * th
-        out[j] = math.sqrt(total)
-        tcs[j], ths[j], chs[j], shs[j], cbs[j] = tc, th, ch, sh, cbarp
-        opposite = z1 + z2 == 0.0 and norm < 1e-9
-        sums[j] = -1.0 if opposite else total
+        lm = 0.5 * (l1 + l2) - 50.0
+        lb = lm * lm
+        root_l = math.sqrt(20.0 + lb)
+        nl = root_l + 0.015 * lb  # S_L·√(20 + lb)
+        sc = 1.0 + 0.045 * cbarp
+        shue = 1.0 + 0.015 * cbarp * t
+        cbarp2 = cbarp * cbarp
+        cbarp7 = cbarp2 * cbarp2 * cbarp2 * cbarp
+        k7 = cbarp7 + _POW25_7
+        # One division for S_L, S_C, S_H and R_C's c7/(c7 + 25^7).
+        inv = 1.0 / (nl * sc * shue * k7)
+        tl = (l2 - l1) * root_l * sc * shue * k7 * inv
+        tc = (c2p - c1p) * nl * shue * k7 * inv
+        th = dhp * nl * sc * k7 * inv
+        rt = _rotation_vector(ch, sh, 2.0 * math.sqrt(cbarp7 * nl * sc * shue * inv))
+        out[j] = math.sqrt(max(tl * tl + tc * tc + th * th + rt * tc * th, 0.0))
+        flags[j] = opposite
+        n += opposite
+    return n
 
 
-def _rotation_pass(l1s, a1s, b1s, l2s, a2s, b2s, out, tcs, ths, chs, shs, cbs, sums):
-    for j in range(out.shape[0]):
-        if sums[j] < 0.0:
-            out[j] = _ciede2000(l1s[j], a1s[j], b1s[j], l2s[j], a2s[j], b2s[j])
-            continue
-        rt = _rotation_term(chs[j], shs[j], cbs[j])
-        if rt == 0.0:
-            continue
-        out[j] = math.sqrt(max(sums[j] + rt * tcs[j] * ths[j], 0.0))
-
-
-def _lab_rows(rgb, lut, m, inv_xn, inv_zn, table, planes, start, stop):
+def _lab_rows(rgb, lut, m, inv_xn, inv_zn, planes, start, stop):
+    linear = np.empty(rgb.shape[1])
     for i in range(start, stop):
-        _lab_row(rgb[i], lut, m, inv_xn, inv_zn, table, planes[0, i], planes[1, i], planes[2, i])
+        row = rgb[i]
+        _lab_row(row, lut, m, inv_xn, inv_zn, linear, planes[0, i], planes[1, i], planes[2, i])
 
 
-def _delta_e_rows(rgb, master, lut, m, inv_xn, inv_zn, table, out, start, stop):
-    width = rgb.shape[1]
+def _delta_e_rows(rgb, master, lut, m, inv_xn, inv_zn, out, start, stop):
+    """Each row: the image's Lab into three row buffers, then ΔE00 straight into `out`."""
+    width = rgb.shape[1] // 3
     l2, a2, b2 = np.empty(width), np.empty(width), np.empty(width)
-    scratch = [np.empty(width) for _ in range(6)]
-    tcs, ths, chs, shs, cbs, sums = (
-        scratch[0],
-        scratch[1],
-        scratch[2],
-        scratch[3],
-        scratch[4],
-        scratch[5],
-    )
-    row = np.empty(width)
+    linear = np.empty(3 * width)
+    flags = np.empty(width, dtype=np.bool_)
     for i in range(start, stop):
-        _lab_row(rgb[i], lut, m, inv_xn, inv_zn, table, l2, a2, b2)
+        _lab_row(rgb[i], lut, m, inv_xn, inv_zn, linear, l2, a2, b2)
         l1, a1, b1 = master[0, i], master[1, i], master[2, i]
-        _delta_e_row(l1, a1, b1, l2, a2, b2, row, tcs, ths, chs, shs, cbs, sums)
-        _rotation_pass(l1, a1, b1, l2, a2, b2, row, tcs, ths, chs, shs, cbs, sums)
-        for j in range(width):
-            out[i, j] = row[j]
+        if _delta_e_row(l1, a1, b1, l2, a2, b2, out[i], flags):
+            for j in range(width):
+                if flags[j]:
+                    out[i, j] = _ciede2000(l1[j], a1[j], b1[j], l2[j], a2[j], b2[j])
 
 
-def _order_statistics(values, k, bins):
-    """The k-th and (k+1)-th smallest of `values` (flat float32), exactly, in two linear
-    passes: a histogram finds the bins holding those ranks, then only their values are
-    sorted. (np.percentile copies and partitions the whole array.)"""
-    top = 0.0
-    for v in values:
-        top = max(top, v)
-    scale = (bins - 1) / top if top > 0.0 else 0.0
-    counts = np.zeros(bins, dtype=np.int64)
-    for v in values:
-        counts[int(v * scale)] += 1
-    seen, first_bin = 0, 0
-    while seen + counts[first_bin] <= k:
-        seen += counts[first_bin]
-        first_bin += 1
-    rank_in_bin = k - seen
-    last_bin = first_bin
-    if rank_in_bin + 1 >= counts[first_bin] and k + 1 < values.shape[0]:
-        last_bin = first_bin + 1
-        while counts[last_bin] == 0:
-            last_bin += 1
-    picked = np.empty(
-        counts[first_bin] + (counts[last_bin] if last_bin != first_bin else 0), dtype=values.dtype
-    )
-    n = 0
-    for v in values:
-        b = int(v * scale)
-        if b == first_bin or b == last_bin:
-            picked[n] = v
-            n += 1
-    picked.sort()
-    low = picked[rank_in_bin]
-    high = picked[min(rank_in_bin + 1, n - 1)]
-    return low, high
+# Order statistics of non-negative float32 values from their bit patterns, which sort as the
+# values do: a histogram of the top 16 bits finds the bin of the wanted rank, a second pass
+# counts the low 16 bits of that bin's values. Four interleaved histograms break the chain of
+# increments to the same bin (neighbouring pixels have similar ΔE).
+_NAN_OR_NEGATIVE = 0x7F800000  # bit patterns at or above: inf, NaN, or a sign bit set
+
+
+def _order_statistics(bits, k):
+    """The bit patterns of the k-th and (k+1)-th smallest of `bits` (float32 viewed as uint32),
+    or ok = False if some value is negative, -0.0, infinite or NaN."""
+    n = bits.shape[0]
+    counts4 = np.zeros((4, 1 << 16), dtype=np.int32)
+    quads = n // 4
+    for i in range(quads):
+        counts4[0, bits[4 * i] >> 16] += 1
+        counts4[1, bits[4 * i + 1] >> 16] += 1
+        counts4[2, bits[4 * i + 2] >> 16] += 1
+        counts4[3, bits[4 * i + 3] >> 16] += 1
+    for i in range(4 * quads, n):
+        counts4[0, bits[i] >> 16] += 1
+    if counts4[:, _NAN_OR_NEGATIVE >> 16 :].any():
+        return False, np.uint32(0), np.uint32(0)
+    seen = 0
+    first = 0
+    while True:
+        c = counts4[0, first] + counts4[1, first] + counts4[2, first] + counts4[3, first]
+        if seen + c > k:
+            break
+        seen += c
+        first += 1
+    rank = k - seen
+    low_counts = np.zeros(1 << 16, dtype=np.int64)
+    beyond = np.uint32(0xFFFFFFFF)
+    for v in bits:
+        b = v >> 16
+        if b == first:
+            low_counts[v & 0xFFFF] += 1
+        elif b > first:
+            beyond = min(beyond, v)
+    high_rank = rank + 1 if k + 1 < n else rank
+    low = high = beyond
+    seen = 0
+    found_low = False
+    for lo in range(1 << 16):
+        seen += low_counts[lo]
+        if not found_low and seen > rank:
+            low = (np.uint32(first) << 16) | np.uint32(lo)
+            found_low = True
+        if seen > high_rank:
+            high = (np.uint32(first) << 16) | np.uint32(lo)
+            break
+    return True, low, high
 
 
 def _channel_histograms(pixels, counts):
@@ -312,14 +424,26 @@ def _kernels():
     The kernels release the GIL, so callers run row bands or whole artifacts on threads."""
     import numba
 
-    # fastmath lets LLVM vectorize the branch-free loop; the results stay within 1e-6 of
-    # colour-science (tests compare on real photographs).
+    # fastmath lets LLVM vectorize the branch-free loops (reassociation, no NaN/inf checks:
+    # the loops keep every intermediate finite); the results stay within 1e-6 of
+    # colour-science (tests compare on real photographs and edge cases).
     options = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": True}
     g = globals()
-    for name in ("_cbrt", "_f", "_primed", "_hue_weight", "_rotation_term", "_ciede2000"):
+    for name in (
+        "_cbrt",
+        "_f",
+        "_primed",
+        "_hue_weight",
+        "_rotation_term",
+        "_ciede2000",
+        "_atan_quarter",
+        "_exp_neg",
+        "_sin_small",
+        "_rotation_vector",
+    ):
         if not hasattr(g[name], "py_func"):
             g[name] = numba.njit(inline="always", **options)(g[name])
-    for name in ("_lab_row", "_delta_e_row", "_rotation_pass"):
+    for name in ("_lab_row", "_delta_e_row"):
         if not hasattr(g[name], "py_func"):
             g[name] = numba.njit(**options)(g[name])
     jit = numba.njit(**options)
@@ -337,15 +461,21 @@ _MATRIX = np.ascontiguousarray(SRGB_TO_XYZ.ravel())
 _INV_XN, _INV_ZN = 1.0 / D65_WHITE[0], 1.0 / D65_WHITE[2]
 
 
+# Rows per task when an image is split over threads: many more tasks than threads, so that a
+# thread slowed down by other work on the machine does not leave the others waiting at the end.
+_BAND_ROWS = 64
+
+
 def _in_row_bands(kernel, height: int, workers: int, *args) -> None:
-    if workers <= 1 or height < 64:
+    if workers <= 1 or height < 2 * _BAND_ROWS:
         kernel(*args, 0, height)
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    edges = np.linspace(0, height, workers + 1).astype(int)
+    bands = max(workers, -(-height // _BAND_ROWS))
+    edges = np.linspace(0, height, bands + 1).astype(int)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda k: kernel(*args, edges[k], edges[k + 1]), range(workers)))
+        list(pool.map(lambda k: kernel(*args, edges[k], edges[k + 1]), range(bands)))
 
 
 def _as_rgb8(rgb: np.ndarray) -> np.ndarray:
@@ -359,7 +489,8 @@ def lab_planes(rgb: np.ndarray, workers: int = 1) -> np.ndarray:
     once and pass it to `delta_e_map` for each of its artifacts."""
     rgb = _as_rgb8(rgb)
     planes = np.empty((3, rgb.shape[0], rgb.shape[1]), dtype=np.float64)
-    args = (rgb, _LUT, _MATRIX, _INV_XN, _INV_ZN, _CBRT_TABLE, planes)
+    flat_rows = rgb.reshape(rgb.shape[0], -1)
+    args = (flat_rows, _LUT, _MATRIX, _INV_XN, _INV_ZN, planes)
     _in_row_bands(_kernels()[0], rgb.shape[0], workers, *args)
     return planes
 
@@ -378,7 +509,8 @@ def delta_e_map(rgb: np.ndarray, master_planes: np.ndarray, workers: int = 1) ->
         )
     master_planes = np.ascontiguousarray(master_planes, dtype=np.float64)
     out = np.empty(rgb.shape[:2], dtype=np.float32)
-    args = (rgb, master_planes, _LUT, _MATRIX, _INV_XN, _INV_ZN, _CBRT_TABLE, out)
+    flat_rows = rgb.reshape(rgb.shape[0], -1)
+    args = (flat_rows, master_planes, _LUT, _MATRIX, _INV_XN, _INV_ZN, out)
     _in_row_bands(_kernels()[1], rgb.shape[0], workers, *args)
     return out
 
@@ -395,17 +527,19 @@ def delta_e_lab(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
 
 
 def percentile(values: np.ndarray, q: float) -> float:
-    """The q-th percentile with numpy's default (linear) interpolation, without copying or
-    partitioning the array. For non-negative finite values (ΔE maps); others go to numpy."""
+    """The q-th percentile with numpy's default (linear) interpolation, exactly, without
+    copying or partitioning the array (two passes over it). For non-negative finite float32
+    values (ΔE maps; other dtypes are converted to float32 first); others go to numpy."""
     flat = np.ascontiguousarray(values, dtype=np.float32).ravel()
     if flat.size == 0:
         raise ValueError("percentile of an empty array")
-    if not (np.isfinite(flat).all() and flat.min() >= 0.0):
-        return float(np.percentile(flat, q))
     position = q / 100.0 * (flat.size - 1)
     k = int(np.floor(position))
-    low, high = _kernels()[3](flat, k, 65536)
-    return float(low) + (position - k) * (float(high) - float(low))
+    ok, low_bits, high_bits = _kernels()[3](flat.view(np.uint32), k)
+    if not ok:  # a negative (or -0.0), infinite or NaN value
+        return float(np.percentile(flat, q))
+    low, high = np.array([low_bits, high_bits], dtype=np.uint32).view(np.float32).tolist()
+    return low + (position - k) * (high - low)
 
 
 def delta_e_summary(delta_e: np.ndarray) -> tuple[float, float]:
