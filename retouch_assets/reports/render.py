@@ -1,0 +1,110 @@
+"""Rendering: the Jinja environment (autoescape on for every template, so input text is
+escaped wherever it is shown; no template marks input `|safe`), thumbnails and relative
+links for the review queue, and the PDF print by headless Chromium."""
+
+import base64
+import io
+import os
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+
+import jinja2
+
+from retouch_assets.reports.weekly import ReviewImage, pct
+from retouch_assets.safe_paths import TEMP_PREFIX, UnsafePath, inside
+
+THUMB_PX = 96  # the thumbnail's longer side: ~2–4 KB of JPEG per row
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("retouch_assets.reports", "templates"),
+        autoescape=True,  # every template, whatever its file name
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["pct"] = pct
+    return env
+
+
+def render_html(template: str, view: dict) -> str:
+    return environment().get_template(template).render(v=view)
+
+
+def relative_href(target: Path, from_dir: Path) -> str:
+    """A URL path to `target` relative to the folder of the page that links it, each segment
+    percent-encoded (a name with `#`, `?` or spaces stays one path)."""
+    relative = os.path.relpath(target.resolve(), from_dir.resolve())
+    return "/".join(quote(part) for part in Path(relative).parts)
+
+
+def thumbnail_data_uri(path: Path, size: int = THUMB_PX) -> str | None:
+    """A downscaled JPEG of the image as a data URI, or None when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (size, size))
+            small = image.convert("RGB")
+            small.thumbnail((size, size))
+            buffer = io.BytesIO()
+            small.save(buffer, "JPEG", quality=70)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def review_images(rows: list[dict], landing_root: Path, report_dir: Path) -> dict:
+    """Per review-queue row (artifact id, attempt): its thumbnail and the relative link to the
+    image in its landing batch (None when the file is gone)."""
+    out = {}
+    for r in rows:
+        try:  # ingest accepted only paths inside the batch; checked again all the same
+            path = inside(landing_root, r["batch_id"], r["image"])
+        except UnsafePath:
+            path = None
+        if path is not None and path.is_file():
+            out[(r["artifact_id"], r["attempt"])] = ReviewImage(
+                thumbnail_data_uri(path), relative_href(path, report_dir)
+            )
+        else:
+            out[(r["artifact_id"], r["attempt"])] = ReviewImage(None, None)
+    return out
+
+
+class PdfUnavailable(RuntimeError):
+    """No Chromium to print with: the reason and how to install one."""
+
+
+def print_pdf(html_path: Path, pdf_path: Path, chromium: str | None) -> Path:
+    """Print the HTML file to PDF (A4) with headless Chromium via Playwright, written
+    atomically. Raises PdfUnavailable when no Chromium is found."""
+    if chromium is None:
+        raise PdfUnavailable(
+            "no Chromium found: install one (`apt-get install chromium` on Debian) or set "
+            "RETOUCH_CHROMIUM to a Chromium/Chrome binary, then re-materialize the month"
+        )
+    from playwright.sync_api import sync_playwright
+
+    pdf_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = pdf_path.with_name(f"{TEMP_PREFIX}{pdf_path.name}.{os.getpid()}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(html_path.resolve().as_uri(), wait_until="load")
+            page.emulate_media(media="print")
+            page.pdf(
+                path=str(partial),
+                format="A4",
+                print_background=True,
+                scale=0.8,
+                margin={"top": "12mm", "bottom": "12mm", "left": "10mm", "right": "10mm"},
+            )
+        finally:
+            browser.close()
+    partial.replace(pdf_path)
+    return pdf_path
