@@ -5,6 +5,7 @@ links for the review queue, and the PDF print by headless Chromium."""
 import base64
 import io
 import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote
@@ -87,10 +88,26 @@ def print_pdf(html_path: Path, pdf_path: Path, chromium: str | None) -> Path:
             "no Chromium found: install one (`apt-get install chromium` on Debian) or set "
             "RETOUCH_CHROMIUM to a Chromium/Chrome binary, then re-materialize the month"
         )
-    from playwright.sync_api import sync_playwright
-
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     partial = pdf_path.with_name(f"{TEMP_PREFIX}{pdf_path.name}.{os.getpid()}")
+    # Playwright's sync API refuses to start inside another one (or an asyncio loop) on the
+    # same thread: the print runs on a thread of its own, whoever calls it.
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(_print, html_path, partial, chromium).result()
+    except PlaywrightError as exc:  # a Chromium that cannot start or print: the HTML stands
+        partial.unlink(missing_ok=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PdfUnavailable(f"Chromium at {chromium} could not print the PDF: {first}") from exc
+    partial.replace(pdf_path)
+    return pdf_path
+
+
+def _print(html_path: Path, pdf_path: Path, chromium: str) -> None:
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
@@ -98,7 +115,7 @@ def print_pdf(html_path: Path, pdf_path: Path, chromium: str | None) -> Path:
             page.goto(html_path.resolve().as_uri(), wait_until="load")
             page.emulate_media(media="print")
             page.pdf(
-                path=str(partial),
+                path=str(pdf_path),
                 format="A4",
                 print_background=True,
                 scale=0.8,
@@ -106,5 +123,3 @@ def print_pdf(html_path: Path, pdf_path: Path, chromium: str | None) -> Path:
             )
         finally:
             browser.close()
-    partial.replace(pdf_path)
-    return pdf_path
