@@ -21,10 +21,10 @@ from retouch_assets.reports.build import (
     write_weekly,
 )
 from retouch_assets.reports.kpi import kpi_rows, periods
-from retouch_assets.reports.markdown import md
-from retouch_assets.reports.render import environment, relative_href
+from retouch_assets.reports.markdown import md, weekly_markdown
+from retouch_assets.reports.render import environment, relative_href, render_html
 from retouch_assets.reports.rootcause import drivers, top_drivers
-from retouch_assets.reports.weekly import WeeklyFacts, freezes, headline
+from retouch_assets.reports.weekly import WeeklyFacts, freezes, headline, weekly_view
 from retouch_assets.warehouse import connect
 from tests.conftest import REPO_ROOT
 
@@ -266,7 +266,10 @@ def test_relative_links_encode_each_segment(tmp_path: Path):
 def test_the_weeks_months_and_the_monthly_schedule():
     from retouch_assets.defs.ops.schedules import monthly_report_schedule
 
-    assert months_of_weeks(["2026-09-28", "2026-10-05"]) == ["2026-09-01", "2026-10-01"]
+    assert months_of_weeks(["2026-09-28", "2026-10-05", "2026-10-26"]) == [
+        "2026-09-01",
+        "2026-10-01",
+    ]
     schedule = monthly_report_schedule(Review(timezone="UTC", time="09:00", weekday="monday"))
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 11, 8, 9, tzinfo=UTC)
@@ -322,3 +325,50 @@ def test_the_sample_reports_are_written_escaped_and_compact(sample_copy):
     assert "<script>" not in report.html.read_text()
     assert monthly.html.name == MONTHLY_HTML and monthly.html.is_file()
     assert monthly.pdf is None and "apt-get install chromium" in monthly.pdf_note
+
+
+def test_needs_action_and_the_chat_markdown_name_what_waits():
+    budgets = [_budget("overall", 4.5, "exhausted"), _budget(HOSTILE, 0.7, "freeze_new_work")]
+    facts = _facts(budgets)
+    facts.ops["outbox"] = {"delivered": 1, "retrying": 2}
+    facts.ops["locks"] = [
+        {
+            "template_id": HOSTILE,
+            "locked_at": facts.end,
+            "cause_artifact_id": "art-9",
+            "prompt_version": "tpl-a/v3",
+            "prompt_drift": 0.31,
+            "threshold": 0.2,
+            "fallback_prompt_version": "tpl-a/v1",
+            "unlocked_at": None,
+        }
+    ]
+    facts.ops["held_by_lock"] = 4
+    facts.ops["incidents"] = [
+        {
+            "incident_id": "RETINC-1",
+            "slo": "colour-fidelity",
+            "scope": "overall",
+            "status": "open",
+            "opened_at": facts.end,
+            "root_cause": f"prompt_version {HOSTILE}",
+            "postmortem_due": facts.end,
+            "timeline_path": None,
+        }
+    ]
+    view = weekly_view(facts, {})
+    texts = [a["text"] for a in view["actions"]]
+    assert texts == [
+        "1 scope in SLO freeze across 1 SLO; 7 artifacts held from publication",
+        "1 incident open",
+        "2 alert notifications not delivered",
+        "1 template lock (prompt drift); 4 artifacts held",
+    ]
+    chat = weekly_markdown(view, "reliability_sync.html")
+    assert "- 2 alert notifications not delivered" in chat
+    assert "- RETINC\\-1 open: colour\\-fidelity / overall, root cause: prompt\\_version" in chat
+    assert "Alert outbox: delivered 1, retrying 2 — **2 not delivered**" in chat
+    assert "worst: overall (450 %), " in chat and "&lt;script&gt;" in chat
+    assert "<script>" not in chat and "<!channel>" not in chat
+    html = render_html("weekly.html.j2", view)
+    assert "<script>" not in html and html.count("&lt;script&gt;") >= 2

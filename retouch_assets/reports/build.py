@@ -214,15 +214,12 @@ def write_monthly(
 
 
 def months_of_weeks(weeks: list[str]) -> list[str]:
-    """The monthly partition keys (first days) of every month a day of the weeks falls in,
-    up to the current month."""
+    """The monthly partition keys (first days) of the weeks' months: a week counts in the
+    month of its Monday, as the executive report counts it."""
     from retouch_assets.partitions import month_key, monthly_partitions
 
     existing = set(monthly_partitions.get_partition_keys())
-    months = set()
-    for key in weeks:
-        monday = date.fromisoformat(key)
-        months |= {month_key(monday), month_key(monday + timedelta(days=6))}
+    months = {month_key(date.fromisoformat(key)) for key in weeks}
     return sorted(m for m in months if m in existing)
 
 

@@ -73,7 +73,7 @@ def weekly_markdown(view: dict, html_name: str) -> str:
         out += ["## Incidents", ""]
         out += [
             f"- {md(i['incident_id'])} {i['status']}: {md(i['slo'])} / {md(i['scope'])}, "
-            f"root cause {md(i['root_cause_category'])}"
+            f"root cause: {md(i['root_cause'])}"
             for i in view["incidents"]
         ]
         out.append("")

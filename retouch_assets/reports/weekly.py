@@ -36,6 +36,7 @@ STATE_CLASSES = {
     PolicyState.SLO_FREEZE: "bad",
     PolicyState.EXHAUSTED: "bad",
 }
+LOW_TRAFFIC = " (low traffic)"
 POLICY_LINES = ((60.0, "freeze new work (60 %)"), (90.0, "SLO freeze (90 %)"))
 
 
@@ -276,13 +277,23 @@ def alert_timeline(facts: WeeklyFacts, span_days: int = 28) -> tuple[charts.Char
     start = facts.end - timedelta(days=span_days)
     lanes: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
     for a in facts.alerts:
-        flag = " (low traffic)" if a["low_traffic"] else ""
+        flag = LOW_TRAFFIC if a["low_traffic"] else ""
         lanes[f"{a['slo']} · {a['scope']}{flag}"].append(
             (a["fired_at"], a["resolved_at"], a["severity"])
         )
     if not lanes:
         return None, 0
-    ranked = sorted(lanes.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    # Lanes that paged or ticketed for real first (low-traffic ones are flagged, never sent),
+    # then by pages, then by episodes.
+    ranked = sorted(
+        lanes.items(),
+        key=lambda kv: (
+            kv[0].endswith(LOW_TRAFFIC),
+            -sum(1 for e in kv[1] if e[2] == "page"),
+            -len(kv[1]),
+            kv[0],
+        ),
+    )
     shown = sorted(ranked[:ALERT_LANES])
     ticks = [
         (start + timedelta(days=d), f"{start + timedelta(days=d):%d %b}")
