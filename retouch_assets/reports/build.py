@@ -163,7 +163,12 @@ def monthly_facts(con: duckdb.DuckDBPyConnection, month: date, page_dir: Path) -
     budget_week = in_month[-1] if in_month else None
     budgets = ops_queries.report_facts(con, budget_week, end)["budgets"] if budget_week else []
     first_month = _month_start(data[0]) if data else month
+    # Against the first month of data; in that first month itself, its first weeks against
+    # its last (as the weekly sync compares them).
     before = [w for w in data if _month_start(w) == first_month]
+    after = in_month
+    if first_month == month:
+        before, after = periods(in_month)
     previous = _months_back(month, 1)
     last_month_cost = queries.cost_by_template(con, previous, previous)
     incidents = queries.incidents_in_span(con, start, end)
@@ -173,11 +178,8 @@ def monthly_facts(con: duckdb.DuckDBPyConnection, month: date, page_dir: Path) -
         weeks=weeks,
         budget_week=budget_week,
         budgets=budgets,
-        kpis=_kpis(con, before, in_month),
-        kpi_periods=(
-            f"{first_month:%B %Y} ({span_label(before)})",
-            f"{month:%B %Y} ({span_label(in_month)})",
-        ),
+        kpis=_kpis(con, before, after),
+        kpi_periods=(span_label(before), span_label(after)),
         incidents=incidents,
         cost=queries.cost_by_template(con, month, month),
         previous_cost=sum(float(r["cost"]) for r in last_month_cost) if last_month_cost else None,

@@ -4,14 +4,18 @@ or `<script>` shows as text in GitHub, Slack or Teams and mentions nobody."""
 
 import re
 
+from retouch_assets.reports.weekly import plural
+
 REVIEW_IN_CHAT = 5
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# Input is always embedded mid-line (after a bullet or a table pipe), so only inline markup
+# needs escaping; `<` and `>` are entities already.
+_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md(value: object) -> str:
     """Input text as inert Markdown: `&`, `<`, `>` as entities (Slack's own escaping, so
-    `<!channel>` and `<@U123>` never notify; HTML renderers show them as text), Markdown
-    punctuation backslash-escaped, line breaks flattened."""
+    `<!channel>` and `<@U123>` never notify; HTML renderers show them as text), inline
+    Markdown (emphasis, code, links, table pipes) backslash-escaped, line breaks flattened."""
     text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = " ".join(text.split())
     return _SPECIAL.sub(r"\\\1", text)
@@ -54,8 +58,9 @@ def weekly_markdown(view: dict, html_name: str) -> str:
             worst = ", ".join(f"{md(scope)} ({used})" for scope, used in f["worst"])
             more = f" and {f['more']} more" if f["more"] else ""
             out.append(
-                f"- **{md(f['slo'])}**: {f['frozen']} scopes in SLO freeze, {f['new_work']} "
-                f"with new work frozen; worst: {worst}{more}. Release: `{f['release']}`"
+                f"- **{md(f['slo'])}**: {plural(f['frozen'], 'scope')} in SLO freeze, "
+                f"{f['new_work']} with new work frozen; worst: {worst}{more}. "
+                f"Release: `{f['release']}`"
             )
         out += [f"\nHeld from publication by SLO freezes: {view['held']}.", ""]
     locked = [lock for lock in view["locks"] if lock["unlocked_at"] is None]
