@@ -367,8 +367,19 @@ def test_needs_action_and_the_chat_markdown_name_what_waits():
     chat = weekly_markdown(view, "reliability_sync.html")
     assert "- 2 alert notifications not delivered" in chat
     assert "- RETINC-1 open: colour-fidelity / overall, root cause: prompt\\_version" in chat
-    assert "Alert outbox: delivered 1, retrying 2 — **2 not delivered**" in chat
+    assert "Outbox: delivered 1, retrying 2 — **2 not delivered**" in chat
+    for section in ("## Freezes", "## Alerts", "## Incidents", "## Human review queue"):
+        assert section in chat
     assert "worst: overall (450 %), " in chat and "&lt;script&gt;" in chat
     assert "<script>" not in chat and "<!channel>" not in chat
     html = render_html("weekly.html.j2", view)
     assert "<script>" not in html and html.count("&lt;script&gt;") >= 2
+
+
+def test_the_pdf_dates_are_the_reports_own_so_a_reprint_is_identical():
+    from retouch_assets.reports.render import _stamped
+
+    pdf = b"%PDF-1.4\n/CreationDate (D:20261123164316+00'00')\n/ModDate (D:20261123164317+00'00')"
+    stamped = _stamped(pdf, datetime(2026, 11, 1, tzinfo=UTC))
+    assert len(stamped) == len(pdf)  # the cross-reference offsets stay valid
+    assert stamped.count(b"(D:20261101000000+00'00')") == 2

@@ -204,12 +204,13 @@ def write_monthly(
     """Render the month's HTML and print it to PDF (skipped, with the reason, when there is
     no Chromium: the run never fails for it)."""
     folder = monthly_folder(month)
-    view = monthly_view(monthly_facts(con, month, reports_root / folder))
+    facts = monthly_facts(con, month, reports_root / folder)
+    view = monthly_view(facts)
     html = write_text_atomic(
         reports_root, f"{folder}/{MONTHLY_HTML}", render_html("monthly.html.j2", view)
     )
     try:
-        pdf = print_pdf(html, html.with_name(MONTHLY_PDF), chromium)
+        pdf = print_pdf(html, html.with_name(MONTHLY_PDF), chromium, stamp=facts.end)
     except PdfUnavailable as exc:
         return MonthlyReport(html, None, str(exc))
     return MonthlyReport(html, pdf, "")

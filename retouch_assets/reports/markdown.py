@@ -52,45 +52,51 @@ def weekly_markdown(view: dict, html_name: str) -> str:
         out += ["## Needs action", "", *(f"- {a['text']}" for a in view["actions"]), ""]
     else:
         out += ["Nothing needs action this week.", ""]
+    # The same sections every week (a reader and a chat search find them), each a few lines.
+    out += ["## Freezes", ""]
+    for f in view["freezes"]:
+        worst = ", ".join(f"{md(scope)} ({used})" for scope, used in f["worst"])
+        more = f" and {f['more']} more" if f["more"] else ""
+        out.append(
+            f"- **{md(f['slo'])}**: {plural(f['frozen'], 'scope')} in SLO freeze, "
+            f"{f['new_work']} with new work frozen; worst: {worst}{more}. "
+            f"Release: `{f['release']}`"
+        )
     if view["freezes"]:
-        out += ["## Freezes", ""]
-        for f in view["freezes"]:
-            worst = ", ".join(f"{md(scope)} ({used})" for scope, used in f["worst"])
-            more = f" and {f['more']} more" if f["more"] else ""
-            out.append(
-                f"- **{md(f['slo'])}**: {plural(f['frozen'], 'scope')} in SLO freeze, "
-                f"{f['new_work']} with new work frozen; worst: {worst}{more}. "
-                f"Release: `{f['release']}`"
-            )
-        out += [f"\nHeld from publication by SLO freezes: {view['held']}.", ""]
+        out.append(f"\nHeld from publication by SLO freezes: {view['held']}.")
+    else:
+        out.append("No SLO freeze in force.")
     locked = [lock for lock in view["locks"] if lock["unlocked_at"] is None]
     if locked:
         out.append(
-            "Template locks: "
+            "\nTemplate locks: "
             + ", ".join(
                 f"{md(lock['template_id'])} ({md(lock['prompt_version'])})" for lock in locked
             )
             + f"; {view['held_by_lock']} artifacts held. Unlock: "
             "`retouch signoff --template <id> --by <name> --note <why>`"
         )
-        out.append("")
-    if view["incidents"]:
-        out += ["## Incidents", ""]
-        out += [
-            f"- {md(i['incident_id'])} {i['status']}: {md(i['slo'])} / {md(i['scope'])}, "
-            f"root cause: {md(i['root_cause'])}"
-            for i in view["incidents"]
-        ]
-        out.append("")
+    out += ["", "## Alerts", ""]
+    episodes = [
+        f"{a['severity']} {a['n']}" + (" (low traffic, not paged)" if a["low_traffic"] else "")
+        for a in view["alert_counts"]
+    ]
+    out.append("Episodes: " + ", ".join(episodes) if episodes else "No burn-rate alert fired.")
     if view["outbox"]:
         out.append(
-            "Alert outbox: "
+            "Outbox: "
             + ", ".join(f"{md(s)} {n}" for s, n in view["outbox"])
             + (f" — **{view['undelivered']} not delivered**" if view["undelivered"] else "")
         )
-        out.append("")
+    out += ["", "## Incidents", ""]
+    out += [
+        f"- {md(i['incident_id'])} {i['status']}: {md(i['slo'])} / {md(i['scope'])}, "
+        f"root cause: {md(i['root_cause'])}"
+        for i in view["incidents"]
+    ] or ["No incident open this week."]
+    out += ["", "## Human review queue", ""]
     if view["review"]:
-        out += [f"## Human review ({view['review_total']} waiting)", ""]
+        out.append(f"{plural(view['review_total'], 'artifact')} waiting:")
         out += [
             f"- {md(r['artifact_id'])} ({md(r['template_id'])}, {r['priority']}): "
             f"{md('; '.join(r['reasons']))}"
@@ -98,7 +104,9 @@ def weekly_markdown(view: dict, html_name: str) -> str:
         ]
         if view["review_total"] > REVIEW_IN_CHAT:
             out.append(f"- … {view['review_total'] - REVIEW_IN_CHAT} more in the HTML report")
-        out.append("")
+    else:
+        out.append("The queue is empty.")
+    out.append("")
     qa = view["qa"]
     this_week = next((w for w in qa["weeks"] if w.week == week), None)
     if this_week and this_week.seconds:

@@ -5,7 +5,9 @@ links for the review queue, and the PDF print by headless Chromium."""
 import base64
 import io
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote
@@ -80,9 +82,14 @@ class PdfUnavailable(RuntimeError):
     """No Chromium to print with: the reason and how to install one."""
 
 
-def print_pdf(html_path: Path, pdf_path: Path, chromium: str | None) -> Path:
+def print_pdf(
+    html_path: Path, pdf_path: Path, chromium: str | None, stamp: datetime | None = None
+) -> Path:
     """Print the HTML file to PDF (A4) with headless Chromium via Playwright, written
-    atomically. Raises PdfUnavailable when no Chromium is found."""
+    atomically. Raises PdfUnavailable when no Chromium is found (or it cannot print).
+
+    With `stamp`, the PDF's creation and modification dates are that instant instead of the
+    print time, so the same report prints to the same bytes (a re-run changes nothing)."""
     if chromium is None:
         raise PdfUnavailable(
             "no Chromium found: install one (`apt-get install chromium` on Debian) or set "
@@ -101,8 +108,20 @@ def print_pdf(html_path: Path, pdf_path: Path, chromium: str | None) -> Path:
         partial.unlink(missing_ok=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PdfUnavailable(f"Chromium at {chromium} could not print the PDF: {first}") from exc
+    if stamp is not None:
+        partial.write_bytes(_stamped(partial.read_bytes(), stamp))
     partial.replace(pdf_path)
     return pdf_path
+
+
+# Chromium writes `/CreationDate (D:YYYYMMDDHHmmSS...)`; the 14 digits are replaced by as many,
+# so no byte offset of the file's cross-reference table moves.
+_PDF_DATES = re.compile(rb"(/(?:CreationDate|ModDate) \(D:)\d{14}")
+
+
+def _stamped(pdf: bytes, stamp: datetime) -> bytes:
+    digits = stamp.strftime("%Y%m%d%H%M%S").encode("ascii")
+    return _PDF_DATES.sub(lambda m: m.group(1) + digits, pdf)
 
 
 def _print(html_path: Path, pdf_path: Path, chromium: str) -> None:
