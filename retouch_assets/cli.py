@@ -240,6 +240,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
     from retouch_assets.defs.snapshot import SNAPSHOT_KEY
     from retouch_assets.ingest.landing import list_batches, weeks_of_batches
     from retouch_assets.partitions import partition_key, week_bounds
+    from retouch_assets.reports.build import months_of_weeks, report_paths
 
     batches = list_batches(landing)
     weeks = [partition_key(w) for w in weeks_of_batches(batches, week_bounds())]
@@ -275,8 +276,21 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
                 failures[week] = problems or ["run failed"]
             if any(e.asset_key == SNAPSHOT_KEY for e in result.get_asset_materialization_events()):
                 snapshot_by = week
+        # The executive report of every month the weeks touch, after their weekly runs.
+        monthly = build_definitions(settings).resolve_job_def("retouch_monthly")
+        months = months_of_weeks(weeks)
+        for month in months:
+            result = monthly.execute_in_process(
+                partition_key=month,
+                instance=instance,
+                run_config=_quiet_run_config(),
+                raise_on_error=False,
+            )
+            if not result.success:
+                failures[f"month {month}"] = _run_problems(result)[0] or ["run failed"]
     elapsed = time.perf_counter() - started
     print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed, settings.business_dir))
+    print(report_paths(Path(settings.reports_dir), weeks[-1], months[-1] if months else None))
     # Every successful weekly run ends by publishing the snapshot (`analytics/snapshot`).
     snapshot = Path(settings.analytics_file).resolve()
     if snapshot_by is None:

@@ -22,6 +22,7 @@ from retouch_assets.business import tables as business_tables
 from retouch_assets.gates import tables as gates_tables
 from retouch_assets.ingest import tables as ingest_tables
 from retouch_assets.ops import tables as ops_tables
+from retouch_assets.qa import tables as qa_tables
 from retouch_assets.quality import tables as quality_tables
 from retouch_assets.slo import tables as slo_tables
 from retouch_assets.warehouse import Table
@@ -34,6 +35,7 @@ ALL_TABLES: tuple[Table, ...] = (
     *baselines_tables.TABLES,
     *ops_tables.TABLES,
     *business_tables.TABLES,
+    *qa_tables.TABLES,
 )
 
 
@@ -131,6 +133,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             *(table.ddl for table in business_tables.TABLES),
         ),
     ),
+    Migration(7, "the QA template backlog", _create_tables(*qa_tables.TABLES)),
     Migration(
         11,
         "SLO exclusion windows: excluded events in the SLI facts and budgets, applied windows",

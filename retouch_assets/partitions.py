@@ -14,6 +14,15 @@ weekly_partitions = dg.WeeklyPartitionsDefinition(
     start_date=FIRST_WEEK.isoformat(), day_offset=1, end_offset=1, timezone="UTC"
 )
 
+# The monthly executive report's months (UTC), the current month included like the weeks.
+monthly_partitions = dg.MonthlyPartitionsDefinition(
+    start_date=FIRST_WEEK.replace(day=1).isoformat(), end_offset=1, timezone="UTC"
+)
+
+
+def month_key(month: date) -> str:
+    return month.replace(day=1).isoformat()
+
 
 def week_bounds(now: datetime | None = None) -> WeekBounds:
     """The weeks that exist as partitions at `now`."""

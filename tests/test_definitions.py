@@ -3,7 +3,7 @@
 import dagster as dg
 
 from retouch_assets.definitions import defs
-from retouch_assets.partitions import weekly_partitions
+from retouch_assets.partitions import monthly_partitions, weekly_partitions
 
 
 def test_definitions_load():
@@ -40,12 +40,16 @@ LAYERS = {
     "business/reprocess_cost": "business",
     "business/cost_weekly": "business",
     "business/cost_monthly": "business",
+    "qa/template_backlog": "qa",
 }
+MONTHLY = {"ops/executive_report": "ops"}
 
 
 def test_asset_keys_mirror_tables_and_sit_in_their_layer():
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(LAYERS)
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(LAYERS) | set(
+        MONTHLY
+    )
     for name, group in LAYERS.items():
         node = graph.get(dg.AssetKey(name.split("/")))
         assert node.group_name == group
@@ -92,9 +96,21 @@ def test_warehouse_steps_share_one_pool():
 def test_the_analyst_snapshot_closes_every_weekly_run():
     graph = defs.resolve_asset_graph()
     snapshot = dg.AssetKey(["analytics", "snapshot"])
+    monthly = dg.AssetKey(["ops", "executive_report"])
     sinks = {k for k in graph.get_all_asset_keys() if not graph.get(k).child_keys}
-    assert sinks == {snapshot}  # everything else is upstream of it
-    assert snapshot in defs.resolve_job_def("retouch_weekly").asset_layer.selected_asset_keys
+    assert sinks == {snapshot, monthly}  # every weekly asset is upstream of the snapshot
+    weekly = defs.resolve_job_def("retouch_weekly").asset_layer.selected_asset_keys
+    assert snapshot in weekly and monthly not in weekly
+
+
+def test_the_executive_report_is_monthly_with_its_own_job_and_schedule():
+    graph = defs.resolve_asset_graph()
+    node = graph.get(dg.AssetKey(["ops", "executive_report"]))
+    assert node.partitions_def == monthly_partitions and node.group_name == "ops"
+    assert defs.resolve_job_def("retouch_monthly").partitions_def == monthly_partitions
+    schedule = defs.resolve_schedule_def("monthly_executive_report")
+    assert schedule.job_name == "retouch_monthly"
+    assert schedule.cron_schedule == "0 9 8 * *" and schedule.execution_timezone == "Europe/Berlin"
 
 
 def test_clip_scoring_has_its_own_pool_and_feeds_the_quality_step():

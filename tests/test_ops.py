@@ -31,7 +31,6 @@ from retouch_assets.ops.incidents import (
 )
 from retouch_assets.ops.outbox import outbox_rows
 from retouch_assets.ops.queries import store_outbox
-from retouch_assets.ops.report import reliability_markdown
 from retouch_assets.ops.tables import ALERT_OUTBOX
 from retouch_assets.slo.tables import BURN_ALERTS
 from retouch_assets.vocabulary import (
@@ -543,84 +542,6 @@ def test_incidents_keep_their_ids_across_reruns(tmp_path, resources):
     assert path == str(timeline)
     text = timeline.read_text()
     assert "RETINC-1" in text and "Postmortem (due 48 hours after opening)" in text
-
-
-# ---- the report -------------------------------------------------------------------------
-
-
-def _facts(**overrides):
-    facts = {
-        "budgets": [
-            {
-                "slo": "colour-fidelity",
-                "scope": "overall",
-                "good": 90,
-                "total": 100,
-                "sli": 0.9,
-                "objective": 0.99,
-                "budget_consumed": 10.0,
-                "policy_state": "exhausted",
-                "low_traffic": False,
-            },
-            {
-                "slo": "colour-fidelity",
-                "scope": "template_id=t1",
-                "good": 5,
-                "total": 6,
-                "sli": 0.83,
-                "objective": 0.99,
-                "budget_consumed": 0.7,
-                "policy_state": "freeze_new_work",
-                "low_traffic": False,
-            },
-        ],
-        "alerts": [{"severity": "page", "low_traffic": False, "n": 2}],
-        "incidents": [],
-        "review": [{"template_id": "t1", "priority": "high", "reasons": "delta_e"}],
-        "outbox": {"delivered": 1, "retrying": 2},
-        "held": 3,
-        "regressions": [],
-        "locks": [],
-        "held_by_lock": 0,
-    }
-    return facts | overrides
-
-
-def test_the_report_states_freezes_alerts_and_undelivered_notifications():
-    text = reliability_markdown(WEEK, NOW, _facts())
-    assert text.startswith(f"# Reliability sync — week of {WEEK:%Y-%m-%d}\n\nEvaluated at")
-    assert "| colour-fidelity | 0.9000 | 0.99 | 90 / 100 | 1000.0% | exhausted |" in text
-    assert "- colour-fidelity / overall: 1000.0% consumed (exhausted)" in text
-    assert "Artifacts held from publication this week: 3." in text
-    assert "New creative work frozen (≥ 60 % consumed): colour-fidelity/template_id=t1" in text
-    assert "Outbox: delivered 1, retrying 2" in text
-    assert "**2 alert notifications not delivered**" in text
-    assert "No incident open this week." in text
-    assert "1 artifacts wait for review (1 high priority):" in text
-    assert "## Regression guardrail" not in text and text.endswith("\n")
-    quiet = reliability_markdown(WEEK, NOW, _facts(budgets=[], alerts=[], outbox={}, review=[]))
-    assert "No SLO freeze in force." in quiet and "No burn-rate alert fired." in quiet
-    assert "## Template locks" not in quiet
-    assert "The queue is empty." in quiet
-
-
-def test_the_report_lists_template_locks_and_their_release():
-    lock = {
-        "template_id": "tpl-a",
-        "locked_at": NOW,
-        "cause_artifact_id": "art-9",
-        "prompt_version": "tpl-a/v3",
-        "prompt_drift": 0.31,
-        "threshold": 0.2,
-        "fallback_prompt_version": "tpl-a/v1",
-        "unlocked_at": None,
-    }
-    released = lock | {"template_id": "tpl-b", "unlocked_at": NOW}
-    text = reliability_markdown(WEEK, NOW, _facts(locks=[lock, released], held_by_lock=4))
-    assert "## Template locks (prompt drift)" in text
-    assert "| tpl-a | " in text and "| art-9 (tpl-a/v3) | 0.310 > 0.2 | tpl-a/v1 | locked |" in text
-    assert "| tpl-b | " in text and f"unlocked {NOW:%Y-%m-%d}" in text
-    assert "Artifacts held by template locks this week: 4." in text
 
 
 # ---- schedules --------------------------------------------------------------------------

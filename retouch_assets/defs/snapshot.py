@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from retouch_assets.defs.shared import OWNERS, WAREHOUSE_POOL
-from retouch_assets.partitions import weekly_partitions
+from retouch_assets.partitions import monthly_partitions, weekly_partitions
 from retouch_assets.resources import AnalyticsSnapshotResource, WarehouseResource
 
 SNAPSHOT_KEY = dg.AssetKey(["analytics", "snapshot"])
@@ -63,6 +63,8 @@ def sinks(defs: dg.Definitions) -> list[dg.AssetKey]:
     keys: set[dg.AssetKey] = set()
     upstream: set[dg.AssetKey] = set()
     for definition in defs.assets or ():
+        if getattr(definition, "partitions_def", None) == monthly_partitions:
+            continue  # the monthly report is no part of a weekly run
         if isinstance(definition, dg.AssetsDefinition):
             specs = list(definition.specs)
         elif isinstance(definition, dg.AssetSpec):

@@ -1,19 +1,21 @@
-"""Ops layer wiring: the outbox, incident and report assets, the weekly and delivery jobs, and
-the schedules (daily pipeline, weekly reliability sync, alert delivery)."""
+"""Ops layer wiring: the outbox, incident and report assets, the weekly, monthly and delivery
+jobs, and the schedules (daily pipeline, weekly reliability sync, monthly executive report,
+alert delivery)."""
 
 from pathlib import Path
 
 import dagster as dg
 
 from retouch_assets.config import Review, load_config
-from retouch_assets.defs.jobs import weekly_job
-from retouch_assets.defs.ops.assets import (
-    alert_outbox,
-    deliver_alerts_job,
-    reliability_report,
-    track_incidents,
+from retouch_assets.defs.jobs import monthly_job, weekly_job
+from retouch_assets.defs.ops.assets import alert_outbox, deliver_alerts_job, track_incidents
+from retouch_assets.defs.ops.reports import executive_report, reliability_report
+from retouch_assets.defs.ops.schedules import (
+    alert_delivery,
+    daily_pipeline,
+    monthly_report_schedule,
+    weekly_sync_schedule,
 )
-from retouch_assets.defs.ops.schedules import alert_delivery, daily_pipeline, weekly_sync_schedule
 from retouch_assets.settings import Settings
 
 
@@ -26,8 +28,14 @@ def _review(settings: Settings) -> Review:
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
+    review = _review(settings)
     return dg.Definitions(
-        assets=[alert_outbox, track_incidents, reliability_report],
-        jobs=[weekly_job, deliver_alerts_job],
-        schedules=[daily_pipeline, weekly_sync_schedule(_review(settings)), alert_delivery],
+        assets=[alert_outbox, track_incidents, reliability_report, executive_report],
+        jobs=[weekly_job, monthly_job, deliver_alerts_job],
+        schedules=[
+            daily_pipeline,
+            weekly_sync_schedule(review),
+            monthly_report_schedule(review),
+            alert_delivery,
+        ],
     )

@@ -1,5 +1,5 @@
-"""Ops layer: the alert outbox, RETINC incidents with timelines, the weekly reliability report,
-and the delivery job (separate from computing, so a failed delivery never repeats it)."""
+"""Ops layer: the alert outbox, RETINC incidents with timelines, and the delivery job (separate
+from computing, so a failed delivery never repeats it). The reports are in `reports.py`."""
 
 from datetime import UTC, datetime
 
@@ -7,18 +7,16 @@ import dagster as dg
 import httpx
 
 from retouch_assets import faults
-from retouch_assets.baselines.tables import VERSION_GUARDRAIL
 from retouch_assets.defs.shared import (
     key_of,
     md,
     table_spec,
     week_of_context,
-    weekly_keyed_asset,
     weekly_multi_asset,
     weekly_table_asset,
 )
 from retouch_assets.faults import checkpoint
-from retouch_assets.gates.tables import GATE_DECISIONS, REVIEW_QUEUE, TEMPLATE_LOCKS
+from retouch_assets.gates.tables import GATE_DECISIONS, TEMPLATE_LOCKS
 from retouch_assets.ingest.queries import first_seen
 from retouch_assets.ops import queries
 from retouch_assets.ops.delivery import deliver_pending
@@ -31,9 +29,7 @@ from retouch_assets.ops.incidents import (
     timeline_file,
 )
 from retouch_assets.ops.markup import markdown_text
-from retouch_assets.ops.openmetrics import openmetrics_text
 from retouch_assets.ops.outbox import outbox_rows
-from retouch_assets.ops.report import reliability_markdown, report_file
 from retouch_assets.ops.rollback import rollback_plans
 from retouch_assets.ops.tables import ALERT_OUTBOX, INCIDENT_EVENTS, INCIDENTS
 from retouch_assets.partitions import week_window
@@ -48,13 +44,9 @@ from retouch_assets.safe_paths import write_text_atomic
 from retouch_assets.slo.tables import BURN_ALERTS, ERROR_BUDGET
 from retouch_assets.vocabulary import IncidentStatus
 
-RELIABILITY_REPORT = dg.AssetKey(["ops", "reliability_report"])
 # Incidents span weeks: each week's run regroups every page alert up to its end.
 _ALL_HISTORY = dg.TimeWindowPartitionMapping(start_offset=-12)
 _PAGES_SO_FAR = dg.AssetDep(key_of(BURN_ALERTS), partition_mapping=_ALL_HISTORY)
-
-
-METRICS_FILE = "retouch_slo.prom"
 
 
 @weekly_table_asset(ALERT_OUTBOX, "ops", deps=[key_of(BURN_ALERTS), key_of(ERROR_BUDGET)])
@@ -143,50 +135,6 @@ def track_incidents(
     )
     yield dg.MaterializeResult(
         asset_key=key_of(INCIDENT_EVENTS), metadata={"dagster/row_count": len(events)}
-    )
-
-
-@weekly_keyed_asset(
-    RELIABILITY_REPORT,
-    "ops",
-    deps=[
-        key_of(t)
-        for t in (
-            ERROR_BUDGET,
-            BURN_ALERTS,
-            INCIDENTS,
-            REVIEW_QUEUE,
-            ALERT_OUTBOX,
-            VERSION_GUARDRAIL,
-        )
-    ],
-)
-def reliability_report(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, reports: ReportsResource
-) -> dg.MaterializeResult:
-    """The weekly reliability sync's Markdown summary: SLO status and budgets, freezes, alerts,
-    open incidents, the review queue and undelivered alerts, under reports/<week>/."""
-    week = week_of_context(context)
-    _, end = week_window(week)
-    with warehouse.connect() as con:
-        facts = queries.report_facts(con, week, end)
-        budgets = queries.budgets_for_metrics(con, week)
-        latest = queries.latest_budget_week(con)
-    text = reliability_markdown(week, end, facts)
-    path = write_text_atomic(reports.root, report_file(week), text)
-    # The SLO state in OpenMetrics text: per week, and the latest week's where a Prometheus
-    # textfile collector reads it (a backfill of an older week leaves that one alone).
-    metrics = openmetrics_text(budgets)
-    write_text_atomic(reports.root, f"{week.isoformat()}/{METRICS_FILE}", metrics)
-    if latest is None or week >= latest:
-        write_text_atomic(reports.root, f"openmetrics/{METRICS_FILE}", metrics)
-    context.log.info(f"reliability sync report for {week} written to {path}")
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(path)),
-            "report": dg.MetadataValue.md(text),
-            "openmetrics": dg.MetadataValue.path(str(reports.root / "openmetrics" / METRICS_FILE)),
-        }
     )
 
 

@@ -1,15 +1,15 @@
 """Automation: the daily pipeline, the weekly reliability sync (Monday 09:00 in the configured
-timezone, for the last complete week) and the alert delivery."""
+timezone, for the last complete week), the monthly executive report and the alert delivery."""
 
 from datetime import UTC, timedelta
 
 import dagster as dg
 
 from retouch_assets.config import Review
-from retouch_assets.defs.jobs import weekly_job
+from retouch_assets.defs.jobs import monthly_job, weekly_job
 from retouch_assets.defs.ops.assets import deliver_alerts_job
 from retouch_assets.ingest.landing import week_of
-from retouch_assets.partitions import partition_key
+from retouch_assets.partitions import month_key, partition_key
 
 _WEEKDAYS = {"monday": 1, "tuesday": 2, "wednesday": 3, "thursday": 4, "friday": 5}
 
@@ -47,6 +47,32 @@ def weekly_sync_schedule(review: Review) -> dg.ScheduleDefinition:
         return dg.RunRequest(run_key=f"sync:{key}", partition_key=key, tags={"retouch/sync": key})
 
     return weekly_reliability_sync
+
+
+# The 8th: the weekly sync of the week holding the month's last day has run by then (that week
+# ends on the 7th at the latest and is synced on the following review day).
+MONTHLY_REPORT_DAY = 8
+
+
+def monthly_report_schedule(review: Review) -> dg.ScheduleDefinition:
+    """The executive report of the last complete month, on the 8th at the sync's time."""
+    hour, minute = (int(part) for part in review.time.split(":"))
+
+    @dg.schedule(
+        name="monthly_executive_report",
+        job=monthly_job,
+        cron_schedule=f"{minute} {hour} {MONTHLY_REPORT_DAY} * *",
+        execution_timezone=review.timezone,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Write the last complete month's executive report (HTML and PDF).",
+    )
+    def monthly_executive_report(context: dg.ScheduleEvaluationContext):
+        at = context.scheduled_execution_time.astimezone(UTC)
+        last_month = (at.date().replace(day=1) - timedelta(days=1)).replace(day=1)
+        key = month_key(last_month)
+        return dg.RunRequest(run_key=f"monthly:{key}", partition_key=key)
+
+    return monthly_executive_report
 
 
 alert_delivery = dg.ScheduleDefinition(
