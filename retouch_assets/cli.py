@@ -205,6 +205,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         or (None if config.clip.model_dir else args.fallback_clip_model),
         business_dir=_business_dir(args, landing),
         analytics_path=_analytics_path(args),
+        deep_verify=args.deep_verify,
     )
     settings.check_folders()
     # One run at a time per warehouse; a second one waits, then fails naming the holder.
@@ -625,6 +626,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where to publish the analyst snapshot; default: RETOUCH_ANALYTICS_PATH, else "
         "analytics.duckdb next to the warehouse",
+    )
+    run.add_argument(
+        "--deep-verify",
+        action="store_true",
+        default=defaults.deep_verify,
+        help="the publication integrity check also re-decodes and re-measures every published "
+        "image (default: hashes and gate rows only; RETOUCH_DEEP_VERIFY=on)",
     )
     run.set_defaults(func=_cmd_run)
 

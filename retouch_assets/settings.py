@@ -26,6 +26,9 @@ ENV_LOCK_TIMEOUT_S = "RETOUCH_LOCK_TIMEOUT_S"
 # The CLIP model folder (`retouch clip export`); overrides `clip.model_dir` of the config.
 ENV_CLIP_MODEL = "RETOUCH_CLIP_MODEL"
 ENV_DBT_METRICS = "RETOUCH_DBT_METRICS"
+# The publication integrity check re-decodes and re-measures every published image (on, 1,
+# true) instead of verifying hashes and gate rows only (the default).
+ENV_DEEP_VERIFY = "RETOUCH_DEEP_VERIFY"
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 # The Chromium (or Chrome) binary that prints PDF reports and runs the browser tests; by default
 # the first of CHROMIUM_NAMES on PATH (Debian: `apt-get install chromium`).
@@ -77,6 +80,7 @@ class Settings:
     analytics_storage_version: str = DEFAULT_ANALYTICS_STORAGE_VERSION
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
     clip_model_dir: str | None = None  # None: the config's clip.model_dir (if any)
+    deep_verify: bool = False  # RETOUCH_DEEP_VERIFY, or `retouch run --deep-verify`
     # Which settings came from the environment (shown as env vars in the Dagster UI).
     from_env: frozenset[str] = frozenset()
 
@@ -115,7 +119,7 @@ class Settings:
             return self.analytics_path
         return str(Path(self.duckdb_path).with_name("analytics.duckdb"))
 
-    def with_overrides(self, **values: str | None) -> "Settings":
+    def with_overrides(self, **values: str | bool | None) -> "Settings":
         """These settings with some values given explicitly (command-line options); a value
         that differs from the environment's no longer counts as coming from it."""
         changed = {k for k, v in values.items() if getattr(self, k) != v}
@@ -150,6 +154,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     if env.get(ENV_CLIP_MODEL):
         values["clip_model_dir"] = env[ENV_CLIP_MODEL]
         from_env.add("clip_model_dir")
+    if env.get(ENV_DEEP_VERIFY):
+        values["deep_verify"] = _switch(ENV_DEEP_VERIFY, env[ENV_DEEP_VERIFY])
+        from_env.add("deep_verify")
     raw_timeout = env.get(ENV_LOCK_TIMEOUT_S)
     if raw_timeout:
         values["lock_timeout_s"] = _seconds(ENV_LOCK_TIMEOUT_S, raw_timeout)
@@ -168,6 +175,16 @@ def _seconds(name: str, raw: str) -> float:
             "Fix: set it to e.g. 120, or unset it"
         )
     return value
+
+
+def _switch(name: str, raw: str) -> bool:
+    """on/off: on, 1, true, yes or off, 0, false, no (any case)."""
+    value = raw.strip().lower()
+    if value in {"on", "1", "true", "yes"}:
+        return True
+    if value in {"off", "0", "false", "no"}:
+        return False
+    raise SettingsError(f"{name}={raw!r}: not on or off. Fix: set it to on or off, or unset it")
 
 
 def _storage_version(raw: str) -> str:

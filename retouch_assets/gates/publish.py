@@ -3,36 +3,48 @@ source type, generation parameters, gate results) and a JSON sidecar with the sa
 
 Publication is atomic and non-destructive. A file's name is the artifact's safe stem (see
 `safe_paths`) plus the first characters of the PNG's sha256, so the same image always gets the
-same name and a changed image a new one. Each file is written to a temporary name in the
-week's folder and renamed into place; files of the previous publication are removed only after
-the new rows are committed (`remove_stale`), so a failure at any instant leaves the previous
-publication and its rows intact, and a re-run repairs whatever a killed run left behind.
+same name and a changed image a new one. Each image is encoded once, straight into a temporary
+file in the week's folder, its sha256 computed from the bytes as they are written, and renamed
+into place under its content-addressed name; files of the previous publication are removed only
+after the new rows are committed (`remove_stale`), so a failure at any instant leaves the
+previous publication and its rows intact, and a re-run repairs whatever a killed run left behind.
 """
 
-import io
+import hashlib
 import json
 import os
 import struct
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
 from retouch_assets.gates.locks import TemplateLock, lock_reason
-from retouch_assets.safe_paths import inside, safe_stem, sha256_bytes, write_atomic
+from retouch_assets.safe_paths import (
+    TEMP_PREFIX,
+    inside,
+    safe_stem,
+    sha256_bytes,
+    sha256_file,
+    write_atomic,
+)
 from retouch_assets.slo.governance import Freeze, held_reason
 from retouch_assets.vocabulary import PUBLISHABLE, Status
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 XMP_KEY = "XML:com.adobe.xmp"
 RETOUCH_NS = "urn:retouch-assets:ns:1.0#"
+
+# Writes an encoded image into a binary stream.
+Encoder = Callable[[BinaryIO], None]
 
 # Provenance keys written as XMP properties of the retouch namespace (the rest is in the
 # `retouch:provenance` JSON and the sidecar).
@@ -94,20 +106,40 @@ def xmp_packet(provenance: dict) -> str:
     )
 
 
-def render_png(pixels: np.ndarray, provenance: dict) -> bytes:
-    """The published PNG: sRGB profile and XMP provenance embedded."""
+# How the published PNG is compressed, chosen from measurements on the e2e benchmark's 1224×816
+# photographs (thread CPU time per image, median of 8; see docs/benchmarks.md): zlib level 3,
+# the former setting, 99 ms and 0.97 MB; level 1, 62 ms and 1.04 MB; the default level 6, 301 ms
+# and 0.88 MB; the run-length strategy (Z_RLE) 59 ms and 0.87 MB. Pillow's adaptive per-row
+# filters leave residuals that are mostly runs, so Z_RLE is both the fastest lossless setting
+# and nearly the smallest (lossless WebP at its fastest method: 48 ms, 0.80 MB, but a new
+# format for every consumer of the files, and at most 16383 pixels a side).
+PNG_COMPRESS_LEVEL = 1  # with Z_RLE the level hardly matters; 1 is zlib's fastest set-up
+PNG_COMPRESS_TYPE = 3  # zlib's Z_RLE strategy
+IMAGE_SUFFIX = ".png"
+
+
+def write_png(pixels: np.ndarray, provenance: dict, handle: BinaryIO) -> None:
+    """Encode the published PNG, sRGB profile and XMP provenance embedded, into `handle`."""
     info = PngImagePlugin.PngInfo()
     info.add_itxt(XMP_KEY, xmp_packet(provenance))
-    buffer = io.BytesIO()
-    # zlib level 3: within a few percent of the default's size at a third of its time.
     Image.fromarray(pixels).save(
-        buffer, format="PNG", pnginfo=info, icc_profile=_srgb_icc(), compress_level=3
+        handle,
+        format="PNG",
+        pnginfo=info,
+        icc_profile=_srgb_icc(),
+        compress_level=PNG_COMPRESS_LEVEL,
+        compress_type=PNG_COMPRESS_TYPE,
     )
-    return buffer.getvalue()
 
 
 def sidecar_json(provenance: dict) -> bytes:
     return (json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def canonical_json(value: object) -> str:
+    """One text per value, as the sidecar stores it (dates as strings, NaN as NaN): what the
+    integrity check compares a sidecar's facts with the warehouse's rows by."""
+    return json.dumps(json.loads(json.dumps(value, default=str)), sort_keys=True)
 
 
 def published_stem(artifact_id: str, attempt: int, png_sha256: str) -> str:
@@ -121,22 +153,85 @@ class Published(NamedTuple):
     sidecar_sha256: str
 
 
+class HashingWriter:
+    """A write-only stream that passes bytes on to a file and hashes them on the way. It has
+    no `fileno`, so an encoder cannot write around it through the file descriptor."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        self.size += memoryview(data).nbytes
+        return self._handle.write(data)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def write_hashed(folder: Path, name_of: Callable[[str], str], encode: Encoder) -> tuple[Path, str]:
+    """Stream `encode`'s bytes into a temporary file in `folder`, hashing them as they are
+    written, and rename it to `name_of(sha256)`: (path, sha256). A file already there under
+    that name with the same content is left as it is (its mtime too)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            writer = HashingWriter(handle)
+            encode(cast(BinaryIO, writer))  # all an encoder needs of a stream is `write`
+            handle.flush()
+            os.fsync(handle.fileno())
+        digest = writer.hexdigest()
+        target = inside(folder, name_of(digest))
+        if _same_file(target, writer.size, digest):
+            temp.unlink()
+        else:
+            os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target, digest
+
+
+def _same_file(target: Path, size: int, digest: str) -> bool:
+    """Whether `target` already holds these bytes (read only when the size matches: a re-run)."""
+    return target.is_file() and target.stat().st_size == size and sha256_file(target) == digest
+
+
 def publish_files(
-    outputs_root: Path, week: date, artifact_id: str, attempt: int, png: bytes, sidecar: bytes
+    outputs_root: Path,
+    week: date,
+    artifact_id: str,
+    attempt: int,
+    encode: Encoder | bytes,
+    sidecar: bytes,
 ) -> Published:
-    """Write one artifact's PNG and sidecar atomically under `<outputs>/<week>/`; returns both
-    paths and their sha256. An identical file already in place is left as it is."""
-    digest = sha256_bytes(png)
-    stem = published_stem(artifact_id, attempt, digest)
-    paths = []
-    for suffix, data in ((".png", png), (".json", sidecar)):
-        relative = f"{week.isoformat()}/{stem}{suffix}"
-        target = inside(outputs_root, relative)
-        unchanged = target.is_file() and target.stat().st_size == len(data)
-        if not (unchanged and target.read_bytes() == data):
-            write_atomic(outputs_root, relative, data)
-        paths.append(target)
-    return Published(paths[0], paths[1], digest, sha256_bytes(sidecar))
+    """Write one artifact's image (encoded once by `encode`, or given as bytes) and its sidecar
+    atomically under `<outputs>/<week>/`; returns both paths and their sha256. An identical
+    file already in place is left as it is."""
+    folder = week_folder(outputs_root, week)
+    write = encode if callable(encode) else _bytes_encoder(encode)
+    image, digest = write_hashed(
+        folder, lambda sha: f"{published_stem(artifact_id, attempt, sha)}{IMAGE_SUFFIX}", write
+    )
+    sidecar_path = inside(folder, image.with_suffix(".json").name)
+    unchanged = sidecar_path.is_file() and sidecar_path.stat().st_size == len(sidecar)
+    if not (unchanged and sidecar_path.read_bytes() == sidecar):
+        write_atomic(folder, sidecar_path.name, sidecar)
+    return Published(image, sidecar_path, digest, sha256_bytes(sidecar))
+
+
+def _bytes_encoder(data: bytes) -> Encoder:
+    def encode(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    return encode
 
 
 def week_folder(outputs_root: Path, week: date) -> Path:
@@ -217,7 +312,7 @@ def publish_week(
             week,
             row["artifact_id"],
             row["attempt"],
-            render_png(pixels, facts),
+            lambda handle: write_png(pixels, facts, handle),
             sidecar_json(facts),
         )
         return record | {
