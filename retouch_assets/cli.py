@@ -237,7 +237,7 @@ def _analytics_path(args: argparse.Namespace) -> str:
 def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
     from tqdm import tqdm
 
-    from retouch_assets.definitions import build_definitions
+    from retouch_assets.defs.assembly import build_definitions
     from retouch_assets.defs.snapshot import SNAPSHOT_KEY
     from retouch_assets.ingest.landing import list_batches, weeks_of_batches
     from retouch_assets.partitions import partition_key, week_bounds

@@ -1,12 +1,24 @@
 """Identifiers never become paths: safe, stable, collision-free names; every write stays inside
 its root; publication is atomic and non-destructive."""
 
+import io
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image, ImageCms
 
-from retouch_assets.gates.publish import publish_files, week_folder
+from retouch_assets.gates.publish import (
+    IMAGE_SUFFIX,
+    TRAINED_ALGORITHMIC_MEDIA,
+    XMP_KEY,
+    HashingWriter,
+    publish_files,
+    sidecar_json,
+    week_folder,
+    write_png,
+)
 from retouch_assets.safe_paths import (
     SLUG_MAX,
     UnsafePath,
@@ -14,6 +26,7 @@ from retouch_assets.safe_paths import (
     remove_stale,
     safe_stem,
     sha256_bytes,
+    sha256_file,
     write_atomic,
 )
 
@@ -106,3 +119,71 @@ def test_stale_files_go_only_when_asked_and_temporary_leftovers_with_them(tmp_pa
     removed = remove_stale(tmp_path / "w", keep=[kept])
     assert set(removed) == {stale, leftover} and kept.exists()
     assert remove_stale(Path(tmp_path / "missing"), keep=[]) == []
+
+
+def _photo() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[::2, ::2])
+
+
+def test_a_published_image_is_encoded_once_and_hashed_as_written(tmp_path):
+    pixels = _photo()
+    facts = {"artifact_id": "art-1", "attempt": 1, "seed": 7, "gates": []}
+    published = publish_files(
+        tmp_path, WEEK, "art-1", 1, lambda h: write_png(pixels, facts, h), sidecar_json(facts)
+    )
+    assert published.image_sha256 == sha256_file(published.image)
+    assert published.sidecar_sha256 == sha256_file(published.sidecar)
+    assert published.image.name.endswith(f".{published.image_sha256[:12]}{IMAGE_SUFFIX}")
+    # Lossless, with the sRGB profile and the provenance embedded.
+    with Image.open(published.image) as image:
+        assert np.array_equal(np.asarray(image), pixels)
+        assert (
+            ImageCms.getProfileDescription(
+                ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+            ).strip()
+            == "sRGB built-in"
+        )
+        assert TRAINED_ALGORITHMIC_MEDIA in image.info[XMP_KEY]
+    # Only the two files: the temporary one was renamed into place.
+    assert sorted(p.name for p in week_folder(tmp_path, WEEK).iterdir()) == sorted(
+        [published.image.name, published.sidecar.name]
+    )
+
+
+def test_the_same_pixels_publish_the_same_bytes_and_leave_the_file_in_place(tmp_path):
+    pixels = _photo()
+    facts = {"artifact_id": "art-1", "attempt": 1}
+
+    def publish():
+        return publish_files(
+            tmp_path, WEEK, "art-1", 1, lambda h: write_png(pixels, facts, h), b"{}"
+        )
+
+    first = publish()
+    stamp = first.image.stat().st_mtime_ns
+    assert publish() == first and first.image.stat().st_mtime_ns == stamp
+
+
+def test_a_failing_encoder_leaves_no_file_and_the_previous_publication_intact(tmp_path):
+    before = publish_files(tmp_path, WEEK, "art-1", 1, b"v1", b"{}")
+
+    def fail(handle):
+        handle.write(b"half an image")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        publish_files(tmp_path, WEEK, "art-1", 1, fail, b"{}")
+    assert sorted(week_folder(tmp_path, WEEK).iterdir()) == sorted([before.image, before.sidecar])
+    assert before.image.read_bytes() == b"v1"
+
+
+def test_the_hashing_writer_hides_the_file_descriptor(tmp_path):
+    """Pillow writes through `fileno()` when a stream has one, around any hashing wrapper."""
+    with (tmp_path / "x").open("wb") as handle:
+        writer = HashingWriter(handle)
+        assert not hasattr(writer, "fileno")
+        writer.write(b"ab")
+        writer.write(memoryview(b"cd"))
+    assert writer.hexdigest() == sha256_bytes(b"abcd") and writer.size == 4
