@@ -15,11 +15,12 @@ import json
 import os
 import struct
 import tempfile
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, cast
 from xml.sax.saxutils import quoteattr
@@ -28,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
 from retouch_assets.gates.locks import TemplateLock, lock_reason
+from retouch_assets.quality.decode import MAX_IMAGE_PIXELS, open_regular_file
 from retouch_assets.safe_paths import (
     TEMP_PREFIX,
     inside,
@@ -271,6 +273,112 @@ def provenance(row: dict, gates: list[dict]) -> dict:
     }
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Ancillary chunks that change nothing in the decoded pixels (`decode_srgb8` ignores them); like
+# re-encoding, publishing from the image data drops them. Any other chunk (a colour profile,
+# EXIF or text, which may carry an orientation, transparency, a palette) means: decode it.
+_INERT_CHUNKS = frozenset({b"pHYs", b"tIME", b"gAMA", b"cHRM", b"sRGB"})
+_PLAIN_HEADER = (8, 2, 0, 0, 0)  # bit depth 8, RGB, deflate, adaptive filters, not interlaced
+
+
+@dataclass(frozen=True)
+class PlainPng:
+    """A PNG whose pixels are its 8-bit sRGB pixels as they are: its header and image data."""
+
+    header: bytes  # the IHDR chunk's 13 bytes
+    image_data: bytes  # the zlib stream of its IDAT chunks
+
+
+def plain_png(data: bytes, max_pixels: int) -> PlainPng | None:
+    """`data` as a plain PNG: 8-bit RGB, not interlaced, at most `max_pixels`, with no chunk
+    but the inert ones, every chunk's CRC right and its image data a complete zlib stream of
+    exactly the filtered rows the header declares. None for anything else."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    kinds, header, parts, position = [], b"", [], len(_PNG_SIGNATURE)
+    while position + 12 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        body = data[position + 8 : position + 8 + length]
+        end = position + 12 + length
+        if len(body) != length or end > len(data):
+            return None
+        if zlib.crc32(body, zlib.crc32(kind)) != struct.unpack_from(">I", data, end - 4)[0]:
+            return None
+        kinds.append(kind)
+        if kind == b"IEND":
+            break
+        if kind == b"IHDR" and len(kinds) == 1 and length == 13:
+            header = body
+        elif kind == b"IDAT":
+            if parts and kinds[-2] != b"IDAT":
+                return None  # image data interrupted by another chunk
+            parts.append(body)
+        elif kind not in _INERT_CHUNKS:
+            return None
+        position = end
+    if kinds[-1:] != [b"IEND"] or not header or not parts:
+        return None
+    width, height, *layout = struct.unpack(">IIBBBBB", header)
+    if tuple(layout) != _PLAIN_HEADER or not 0 < width * height <= max_pixels:
+        return None
+    image_data = b"".join(parts)
+    return PlainPng(header, image_data) if _rows_intact(image_data, width, height) else None
+
+
+def _rows_intact(image_data: bytes, width: int, height: int) -> bool:
+    """The zlib stream inflates, checksum verified, to exactly `height` rows of a filter byte
+    (0-4) and `width` RGB pixels."""
+    row = 1 + 3 * width
+    inflater = zlib.decompressobj()
+    try:
+        rows = inflater.decompress(image_data, row * height + 1)
+    except zlib.error:
+        return False
+    if len(rows) != row * height or not inflater.eof or inflater.unused_data:
+        return False
+    return int(np.frombuffer(rows, np.uint8)[::row].max()) <= 4
+
+
+def _chunk(handle: BinaryIO, kind: bytes, body: bytes) -> None:
+    handle.write(struct.pack(">I", len(body)) + kind)
+    handle.write(body)
+    handle.write(struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
+
+
+@cache
+def _icc_chunk() -> bytes:
+    """The sRGB profile as an iCCP chunk body, as Pillow writes it."""
+    return b"ICC Profile\0\0" + zlib.compress(_srgb_icc())
+
+
+def write_plain_png(png: PlainPng, provenance: dict, handle: BinaryIO) -> None:
+    """The published PNG from a plain PNG's own image data: its header and pixels, the sRGB
+    profile and the XMP provenance (an uncompressed iTXt chunk, as `write_png` writes it)."""
+    xmp = XMP_KEY.encode("latin-1") + b"\0\0\0\0\0" + xmp_packet(provenance).encode("utf-8")
+    handle.write(_PNG_SIGNATURE)
+    for kind, body in (
+        (b"IHDR", png.header),
+        (b"iCCP", _icc_chunk()),
+        (b"iTXt", xmp),
+        (b"IDAT", png.image_data),
+        (b"IEND", b""),
+    ):
+        _chunk(handle, kind, body)
+
+
+def _reusable_png(path: Path, row: dict) -> PlainPng | None:
+    """The delivered file as a plain PNG, when it may be published as it is: no healing
+    correction was kept (the rule of `gates.week.final_pixels`) and it is a plain PNG."""
+    if any(action.get("passed") for action in json.loads(row["heal_actions"])):
+        return None
+    try:
+        with open_regular_file(path) as handle:
+            data = handle.read()
+    except OSError:
+        return None  # decoded instead, which says what is wrong with the file
+    return plain_png(data, MAX_IMAGE_PIXELS)
+
+
 @dataclass(frozen=True)
 class PublicationPlan:
     """What publication needs besides the rows: freezes in force, when versions were first
@@ -282,6 +390,10 @@ class PublicationPlan:
     gates_of: dict[tuple, list[dict]]
     pixels: Callable[[dict], np.ndarray | None]  # None: the image no longer decodes
     locks: Sequence[TemplateLock] = ()
+    # The delivered file: an artifact without a kept healing correction whose file is already
+    # a plain PNG (`plain_png`) is published from its own compressed image data, not decoded
+    # and encoded again. None: every image is decoded and encoded.
+    source: Callable[[dict], Path] | None = None
 
 
 def publish_week(
@@ -302,18 +414,18 @@ def publish_week(
         locked = lock_reason(row, plan.locks)
         if locked:
             return record | {"status": Status.HELD_BY_TEMPLATE_LOCK, "hold_reason": locked}
-        pixels = plan.pixels(row)
-        if pixels is None:
-            return record | {"hold_reason": "image no longer decodes: not published"}
         key = (row["artifact_id"], row["attempt"])
         facts = provenance(row, plan.gates_of.get(key, []))
+        plain = _reusable_png(plan.source(row), row) if plan.source is not None else None
+        if plain is not None:
+            encode: Encoder = partial(write_plain_png, plain, facts)
+        else:
+            pixels = plan.pixels(row)
+            if pixels is None:
+                return record | {"hold_reason": "image no longer decodes: not published"}
+            encode = partial(write_png, pixels, facts)
         published = publish_files(
-            outputs_root,
-            week,
-            row["artifact_id"],
-            row["attempt"],
-            lambda handle: write_png(pixels, facts, handle),
-            sidecar_json(facts),
+            outputs_root, week, row["artifact_id"], row["attempt"], encode, sidecar_json(facts)
         )
         return record | {
             "output_path": str(published.image),
