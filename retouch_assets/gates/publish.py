@@ -373,7 +373,10 @@ def _reusable_png(path: Path, row: dict) -> PlainPng | None:
         return None
     try:
         with open_regular_file(path) as handle:
-            data = handle.read()
+            signature = handle.read(len(_PNG_SIGNATURE))
+            if signature != _PNG_SIGNATURE:
+                return None  # not a PNG: read no further
+            data = signature + handle.read()
     except OSError:
         return None  # decoded instead, which says what is wrong with the file
     return plain_png(data, MAX_IMAGE_PIXELS)
