@@ -205,6 +205,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         or (None if config.clip.model_dir else args.fallback_clip_model),
         business_dir=_business_dir(args, landing),
         analytics_path=_analytics_path(args),
+        deep_verify=args.deep_verify,
     )
     settings.check_folders()
     # One run at a time per warehouse; a second one waits, then fails naming the holder.
@@ -236,7 +237,7 @@ def _analytics_path(args: argparse.Namespace) -> str:
 def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
     from tqdm import tqdm
 
-    from retouch_assets.definitions import build_definitions
+    from retouch_assets.defs.assembly import build_definitions
     from retouch_assets.defs.snapshot import SNAPSHOT_KEY
     from retouch_assets.ingest.landing import list_batches, weeks_of_batches
     from retouch_assets.partitions import partition_key, week_bounds
@@ -256,7 +257,8 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
     except dbt_metrics.DbtManifestError as exc:
         print(f"retouch run: {exc}", file=sys.stderr)
         return 2
-    job = build_definitions(settings).resolve_job_def("retouch_weekly")
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def("retouch_weekly")
     started = time.perf_counter()
     failures: dict[str, list[str]] = {}
     warnings: dict[str, list[str]] = {}
@@ -277,7 +279,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
             if any(e.asset_key == SNAPSHOT_KEY for e in result.get_asset_materialization_events()):
                 snapshot_by = week
         # The executive report of every month the weeks touch, after their weekly runs.
-        monthly = build_definitions(settings).resolve_job_def("retouch_monthly")
+        monthly = definitions.resolve_job_def("retouch_monthly")
         months = months_of_weeks(weeks)
         for month in months:
             result = monthly.execute_in_process(
@@ -639,6 +641,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where to publish the analyst snapshot; default: RETOUCH_ANALYTICS_PATH, else "
         "analytics.duckdb next to the warehouse",
+    )
+    run.add_argument(
+        "--deep-verify",
+        action="store_true",
+        default=defaults.deep_verify,
+        help="the publication integrity check also re-decodes and re-measures every published "
+        "image (default: hashes and gate rows only; RETOUCH_DEEP_VERIFY=on)",
     )
     run.set_defaults(func=_cmd_run)
 

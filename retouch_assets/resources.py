@@ -105,9 +105,12 @@ class LandingResource(dg.ConfigurableResource):
 
 
 class OutputsResource(dg.ConfigurableResource):
-    """Where approved and healed images are published, one folder per week."""
+    """Where approved and healed images are published, one folder per week. `deep_verify`
+    (RETOUCH_DEEP_VERIFY, `retouch run --deep-verify`): the publication integrity check also
+    re-decodes and re-measures every published image."""
 
     path: str
+    deep_verify: bool = False
 
     @property
     def root(self) -> Path:
@@ -182,7 +185,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             path=_value(settings, "duckdb_path"), lock_timeout_s=settings.lock_timeout_s
         ),
         "landing": LandingResource(path=_value(settings, "landing_dir")),
-        "outputs": OutputsResource(path=_value(settings, "outputs_dir")),
+        "outputs": OutputsResource(
+            path=_value(settings, "outputs_dir"), deep_verify=settings.deep_verify
+        ),
         "reports": ReportsResource(path=_value(settings, "reports_dir")),
         "retouch_config": RetouchConfigResource(path=_value(settings, "slo_config")),
         "business_inputs": BusinessInputsResource(path=_value(settings, "business_dir")),

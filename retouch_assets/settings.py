@@ -32,6 +32,9 @@ ENV_DBT_METRICS = "RETOUCH_DBT_METRICS"
 # steps in its own process, whatever this says.
 ENV_EXECUTOR = "RETOUCH_EXECUTOR"
 EXECUTORS = ("in_process", "multiprocess", "k8s", "celery")
+# The publication integrity check re-decodes and re-measures every published image (on, 1,
+# true) instead of verifying hashes and gate rows only (the default).
+ENV_DEEP_VERIFY = "RETOUCH_DEEP_VERIFY"
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 # The Chromium (or Chrome) binary that prints PDF reports and runs the browser tests; by default
 # the first of CHROMIUM_NAMES on PATH (Debian: `apt-get install chromium`).
@@ -85,6 +88,7 @@ class Settings:
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
     clip_model_dir: str | None = None  # None: the config's clip.model_dir (if any)
     executor: str = DEFAULT_EXECUTOR  # one of EXECUTORS
+    deep_verify: bool = False  # RETOUCH_DEEP_VERIFY, or `retouch run --deep-verify`
     # Which settings came from the environment (shown as env vars in the Dagster UI).
     from_env: frozenset[str] = frozenset()
 
@@ -123,7 +127,7 @@ class Settings:
             return self.analytics_path
         return str(Path(self.duckdb_path).with_name("analytics.duckdb"))
 
-    def with_overrides(self, **values: str | None) -> "Settings":
+    def with_overrides(self, **values: str | bool | None) -> "Settings":
         """These settings with some values given explicitly (command-line options); a value
         that differs from the environment's no longer counts as coming from it."""
         changed = {k for k, v in values.items() if getattr(self, k) != v}
@@ -158,6 +162,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     if env.get(ENV_CLIP_MODEL):
         values["clip_model_dir"] = env[ENV_CLIP_MODEL]
         from_env.add("clip_model_dir")
+    if env.get(ENV_DEEP_VERIFY):
+        values["deep_verify"] = _switch(ENV_DEEP_VERIFY, env[ENV_DEEP_VERIFY])
+        from_env.add("deep_verify")
     raw_timeout = env.get(ENV_LOCK_TIMEOUT_S)
     if raw_timeout:
         values["lock_timeout_s"] = _seconds(ENV_LOCK_TIMEOUT_S, raw_timeout)
@@ -189,6 +196,16 @@ def _executor(raw: str) -> str:
             f"{', '.join(EXECUTORS)} (docs/deployment.md), or unset it for {DEFAULT_EXECUTOR}"
         )
     return name
+
+
+def _switch(name: str, raw: str) -> bool:
+    """on/off: on, 1, true, yes or off, 0, false, no (any case)."""
+    value = raw.strip().lower()
+    if value in {"on", "1", "true", "yes"}:
+        return True
+    if value in {"off", "0", "false", "no"}:
+        return False
+    raise SettingsError(f"{name}={raw!r}: not on or off. Fix: set it to on or off, or unset it")
 
 
 def _storage_version(raw: str) -> str:

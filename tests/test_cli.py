@@ -362,3 +362,25 @@ def test_overlapping_folders_are_a_configuration_error(tmp_path, capsys, flag, v
     err = capsys.readouterr().err
     assert "Fix:" in err and "Traceback" not in err
     assert not any(p.suffix == ".duckdb" for p in tmp_path.rglob("*"))  # nothing written
+
+
+@pytest.mark.parametrize(("value", "deep"), [("on", True), ("TRUE", True), ("0", False)])
+def test_deep_verification_is_a_setting_and_a_run_flag(monkeypatch, value, deep):
+    from retouch_assets.cli import build_parser
+    from retouch_assets.resources import build_resources
+    from retouch_assets.settings import settings_from_env
+
+    monkeypatch.delenv("RETOUCH_DEEP_VERIFY", raising=False)
+    assert build_parser().parse_args(["run"]).deep_verify is False
+    assert build_parser().parse_args(["run", "--deep-verify"]).deep_verify is True
+    monkeypatch.setenv("RETOUCH_DEEP_VERIFY", value)
+    settings = settings_from_env()
+    assert settings.deep_verify is deep and build_parser().parse_args(["run"]).deep_verify is deep
+    assert build_resources(settings)["outputs"].deep_verify is deep
+
+
+def test_a_bad_deep_verify_value_is_a_configuration_error(monkeypatch, capsys):
+    monkeypatch.setenv("RETOUCH_DEEP_VERIFY", "maybe")
+    assert main(["validate", "--config", str(REPO_ROOT / "retouch-slo.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "RETOUCH_DEEP_VERIFY" in err and "Fix:" in err and "Traceback" not in err

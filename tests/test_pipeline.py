@@ -2,6 +2,7 @@
 blocking check of the gates layer failing on a warehouse corrupted the way it guards against."""
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from retouch_assets.defs.shared import key_of
 from retouch_assets.gates.publish import TRAINED_ALGORITHMIC_MEDIA, XMP_KEY
 from retouch_assets.gates.tables import GATE_DECISIONS, GATED_OUTPUTS
 from retouch_assets.safe_paths import sha256_file
-from retouch_assets.vocabulary import FAILING_AFTER_HEALING, PUBLISHABLE, Status
+from retouch_assets.settings import Settings
+from retouch_assets.vocabulary import FAILING_AFTER_HEALING, PUBLISHABLE, Gate, Status
 from tests.conftest import SAMPLE_WEEKS, SampleRun
 
 WEEK = SAMPLE_WEEKS[0]
@@ -122,26 +124,31 @@ def test_a_rerun_leaves_the_same_rows_and_files(sample_copy: SampleRun):
     assert sorted(p.name for p in (sample_copy.outputs / WEEK).iterdir()) == files
 
 
-def _check(run: SampleRun, check: dg.AssetCheckKey, config: Path | None = None):
-    settings = run.settings if config is None else _with_config(run, config)
+def _check(
+    run: SampleRun,
+    check: dg.AssetCheckKey,
+    config: Path | None = None,
+    run_config: dict | None = None,
+    settings: Settings | None = None,
+):
+    settings = settings or (run.settings if config is None else _with_config(run, config))
     only = dg.define_asset_job("one_check", selection=dg.AssetSelection.checks(check))
     defs = dg.Definitions.merge(build_definitions(settings), dg.Definitions(jobs=[only]))
     # A run of a check alone takes its week as a tag (Dagster validates `partition_key`
     # against the selected assets, and there are none).
     result = defs.resolve_job_def("one_check").execute_in_process(
-        tags={"dagster/partition": WEEK}, raise_on_error=False
+        tags={"dagster/partition": WEEK}, raise_on_error=False, run_config=run_config
     )
     (evaluation,) = result.get_asset_check_evaluations()
     return evaluation
 
 
 def _with_config(run: SampleRun, config: Path):
-    from dataclasses import replace
-
     return replace(run.settings, slo_config=str(config))
 
 
 PUBLISHED_CHECK = dg.AssetCheckKey(key_of(GATED_OUTPUTS), "published_outputs_pass_gates")
+PUBLISHED_CHECK_OP = "retouch__gated_outputs_published_outputs_pass_gates"
 FREEZE_CHECK = dg.AssetCheckKey(key_of(GATED_OUTPUTS), "slo_freeze_respected")
 SYSTEMIC_CHECK = dg.AssetCheckKey(key_of(GATE_DECISIONS), "batch_not_systemically_broken")
 
@@ -216,6 +223,35 @@ def _tamper_with_pixels_and_hash(run: SampleRun):
     return "re-measured ΔE"
 
 
+def _change_a_gate_value(run: SampleRun):
+    """Intact files, but a final gate row of the warehouse says something else than the one
+    the published sidecar records (still passing: only the comparison can tell)."""
+    artifact, attempt, _ = _first_published(run)
+    with duckdb.connect(str(run.db)) as con:
+        con.execute(
+            "UPDATE retouch.gate_results SET value = value / 2 "
+            "WHERE artifact_id = $a AND attempt = $n AND final AND value IS NOT NULL "
+            "AND metric = (SELECT min(metric) FROM retouch.gate_results "
+            "WHERE artifact_id = $a AND attempt = $n AND final AND value IS NOT NULL)",
+            {"a": artifact, "n": attempt},
+        )
+    return "final gate rows differ from those the published sidecar records"
+
+
+def _fail_a_gate(run: SampleRun):
+    artifact, attempt, _ = _first_published(run)
+    with duckdb.connect(str(run.db)) as con:
+        con.execute(
+            "UPDATE retouch.gate_results SET passed = false "
+            "WHERE artifact_id = $a AND attempt = $n AND final AND gate = $g",
+            {"a": artifact, "n": attempt, "g": Gate.COLOUR_FIDELITY},
+        )
+    return "failed final gate rows"
+
+
+DEEP = {"ops": {PUBLISHED_CHECK_OP: {"config": {"deep_verify": True}}}}
+
+
 @pytest.mark.parametrize(
     "corrupt",
     [
@@ -225,16 +261,37 @@ def _tamper_with_pixels_and_hash(run: SampleRun):
         _edit_sidecar,
         _point_outside,
         _publish_a_rejected_one,
-        _tamper_with_pixels_and_hash,
+        _change_a_gate_value,
+        _fail_a_gate,
     ],
 )
 def test_published_outputs_pass_gates_fails_on_a_corrupted_publication(sample_copy, corrupt):
+    """Without re-decoding anything: hashes, statuses and gate rows."""
     assert _check(sample_copy, PUBLISHED_CHECK).passed
     expected = corrupt(sample_copy)
     evaluation = _check(sample_copy, PUBLISHED_CHECK)
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["verified"].value == "hashes, gate rows"
     assert evaluation.metadata["violations"].value == 1
     assert expected in evaluation.metadata["worst_offenders"].value
+
+
+def test_deep_verification_re_measures_what_hashes_cannot_catch(sample_copy):
+    """Pixels changed and the recorded hash updated to match: only re-measuring the published
+    file finds it. Asked for by run config (the UI) or by the setting (`--deep-verify`)."""
+    assert _check(sample_copy, PUBLISHED_CHECK, run_config=DEEP).passed
+    expected = _tamper_with_pixels_and_hash(sample_copy)
+    assert _check(sample_copy, PUBLISHED_CHECK).passed  # the cheap check's documented limit
+    for evaluation in (
+        _check(sample_copy, PUBLISHED_CHECK, run_config=DEEP),
+        _check(
+            sample_copy, PUBLISHED_CHECK, settings=replace(sample_copy.settings, deep_verify=True)
+        ),
+    ):
+        assert not evaluation.passed
+        assert evaluation.metadata["verified"].value == "hashes, gate rows, re-measured"
+        assert evaluation.metadata["violations"].value == 1
+        assert expected in evaluation.metadata["worst_offenders"].value
 
 
 def test_slo_freeze_respected_fails_when_a_frozen_scope_published_new_work(sample_copy):

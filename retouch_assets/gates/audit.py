@@ -1,9 +1,11 @@
 """What the blocking publication checks verify, as pure functions over plain rows."""
 
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from retouch_assets.config import ColourGate
+from retouch_assets.gates.publish import canonical_json
 from retouch_assets.quality.artifact import ArtifactMeasurement
 from retouch_assets.safe_paths import sha256_file
 from retouch_assets.slo.governance import Freeze, held_reason
@@ -35,6 +37,22 @@ def file_problems(row: dict, outputs_root: Path) -> list[str]:
     for field, what in (("output", "image"), ("sidecar", "sidecar")):
         if sha256_file(Path(row[f"{field}_path"])) != row[f"{field}_sha256"]:
             problems.append(f"published {what} does not match its recorded sha256")
+    return problems
+
+
+def provenance_problems(row: dict, gates: list[dict]) -> list[str]:
+    """A published row whose sidecar (already checked against its recorded hash) no longer
+    says what the warehouse says: its status, or its final gate rows (changed since it was
+    published). The files are intact, but the decision they record is not the one in force."""
+    try:
+        facts = json.loads(Path(row["sidecar_path"]).read_bytes())
+    except (OSError, ValueError) as exc:
+        return [f"sidecar unreadable: {type(exc).__name__}"]
+    problems = []
+    if facts.get("status") != row["status"]:
+        problems.append(f"sidecar status {facts.get('status')!r} is not {row['status']!r}")
+    if canonical_json(facts.get("gates")) != canonical_json(gates):
+        problems.append("final gate rows differ from those the published sidecar records")
     return problems
 
 

@@ -147,6 +147,7 @@ def gated_outputs(
             first_seen=first_seen(con),
             gates_of=queries.final_gates_by_artifact(con, week),
             pixels=lambda row: final_pixels(landing.file(row, "image"), row, background),
+            source=lambda row: landing.file(row, "image"),
             locks=active_locks(con),
         )
         new_work = queries.new_work_freezes(con, week_start)

@@ -4,7 +4,9 @@ prove that nothing published violates a gate, a freeze, or its recorded file."""
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
+from retouch_assets.config import RetouchConfig
 from retouch_assets.defs.shared import key_of, md, week_of_context, weekly_check
 from retouch_assets.gates import audit, queries
 from retouch_assets.gates.locks import active_locks, lock_violations, locked_templates
@@ -51,42 +53,65 @@ def batch_not_systemically_broken(
     )
 
 
+class PublishedCheckConfig(dg.Config):
+    """Run config of `published_outputs_pass_gates` (the UI's launchpad: `ops:
+    retouch__gated_outputs_published_outputs_pass_gates: config: deep_verify: true`)."""
+
+    deep_verify: bool | None = Field(
+        default=None,
+        description="Re-decode and re-measure every published image as well. Unset: "
+        "RETOUCH_DEEP_VERIFY (`retouch run --deep-verify`), off by default.",
+    )
+
+
 @weekly_check(key_of(GATED_OUTPUTS), "published_outputs_pass_gates", blocking=True)
 def published_outputs_pass_gates(
     context: dg.AssetCheckExecutionContext,
+    config: PublishedCheckConfig,
     warehouse: WarehouseResource,
     landing: LandingResource,
     outputs: OutputsResource,
     retouch_config: RetouchConfigResource,
 ) -> dg.AssetCheckResult:
     """Every published image is approved or healed, has no failed final gate, exists with its
-    sidecar inside the outputs folder with its recorded sha256, and passes the colour and
+    sidecar inside the outputs folder with its recorded sha256, and its sidecar records the
+    status and final gate rows in force. With deep verification, it also passes the colour and
     accessibility gates when measured again from the published file."""
     week = week_of_context(context)
-    config = retouch_config.load()
+    deep = outputs.deep_verify if config.deep_verify is None else config.deep_verify
     with warehouse.connect() as con:
         published = queries.published(con, week)
-    problems = {
-        (r["artifact_id"], r["attempt"]): audit.row_problems(r)
-        + audit.file_problems(r, outputs.root)
-        for r in published
-    }
-    intact = [r for r in published if not problems[(r["artifact_id"], r["attempt"])]]
-    remeasured = measure_all(
-        [artifact_input(r, lambda row, f: _file(row, f, landing)) for r in intact],
-        QualitySettings.from_config(config),
-        with_hash=False,
-    )
-    for m in remeasured:
-        problems[(m.artifact_id, m.attempt)] += audit.remeasure_problems(m, config.gates.colour)
+        gates_of = queries.final_gates_by_artifact(con, week)
+    problems = {}
+    for row in published:
+        key = (row["artifact_id"], row["attempt"])
+        found = audit.row_problems(row) + audit.file_problems(row, outputs.root)
+        problems[key] = found or audit.provenance_problems(row, gates_of.get(key, []))
+    if deep:
+        intact = [r for r in published if not problems[(r["artifact_id"], r["attempt"])]]
+        settings = retouch_config.load()
+        for m in _remeasure(intact, landing, settings):
+            problems[(m.artifact_id, m.attempt)] += audit.remeasure_problems(
+                m, settings.gates.colour
+            )
     violations = [(*key, "; ".join(found)) for key, found in problems.items() if found]
     return dg.AssetCheckResult(
         passed=not violations,
         metadata={
             "published": len(published),
+            "verified": "hashes, gate rows, re-measured" if deep else "hashes, gate rows",
             "violations": len(violations),
             "worst_offenders": md(("artifact_id", "attempt", "problem"), violations[:10]),
         },
+    )
+
+
+def _remeasure(rows: list[dict], landing: LandingResource, config: RetouchConfig) -> list:
+    """The published images measured again against their masters (decodes every one)."""
+    return measure_all(
+        [artifact_input(r, lambda row, f: _file(row, f, landing)) for r in rows],
+        QualitySettings.from_config(config),
+        with_hash=False,
     )
 
 
