@@ -13,6 +13,7 @@ from retouch_assets.business.overlay import (
     lcp_rating,
     ranks,
     spearman,
+    week_totals,
 )
 from retouch_assets.business.queries import lcp_by_template, overlay_rows
 from retouch_assets.business.tables import KPI_DAILY, RUM_LCP
@@ -157,3 +158,21 @@ def test_drift_outcome_rows_count_pairs_and_always_carry_a_caveat():
     assert "too few rows" in tickets["caveat"]
     assert out[(1, "prompt_drift_mean", "cvr")]["n"] == 0
     assert "4 weeks" in caveat(12, 0.1, 4, WEEK, "cvr")
+
+
+def test_week_totals_are_ratios_of_sums_and_leave_out_what_has_no_data():
+    rows = [
+        {"impressions": 1000, "clicks": 50, "conversions": 5, "delta_e_mean": 1.0, "artifacts": 3},
+        {"impressions": 0, "clicks": 0, "conversions": 0, "delta_e_mean": 4.0, "artifacts": 1},
+        {
+            "impressions": None,
+            "clicks": None,
+            "conversions": None,
+            "delta_e_mean": None,
+            "artifacts": 2,
+        },
+    ]
+    totals = week_totals(rows)
+    assert totals == pytest.approx({"ctr": 0.05, "cvr": 0.1, "delta_e_mean": 1.75})
+    assert all(type(v) is float for v in totals.values())
+    assert week_totals([]) == {}

@@ -129,3 +129,24 @@ def drift_outcome_rows(
 def lcp_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """`business.lcp_weekly` rows from the per-template LCP query, with their rating."""
     return [dict(r, rating=lcp_rating(float(r["lcp_p75_ms"]))) for r in rows]
+
+
+def week_totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The week's overall CTR and CVR (ratios of sums over campaigns and channels) and ΔE mean
+    (weighted by artifacts), as floats for the Dagster UI to plot over partitions; a figure
+    with no data is left out rather than shown as 0."""
+
+    def total(name: str) -> float:
+        return float(sum(r[name] or 0 for r in rows))
+
+    impressions, clicks, conversions = total("impressions"), total("clicks"), total("conversions")
+    weighted = [(r["delta_e_mean"], r["artifacts"]) for r in rows if r["delta_e_mean"] is not None]
+    artifacts = sum(n for _, n in weighted)
+    out: dict[str, float] = {}
+    if impressions > 0:
+        out["ctr"] = clicks / impressions
+    if clicks > 0:
+        out["cvr"] = conversions / clicks
+    if artifacts > 0:
+        out["delta_e_mean"] = sum(v * n for v, n in weighted) / artifacts
+    return out

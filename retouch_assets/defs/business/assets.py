@@ -10,7 +10,13 @@ import dagster as dg
 from retouch_assets.business import queries
 from retouch_assets.business.cost import attempt_costs, months_of_week, weekly_costs
 from retouch_assets.business.inputs import KPI_FILE, RUM_FILES, WeekRange, read_business_inputs
-from retouch_assets.business.overlay import LCP_GOOD_MS, WINDOWS, drift_outcome_rows, lcp_rows
+from retouch_assets.business.overlay import (
+    LCP_GOOD_MS,
+    WINDOWS,
+    drift_outcome_rows,
+    lcp_rows,
+    week_totals,
+)
 from retouch_assets.business.tables import (
     COST_MONTHLY,
     COST_WEEKLY,
@@ -187,6 +193,7 @@ def business_overlay(
         metadata={
             "dagster/row_count": len(rows),
             "with_outcomes": sum(1 for r in rows if r["clicks"] is not None),
+            **{k: dg.MetadataValue.float(v) for k, v in week_totals(rows).items()},
             "worst_cvr_change": (
                 f"{worst['campaign_id']}/{worst['channel']} {worst['cvr_wow_change']:+.4f}"
                 if worst
