@@ -139,6 +139,9 @@ def connect(
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
     try:
+        # TIMESTAMPTZ values come back in the session's zone: UTC, whatever the host's, so
+        # reports and file names made from them are the same on every machine.
+        con.execute("SET TimeZone = 'UTC'")
         yield con
     finally:
         con.close()

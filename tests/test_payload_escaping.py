@@ -21,6 +21,7 @@ from retouch_assets.ops.incidents import timeline_markdown
 from retouch_assets.ops.markup import (
     PAGERDUTY_DEDUP_KEY_MAX,
     PAGERDUTY_SUMMARY_MAX,
+    jira_link_target,
     jira_text,
     markdown_code_block,
     markdown_text,
@@ -181,7 +182,14 @@ def test_jira_payloads_escape_wiki_markup(tmp_path, receiver):
             assert live not in description.replace("\\" + live[0], "")
         assert len(fields["summary"]) <= 255 and "\n" not in fields["summary"]
         # Only this project's own link is wiki markup.
-        assert description.endswith(f"[Open in Dagster|{jira_text(DEFAULT_ASSET_URL)}]")
+        assert description.endswith(f"[Open in Dagster|{DEFAULT_ASSET_URL}]")
+        assert "\\" not in DEFAULT_ASSET_URL  # a working address: no backslash escapes
+
+
+def test_jira_link_target_keeps_the_address_and_cannot_end_the_link():
+    url = "http://localhost:3000/assets/slo/error_budget?x=(1)#top"
+    assert jira_link_target(url) == url
+    assert jira_link_target("http://h/a|b]c d[e") == "http://h/a%7Cb%5Dc%20d%5Be"
 
 
 def test_pagerduty_payloads_keep_to_the_events_api_limits(tmp_path, receiver):
@@ -272,3 +280,19 @@ def test_the_timeline_escapes_scope_root_cause_and_details():
     assert re.findall(r"<a href=\"([^\"]*)\"", html) == ["rollback-plan.md"]
     row = re.search(r"<tbody>\s*<tr>(.*?)</tr>", html, re.S)
     assert row is not None and len(re.findall(r"<td>", row.group(1))) == 3
+
+
+def test_dagster_metadata_tables_show_input_text_as_text():
+    """Every cell of a metadata table is escaped: a pipe cannot add a column, a link or an
+    image links nothing, and numbers still read as numbers."""
+    from markdown_it import MarkdownIt
+
+    from retouch_assets.defs.shared import markdown_table
+
+    table = markdown_table(
+        ("artifact", "ΔE"), [("a|b [x](http://evil) ![i](http://evil/i.png) <b>", -0.5)]
+    )
+    html = MarkdownIt("commonmark").enable("table").render(table)
+    assert html.count("<td>") == 2
+    assert "<a " not in html and "<img" not in html and "<b>" not in html
+    assert "-0.5" in html

@@ -1,6 +1,9 @@
 """The warehouse: one declaration per table, numbered migrations (fresh and in-place upgrade of
 the first layout), connections that always close, partitions replaced atomically."""
 
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -150,3 +153,22 @@ def test_a_second_writer_waits_then_names_the_lock(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_timestamps_come_back_in_utc_whatever_the_host_zone(tmp_path):
+    """Reports and rollback-plan folder names are made from TIMESTAMPTZ values: the session
+    zone is UTC even on a host in another zone."""
+    code = (
+        "from retouch_assets.warehouse import connect\n"
+        f"with connect({str(tmp_path / 'w.duckdb')!r}) as con:\n"
+        "    (t,) = con.execute(\"SELECT TIMESTAMPTZ '2026-01-01 10:00:00+00'\").fetchone()\n"
+        "print(t.isoformat())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "TZ": "Asia/Tokyo"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "2026-01-01T10:00:00+00:00"

@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from retouch_assets.ops.markup import markdown_text
 from retouch_assets.partitions import week_from_key, weekly_partitions
 from retouch_assets.warehouse import Table
 
@@ -116,8 +117,11 @@ def week_of_context(context: dg.AssetExecutionContext | dg.AssetCheckExecutionCo
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    """A GFM table for Dagster metadata; every cell is escaped (ids, template names and other
+    input text show as text: a `|` cannot break the table, `[x](url)` links nothing)."""
+    lines = ["| " + " | ".join(markdown_text(h) for h in header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(markdown_text(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 

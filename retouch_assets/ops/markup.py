@@ -84,6 +84,15 @@ def jira_text(value: object) -> str:
     )
 
 
+def jira_link_target(url: str) -> str:
+    """A URL for a Jira `[text|url]` link: the URL comes from configuration, not input, and
+    must stay a working link, so only what would end the link (`|`, `]`, `[`) and whitespace
+    are percent-encoded; backslash escapes would become part of the address."""
+    from urllib.parse import quote
+
+    return quote(plain(url), safe="!#$%&'()*+,-./:;=?@_~")
+
+
 def truncated(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters, ending in `…` when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -12,6 +12,7 @@ from retouch_assets.config import AlertRoute
 from retouch_assets.ops.markup import (
     PAGERDUTY_DEDUP_KEY_MAX,
     PAGERDUTY_SUMMARY_MAX,
+    jira_link_target,
     jira_text,
     plain,
     slack_code,
@@ -100,7 +101,7 @@ def _jira_description(action: str, fact: dict, asset_url: str) -> str:
     state = "RESOLVED" if action == OutboxAction.RESOLVE else fact["severity"].upper()
     lines = [f"*{state}*: {jira_text(fact['summary'])}", ""]
     lines += [f"* {jira_text(k)}: {jira_text(v)}" for k, v in fact["details"].items()]
-    lines += ["", f"[Open in Dagster|{jira_text(asset_url)}]"]
+    lines += ["", f"[Open in Dagster|{jira_link_target(asset_url)}]"]
     return "\n".join(lines)
 
 

@@ -28,7 +28,6 @@ from retouch_assets.ops.incidents import (
     timeline_documents,
     timeline_file,
 )
-from retouch_assets.ops.markup import markdown_text
 from retouch_assets.ops.outbox import outbox_rows
 from retouch_assets.ops.rollback import rollback_plans
 from retouch_assets.ops.tables import ALERT_OUTBOX, INCIDENT_EVENTS, INCIDENTS
@@ -92,7 +91,8 @@ def track_incidents(
     retouch_config: RetouchConfigResource,
 ):
     """Open, attach and resolve incidents from every page alert up to the end of the week;
-    write each incident's timeline and each incident's and template lock's rollback plan."""
+    write each incident's timeline and, for the newest evaluated week, each incident's and
+    template lock's rollback plan."""
     week = week_of_context(context)
     _, end = week_window(week)
     config = retouch_config.load()
@@ -105,8 +105,14 @@ def track_incidents(
         for incident in incidents:
             incident["timeline_path"] = str(reports.root / timeline_file(incident["incident_id"]))
         queries.replace_incidents(con, incidents, events)
-        plans = rollback_plans(
-            con, end, incidents, failures, config, warehouse.path, str(landing.root)
+        # Plans describe the state as of the newest evaluated week: a backfill of an older
+        # week leaves them alone (it would write that week's view of freezes and locks).
+        latest = queries.latest_budget_week(con)
+        current = latest is None or week >= latest
+        plans = (
+            rollback_plans(con, end, incidents, failures, config, warehouse.path, str(landing.root))
+            if current
+            else {}
         )
     checkpoint(faults.INCIDENTS_COMMITTED)
     # Each file is replaced whole (atomic); a re-run writes the same text again.
@@ -122,8 +128,8 @@ def track_incidents(
                 [
                     (
                         i["incident_id"],
-                        markdown_text(i["slo"]),
-                        markdown_text(i["scope"]),
+                        i["slo"],
+                        i["scope"],
                         i["status"],
                         i["root_cause_category"],
                     )
