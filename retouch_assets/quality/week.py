@@ -227,10 +227,13 @@ def _on_workers(
     options: MeasureOptions,
     cache_bytes: int,
 ) -> Iterator[ChunkResult]:
-    """Chunk results as workers finish them. Workers start from a fresh interpreter
-    (forkserver, not fork: the parent runs Dagster's and DuckDB's threads), and at most two
-    chunks per worker are queued, so pending work is not all pickled at once."""
+    """Chunk results as workers finish them. Workers are forked from a fork server (not from
+    this process, which runs Dagster's and DuckDB's threads) that has imported the
+    measurement code and loaded the kernels once (`worker_preload`); at most two chunks per
+    worker are queued, so pending work is not all pickled at once."""
     context = multiprocessing.get_context("forkserver")
+    # Read when the server starts (once per process); later calls change nothing.
+    context.set_forkserver_preload(["retouch_assets.quality.worker_preload"])
     workers = min(options.workers, len(chunks))
     with ProcessPoolExecutor(
         max_workers=workers,
