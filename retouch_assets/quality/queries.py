@@ -6,7 +6,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
 
 from retouch_assets.quality.artifact import KnownHash
 from retouch_assets.quality.tables import ARTIFACT_QUALITY
@@ -27,13 +26,16 @@ WHERE week < $week AND phash IS NOT NULL
 
 
 # The week's measured rows (Parquet files from the workers, registered as `measured`) with
-# the duplicates found across them (`duplicates`) in place of their NULL duplicate_of.
+# the duplicates found across them (`duplicates`) in place of their NULL duplicate_of, stored
+# in (artifact_id, attempt) order whatever order the workers finished in: aggregates over the
+# table (sums of ΔE in baselines) then add in the same order on every path, to the last bit.
 _DELETE_WEEK_QUALITY = "DELETE FROM retouch.artifact_quality WHERE week = $week"
 _INSERT_MEASURED = """
 INSERT INTO retouch.artifact_quality BY NAME
 SELECT m.* REPLACE (coalesce(d.duplicate_of, m.duplicate_of) AS duplicate_of)
 FROM measured m LEFT JOIN duplicates d ON d.artifact_id = m.artifact_id AND d.attempt = m.attempt
 WHERE m.week = $week
+ORDER BY m.artifact_id, m.attempt
 """
 _QUALITY_SUMMARY = """
 SELECT median(delta_e_mean) AS delta_e_mean_median, max(delta_e_mean) AS delta_e_mean_max,
@@ -56,6 +58,8 @@ def load_measured_week(
     """Replace the week's `retouch.artifact_quality` rows with those in `files` (Parquet, the
     table's Arrow schema), duplicates set, in one transaction. DuckDB reads the files in
     streaming fashion: the week's rows are never all in this process's memory."""
+    import pyarrow.dataset as pads  # only this step needs it: kept out of start-up
+
     measured = pads.dataset([str(p) for p in files], schema=ARTIFACT_QUALITY.arrow_schema)
     found = pa.Table.from_pylist(
         [{"artifact_id": a, "attempt": n, "duplicate_of": d} for (a, n), d in duplicates.items()],

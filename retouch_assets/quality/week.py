@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from retouch_assets.config import RetouchConfig
 from retouch_assets.quality.artifact import (
     ArtifactInput,
@@ -154,6 +152,8 @@ def measure_chunk(
 ) -> ChunkResult:
     """Measure a chunk and write its `retouch.artifact_quality` rows (duplicate_of not yet
     set) to a Parquet file at `path`, written under a temporary name and renamed."""
+    import pyarrow.parquet as pq  # in the workers; kept out of the run's start-up
+
     masters = cache if cache is not None else _worker_cache
     if masters is None:
         raise RuntimeError("measure_chunk runs in a worker started by measure_week")
