@@ -141,6 +141,24 @@ class Quality(_Strict):
         pattern=r"^#[0-9A-Fa-f]{6}$",
         description="what transparent pixels become",
     )
+    workers: Literal["auto"] | Annotated[int, Field(ge=1, le=512)] = Field(
+        default="auto",
+        description="worker processes that measure a week: auto (one per available core) "
+        "or a number (1 measures in the run's own process)",
+    )
+    chunk_size: int = Field(
+        default=16,
+        ge=1,
+        le=100_000,
+        description="attempts a worker measures and writes to one results file at a time",
+    )
+    master_cache_mb: int = Field(
+        default=256,
+        ge=0,
+        le=1_000_000,
+        description="MiB of decoded masters (pixels and Lab) each worker keeps; beyond it the "
+        "least recently used go and are decoded again when needed (a 1 MP master takes 27 MB)",
+    )
 
 
 class Clip(_Strict):

@@ -28,9 +28,27 @@ def test_bench_e2e_runs_the_pipeline_against_the_decode_floor(capsys):
     assert main(["bench", "e2e", "6", "--weeks", "1", "--megapixels", "0.05"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     contract = {"artifacts", "weeks", "run_s", "decode_floor_s", "ratio", "artifacts_per_s"}
-    assert contract | {"peak_rss_mb", "startup_s", "steps", "dbt"} <= set(result)
+    assert contract | {"peak_rss_mb", "peak_tree_mb", "startup_s", "steps", "dbt"} <= set(result)
     assert result["artifacts"] == 6 and result["weeks"] == 1
     assert result["ratio"] == pytest.approx(result["run_s"] / result["decode_floor_s"], rel=0.02)
     assert 0 < result["startup_s"] < result["run_s"] and result["peak_rss_mb"] > 0
     assert "retouch__artifact_quality" in result["steps"]
     assert isinstance(result["dbt"], bool)
+
+
+def test_tree_memory_counts_a_process_and_its_children():
+    import subprocess
+    import sys
+
+    from retouch_assets.bench import TreeMemory
+
+    # A parent holding ~40 MB that starts a child holding ~60 MB: the tree's peak is their sum.
+    script = (
+        "import subprocess, sys, time; a = bytearray(40 << 20); "
+        "c = subprocess.Popen([sys.executable, '-c', "
+        "'import time; b = bytearray(60 << 20); time.sleep(1.5)']); c.wait()"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script])
+    with TreeMemory(process.pid, interval_s=0.05) as memory:
+        process.wait()
+    assert memory.peak_mb is not None and memory.peak_mb > 100

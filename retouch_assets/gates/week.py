@@ -14,8 +14,9 @@ from retouch_assets.config import RetouchConfig
 from retouch_assets.gates.decide import Decision, decide
 from retouch_assets.gates.heal import Correction, apply_correction, make_healer
 from retouch_assets.ops.events import event_row
-from retouch_assets.quality.artifact import ArtifactMeasurement, MasterCache, measurement_from_row
+from retouch_assets.quality.artifact import ArtifactMeasurement, measurement_from_row
 from retouch_assets.quality.decode import DecodeError, decode_srgb8
+from retouch_assets.quality.masters import MasterCache
 from retouch_assets.quality.measures import hex_to_rgb
 from retouch_assets.vocabulary import (
     FAILING_AFTER_HEALING,
@@ -87,7 +88,8 @@ def gate_week(
 ) -> list[Decision]:
     """Decide every artifact; those failing the colour gate are decoded again and healed."""
     background = hex_to_rgb(config.quality.alpha_background)
-    masters = MasterCache(background=background)
+    # Keyed by content: the copies of a master in every batch folder are decoded once.
+    masters = MasterCache(config.quality.master_cache_mb << 20, background)
     bounds = {
         "white_balance": config.healing.max_gain_deviation,
         "colour_matrix": config.healing.max_matrix_deviation,
@@ -98,8 +100,8 @@ def gate_week(
         if _needs_healing(item.measurement, config):
             try:
                 image = decode_srgb8(item.image_path, background).pixels
-                master, master_lab = masters.get(item.master_path)
-                healer = make_healer(image, master.pixels, master_lab, bounds)
+                master = masters.get(item.master_path)
+                healer = make_healer(image, master.decoded.pixels, master.lab, bounds)
             except DecodeError:
                 healer = None  # changed on disk since measured: decided without healing
         template = config.templates.get(item.template_id)

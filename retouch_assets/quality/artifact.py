@@ -2,24 +2,25 @@
 delta, WCAG contrast per text layer, perceptual hash, and duplicates within a campaign.
 
 Artifacts run on a thread pool: decoding (Pillow, LittleCMS) and the ΔE kernel release the GIL.
-A master's Lab is computed once per master file and reused by every attempt that shares it.
+A master's Lab is computed once per master content and reused by every attempt that shares it
+(`masters.MasterCache`). A week of the pipeline runs on worker processes (`quality.week`).
 """
 
 import json
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from retouch_assets.config import RetouchConfig
-from retouch_assets.quality.decode import DecodedImage, DecodeError, decode_srgb8
-from retouch_assets.quality.delta_e import delta_e_map, delta_e_summary, lab_planes
+from retouch_assets.quality.decode import DecodeError, decode_srgb8
+from retouch_assets.quality.delta_e import delta_e_map, delta_e_summary
+from retouch_assets.quality.masters import MasterCache, hash_masters
 from retouch_assets.quality.measures import (
     AA_LARGE,
     AA_NORMAL,
@@ -91,39 +92,15 @@ class QualitySettings:
         )
 
 
-class MasterCache:
-    """Decoded masters and their Lab planes, shared by threads; least recently used out."""
-
-    def __init__(self, capacity: int = 16, background: tuple[int, int, int] = (255, 255, 255)):
-        self._capacity = capacity
-        self._background = background
-        self._entries: OrderedDict[Path, tuple[DecodedImage, np.ndarray]] = OrderedDict()
-        self._locks: dict[Path, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def get(self, path: Path) -> tuple[DecodedImage, np.ndarray]:
-        with self._guard:
-            if path in self._entries:
-                self._entries.move_to_end(path)
-                return self._entries[path]
-            lock = self._locks.setdefault(path, threading.Lock())
-        with lock:  # one thread decodes a given master; the others wait for it
-            with self._guard:
-                if path in self._entries:
-                    return self._entries[path]
-            decoded = decode_srgb8(path, self._background)
-            entry = (decoded, lab_planes(decoded.pixels))
-            with self._guard:
-                self._entries[path] = entry
-                while len(self._entries) > self._capacity:
-                    self._entries.popitem(last=False)
-            return entry
-
-
 def measure_artifact(
-    item: ArtifactInput, masters: MasterCache, settings: QualitySettings, with_hash: bool = True
+    item: ArtifactInput,
+    masters: MasterCache,
+    settings: QualitySettings,
+    with_hash: bool = True,
+    master_key: str | None = None,
 ) -> ArtifactMeasurement:
-    """All per-artifact metrics; a failure is recorded in `measure_error`, never raised."""
+    """All per-artifact metrics; a failure is recorded in `measure_error`, never raised.
+    `master_key` is the master's content hash when the caller has it (else it is hashed)."""
     result = ArtifactMeasurement(
         item.artifact_id, item.attempt, item.campaign_id, item.generated_at, item.processing_ms
     )
@@ -133,10 +110,11 @@ def measure_artifact(
         result.measure_error = f"{MeasureError.UNDECODABLE}: image {exc}"
         return result
     try:
-        master, master_lab = masters.get(item.master_path)
+        cached = masters.get(item.master_path, master_key)
     except DecodeError as exc:
         result.measure_error = f"{MeasureError.UNDECODABLE}: master {exc}"
         return result
+    master, master_lab = cached.decoded, cached.lab
     pixels = image.pixels
     result.height, result.width = pixels.shape[:2]
     result.image_profile, result.master_profile = image.profile, master.profile
@@ -174,12 +152,16 @@ def measure_all(
 ) -> list[ArtifactMeasurement]:
     """Measure every artifact (order kept); `on_done(done, total)` reports progress."""
     masters = MasterCache(background=settings.background)
+    keys = hash_masters([item.master_path for item in items], workers)
     # Attempts that share a master run next to each other, so its Lab stays cached.
-    order = sorted(range(len(items)), key=lambda k: str(items[k].master_path))
+    order = sorted(range(len(items)), key=lambda k: keys[items[k].master_path])
     results: list[ArtifactMeasurement | None] = [None] * len(items)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         futures = {
-            pool.submit(measure_artifact, items[k], masters, settings, with_hash): k for k in order
+            pool.submit(
+                measure_artifact, items[k], masters, settings, with_hash, keys[items[k].master_path]
+            ): k
+            for k in order
         }
         for done, future in enumerate(futures, start=1):
             results[futures[future]] = future.result()
@@ -199,14 +181,30 @@ class KnownHash:
     phash: str
 
 
-def find_duplicates(
-    measurements: Iterable[ArtifactMeasurement], earlier: Iterable[KnownHash], max_distance: int
-) -> None:
-    """Set `duplicate_of` to the earliest artifact of the same campaign (by generated_at, then
-    id) whose perceptual hash is within `max_distance` bits; other attempts of the same
-    artifact do not count."""
-    measured = [(m, m.phash) for m in measurements if m.phash]
-    pool = [KnownHash(m.artifact_id, m.campaign_id, m.generated_at, h) for m, h in measured]
+class Hashed(Protocol):
+    """A measured attempt as duplicate detection sees it (a measurement, or its record)."""
+
+    @property
+    def artifact_id(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def campaign_id(self) -> str: ...
+    @property
+    def generated_at(self) -> datetime: ...
+    @property
+    def phash(self) -> str | None: ...
+
+
+def duplicates_of(
+    measured: Iterable[Hashed], earlier: Iterable[KnownHash], max_distance: int
+) -> dict[tuple[str, int], str]:
+    """(artifact_id, attempt) -> the earliest artifact of the same campaign (by generated_at,
+    then id) whose perceptual hash is within `max_distance` bits, for the attempts that have
+    one; other attempts of the same artifact do not count. `measured` in (artifact_id,
+    attempt) order gives the same answer on any path."""
+    hashed = [(m, m.phash) for m in measured if m.phash]
+    pool = [KnownHash(m.artifact_id, m.campaign_id, m.generated_at, h) for m, h in hashed]
     pool += list(earlier)
     by_campaign: dict[str, list[KnownHash]] = {}
     for known in sorted(pool, key=lambda k: (k.generated_at, k.artifact_id)):
@@ -215,7 +213,8 @@ def find_duplicates(
         campaign: np.array([int(k.phash, 16) for k in known], dtype=np.uint64)
         for campaign, known in by_campaign.items()
     }
-    for m, phash in measured:
+    found = {}
+    for m, phash in hashed:
         known = by_campaign[m.campaign_id]
         distances = np.bitwise_count(packed[m.campaign_id] ^ np.uint64(int(phash, 16)))
         for index in np.flatnonzero(distances <= max_distance):
@@ -223,8 +222,19 @@ def find_duplicates(
             if (candidate.generated_at, candidate.artifact_id) >= (m.generated_at, m.artifact_id):
                 break
             if candidate.artifact_id != m.artifact_id:
-                m.duplicate_of = candidate.artifact_id
+                found[(m.artifact_id, m.attempt)] = candidate.artifact_id
                 break
+    return found
+
+
+def find_duplicates(
+    measurements: Iterable[ArtifactMeasurement], earlier: Iterable[KnownHash], max_distance: int
+) -> None:
+    """Set `duplicate_of` on the measurements (see `duplicates_of`)."""
+    measurements = list(measurements)
+    found = duplicates_of(measurements, earlier, max_distance)
+    for m in measurements:
+        m.duplicate_of = found.get((m.artifact_id, m.attempt), m.duplicate_of)
 
 
 def artifact_input(row: dict, file: Callable[[dict, str], Path]) -> ArtifactInput:
@@ -281,19 +291,6 @@ def quality_rows(
         | dict(clip_of.get((m.artifact_id, m.attempt), {}))
         for m in measurements
     ]
-
-
-def summary_metadata(measurements: Sequence[ArtifactMeasurement], elapsed_s: float) -> dict:
-    """What the quality asset reports about a week: ΔE spread, failures, throughput."""
-    delta_e = [m.delta_e_mean for m in measurements if m.delta_e_mean is not None]
-    return {
-        "delta_e_mean_median": float(np.median(delta_e)) if delta_e else None,
-        "delta_e_mean_max": float(np.max(delta_e)) if delta_e else None,
-        "wcag_failures": sum(1 for m in measurements if m.wcag_aa_pass is False),
-        "duplicates": sum(1 for m in measurements if m.duplicate_of),
-        "measure_errors": sum(1 for m in measurements if m.measure_error),
-        "artifacts_per_second": round(len(measurements) / elapsed_s, 1) if elapsed_s > 0 else None,
-    }
 
 
 def measurement_from_row(row: dict) -> ArtifactMeasurement:

@@ -1,10 +1,14 @@
 """Named queries of the quality layer."""
 
+from collections.abc import Mapping, Sequence
 from datetime import date
+from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from retouch_assets.quality.artifact import KnownHash
+from retouch_assets.quality.tables import ARTIFACT_QUALITY
 from retouch_assets.vocabulary import DriftStatus
 from retouch_assets.warehouse import fetch_dicts
 
@@ -19,6 +23,68 @@ SELECT artifact_id, campaign_id, generated_at, phash FROM retouch.artifact_quali
 WHERE week < $week AND phash IS NOT NULL
   AND campaign_id IN (SELECT DISTINCT campaign_id FROM retouch.generations WHERE week = $week)
 """
+
+
+# The week's measured rows (Parquet files from the workers, registered as `measured`) with
+# the duplicates found across them (`duplicates`) in place of their NULL duplicate_of, stored
+# in (artifact_id, attempt) order whatever order the workers finished in: aggregates over the
+# table (sums of ΔE in baselines) then add in the same order on every path, to the last bit.
+_DELETE_WEEK_QUALITY = "DELETE FROM retouch.artifact_quality WHERE week = $week"
+_INSERT_MEASURED = """
+INSERT INTO retouch.artifact_quality BY NAME
+SELECT m.* REPLACE (coalesce(d.duplicate_of, m.duplicate_of) AS duplicate_of)
+FROM measured m LEFT JOIN duplicates d ON d.artifact_id = m.artifact_id AND d.attempt = m.attempt
+WHERE m.week = $week
+ORDER BY m.artifact_id, m.attempt
+"""
+_QUALITY_SUMMARY = """
+SELECT median(delta_e_mean) AS delta_e_mean_median, max(delta_e_mean) AS delta_e_mean_max,
+       count(*) FILTER (WHERE NOT wcag_aa_pass) AS wcag_failures,
+       count(duplicate_of) AS duplicates, count(measure_error) AS measure_errors,
+       count(*) AS artifacts
+FROM retouch.artifact_quality WHERE week = $week
+"""
+_DUPLICATES_SCHEMA = pa.schema(
+    [("artifact_id", pa.string()), ("attempt", pa.int64()), ("duplicate_of", pa.string())]
+)
+
+
+def load_measured_week(
+    con: duckdb.DuckDBPyConnection,
+    week: date,
+    files: Sequence[Path],
+    duplicates: Mapping[tuple[str, int], str],
+) -> None:
+    """Replace the week's `retouch.artifact_quality` rows with those in `files` (Parquet, the
+    table's Arrow schema), duplicates set, in one transaction. DuckDB reads the files in
+    streaming fashion: the week's rows are never all in this process's memory."""
+    import pyarrow.dataset as pads  # only this step needs it: kept out of start-up
+
+    measured = pads.dataset([str(p) for p in files], schema=ARTIFACT_QUALITY.arrow_schema)
+    found = pa.Table.from_pylist(
+        [{"artifact_id": a, "attempt": n, "duplicate_of": d} for (a, n), d in duplicates.items()],
+        schema=_DUPLICATES_SCHEMA,
+    )
+    con.register("measured", measured)
+    con.register("duplicates", found)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(_DELETE_WEEK_QUALITY, {"week": week})
+            con.execute(_INSERT_MEASURED, {"week": week})
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("measured")
+        con.unregister("duplicates")
+
+
+def quality_summary(con: duckdb.DuckDBPyConnection, week: date) -> dict:
+    """What the quality asset reports about a week: ΔE spread, failures, duplicates."""
+    (row,) = fetch_dicts(con, _QUALITY_SUMMARY, {"week": week})
+    return row
 
 
 def generations_to_measure(con: duckdb.DuckDBPyConnection, week: date) -> list[dict]:

@@ -1,7 +1,9 @@
 """Quality layer: per-artifact metrics against the master and the brief, and CLIP scores."""
 
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -17,22 +19,18 @@ from retouch_assets.defs.shared import (
 from retouch_assets.faults import checkpoint
 from retouch_assets.ingest.tables import GENERATIONS
 from retouch_assets.quality import clip_scores as scoring
-from retouch_assets.quality.artifact import (
-    QualitySettings,
-    artifact_input,
-    find_duplicates,
-    measure_all,
-    quality_rows,
-    summary_metadata,
-)
+from retouch_assets.quality.artifact import QualitySettings, duplicates_of
 from retouch_assets.quality.queries import (
     cached_text_embeddings,
     clip_scores_of_week,
     earlier_hashes,
     generations_to_measure,
     generations_to_score,
+    load_measured_week,
+    quality_summary,
 )
 from retouch_assets.quality.tables import ARTIFACT_QUALITY, CLIP_SCORES, TEXT_EMBEDDINGS
+from retouch_assets.quality.week import MeasureOptions, measure_week, work_items
 from retouch_assets.resources import (
     ClipModelResource,
     LandingResource,
@@ -151,26 +149,39 @@ def artifact_quality(
     landing: LandingResource,
     retouch_config: RetouchConfigResource,
 ) -> dg.MaterializeResult:
-    """Measure every artifact attempt of the week (progress in the run log)."""
+    """Measure every artifact attempt of the week on worker processes, outside the warehouse
+    (progress in the run log); one short transaction loads the results."""
     week = week_of_context(context)
-    settings = QualitySettings.from_config(retouch_config.load())
+    config = retouch_config.load()
+    settings, options = QualitySettings.from_config(config), MeasureOptions.from_config(config)
     with warehouse.connect() as con:
         generations = generations_to_measure(con, week)
         earlier = earlier_hashes(con, week)
         clip_of = {k: scoring.quality_fields(r) for k, r in clip_scores_of_week(con, week).items()}
-    started = time.perf_counter()
-    measurements = measure_all(
-        [artifact_input(g, landing.file) for g in generations],
-        settings,
-        on_done=progress_logger(context, "measured"),
+    work = work_items(generations, landing.file, clip_of)
+    context.log.info(
+        f"measuring {len(work)} attempts on {options.workers} worker(s), "
+        f"{options.chunk_size} per chunk, {len({w.master_key for w in work})} distinct masters"
     )
-    elapsed = time.perf_counter() - started
-    find_duplicates(measurements, earlier, settings.duplicate_max_hamming)
-    template_of = {(g["artifact_id"], g["attempt"]): g["template_id"] for g in generations}
-    rows = quality_rows(week, measurements, template_of, clip_of)
-    checkpoint(faults.QUALITY_MEASURED)
-    with warehouse.connect() as con:
-        replace_partition(con, {ARTIFACT_QUALITY: rows}, week=week)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"retouch-quality-{context.run.run_id[:8]}-") as tmp:
+        measured = measure_week(
+            week, work, settings, options, Path(tmp), on_done=progress_logger(context, "measured")
+        )
+        elapsed = time.perf_counter() - started
+        duplicates = duplicates_of(measured.hashes, earlier, settings.duplicate_max_hamming)
+        checkpoint(faults.QUALITY_MEASURED)
+        with warehouse.connect() as con:
+            load_measured_week(con, week, measured.files, duplicates)
+            summary = quality_summary(con, week)
+    rows = summary.pop("artifacts")
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": len(rows), **summary_metadata(measurements, elapsed)}
+        metadata={
+            "dagster/row_count": rows,
+            **summary,
+            "artifacts_per_second": round(rows / elapsed, 1) if elapsed > 0 else None,
+            "workers": options.workers,
+            "master_decodes": measured.cache_misses,
+            "master_cache_hits": measured.cache_hits,
+        }
     )
