@@ -300,3 +300,47 @@ def test_an_incident_on_a_hostile_scope_has_a_plan_with_its_scope_escaped(scope,
     assert "<a " not in html
     assert "no artifact in scope was generated in the 28 days before it began" in text
     assert "There is no known-good version to roll back to" in text
+
+
+def _signoff(signed_at, effective_from, template="tpl-a"):
+    return {
+        "signoff_id": f"s-{signed_at:%d%H}-{effective_from:%d%H}",
+        "signed_at": signed_at,
+        "kind": "unlock_template",
+        "scope": template,
+        "approver": "Mara",
+        "release_note": "fixed",
+        "effective_from": effective_from,
+    }
+
+
+def test_a_lock_is_released_at_the_end_only_by_sign_offs_known_then(tmp_path):
+    """The report and the rollback plans read one lock release: a sign-off signed after the
+    end (a backfilled week) or effective after it does not release the lock at the end; one
+    signed and effective before it releases it at its effective time, as `active_locks`."""
+    from retouch_assets.migrations import migrate
+    from retouch_assets.ops.queries import template_locks
+    from retouch_assets.slo.tables import SIGNOFFS
+
+    end = T0 + timedelta(days=7)
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        insert(con, TEMPLATE_LOCKS, [_lock_row("tpl-a", T0 + timedelta(days=1), "v2")])
+        insert(
+            con,
+            SIGNOFFS,
+            [
+                _signoff(end + timedelta(days=3), T0 + timedelta(days=2)),  # signed later
+                _signoff(T0 + timedelta(days=2), end + timedelta(hours=1)),  # effective later
+            ],
+        )
+        ((lock,),) = [template_locks(con, end)]
+        assert lock["unlocked_at"] is None
+        assert lock_episodes(template_locks(con, end))[0]["unlocked_at"] is None
+        # At the later end both are known: released at the earliest effective time.
+        assert template_locks(con, end + timedelta(days=7))[0]["unlocked_at"] == T0 + timedelta(
+            days=2
+        )
+        insert(con, SIGNOFFS, [_signoff(T0 + timedelta(days=3), T0 + timedelta(days=4))])
+        assert template_locks(con, end)[0]["unlocked_at"] == T0 + timedelta(days=4)
+        assert active_locks(con) == []

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from retouch_assets.ops.incidents import FailureWindow
 from retouch_assets.ops.tables import ALERT_OUTBOX, INCIDENT_EVENTS, INCIDENTS
@@ -220,15 +221,6 @@ FROM retouch.review_queue WHERE week = $week ORDER BY priority, template_id
 _HELD = """
 SELECT count(*) FROM retouch.gated_outputs WHERE week = $week AND status = $held
 """
-# Template locks begun before the end of the week, with the sign-off that released each.
-_LOCKS = """
-SELECT l.template_id, l.locked_at, l.cause_artifact_id, l.prompt_version, l.prompt_drift,
-       l.threshold, l.fallback_prompt_version,
-       (SELECT min(s.signed_at) FROM ops.signoffs s
-         WHERE s.kind = $unlock AND s.scope = l.template_id
-           AND s.effective_from >= l.locked_at) AS unlocked_at
-FROM retouch.template_locks l WHERE l.locked_at < $end ORDER BY l.locked_at
-"""
 _REGRESSIONS = """
 SELECT kind, version, note FROM baselines.version_guardrail WHERE week = $week AND regressed
 """
@@ -245,9 +237,41 @@ def report_facts(con: duckdb.DuckDBPyConnection, week: date, end: datetime) -> d
         "outbox": outbox_status_counts(con, week),
         "held": fetch_value(con, _HELD, of_week | {"held": Status.HELD_BY_FREEZE}),
         "regressions": fetch_dicts(con, _REGRESSIONS, of_week),
-        "locks": fetch_dicts(con, _LOCKS, {"end": end, "unlock": SignoffKind.UNLOCK_TEMPLATE}),
+        "locks": template_locks(con, end),
         "held_by_lock": fetch_value(con, _HELD, of_week | {"held": Status.HELD_BY_TEMPLATE_LOCK}),
     }
+
+
+# ---- template locks and versions, for the report and the rollback plans ------------------
+
+# Template locks begun before $end, each with when it was released as of $end: the earliest
+# `effective_from` of an unlock sign-off of its template effective at or after the lock began
+# (as `gates.locks.active_locks` releases it), counting only sign-offs signed and effective
+# before $end; a later sign-off leaves it locked at $end.
+_LOCKS = """
+SELECT l.template_id, l.locked_at, l.cause_artifact_id, l.prompt_version, l.prompt_drift,
+       l.threshold, l.fallback_prompt_version,
+       (SELECT min(s.effective_from) FROM ops.signoffs s
+         WHERE s.kind = $unlock AND s.scope = l.template_id
+           AND s.effective_from >= l.locked_at
+           AND s.signed_at < $end AND s.effective_from < $end) AS unlocked_at
+FROM retouch.template_locks l WHERE l.locked_at < $end ORDER BY l.locked_at, l.template_id
+"""
+_VERSIONS = """
+SELECT artifact_id, attempt, model_version, prompt_version, retouch_version
+FROM retouch.generations WHERE generated_at >= $start AND generated_at < $end
+"""
+
+
+def template_locks(con: duckdb.DuckDBPyConnection, end: datetime) -> list[dict]:
+    """Every template lock begun before `end`, with `unlocked_at`: when a sign-off known at
+    `end` released it (None: still locked at `end`)."""
+    return fetch_dicts(con, _LOCKS, {"end": end, "unlock": SignoffKind.UNLOCK_TEMPLATE})
+
+
+def versions(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.DataFrame:
+    """The versions of every artifact generated in start <= generated_at < end."""
+    return con.sql(_VERSIONS, params={"start": start, "end": end}).pl()
 
 
 def budgets_for_metrics(con: duckdb.DuckDBPyConnection, week: date) -> list[dict]:

@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from retouch_assets.config import RetouchConfig
+from retouch_assets.ops import queries
 from retouch_assets.ops.incidents import (
     DOMINANT_SHARE,
     FAILURE_LEAD,
@@ -38,8 +39,7 @@ from retouch_assets.safe_paths import safe_stem
 from retouch_assets.slo.engine import sli_events
 from retouch_assets.slo.governance import Freeze, active_freezes
 from retouch_assets.slo.queries import load_facts
-from retouch_assets.vocabulary import OVERALL, SignoffKind
-from retouch_assets.warehouse import fetch_dicts
+from retouch_assets.vocabulary import OVERALL
 
 # How far back the evidence reaches: four weeks, about an SLO window.
 LOOKBACK = timedelta(days=28)
@@ -456,26 +456,11 @@ def subject_choices(
 
 # ---- the warehouse side, for the ops step ------------------------------------------------
 
-_VERSIONS = """
-SELECT artifact_id, attempt, model_version, prompt_version, retouch_version
-FROM retouch.generations WHERE generated_at >= $start AND generated_at < $end
-"""
-# Template locks begun before $end, each with the first unlock sign-off effective after it.
-_LOCKS = """
-SELECT l.template_id, l.locked_at, l.cause_artifact_id, l.prompt_version, l.prompt_drift,
-       l.fallback_prompt_version,
-       (SELECT min(s.effective_from) FROM ops.signoffs s
-         WHERE s.kind = $unlock AND s.scope = l.template_id
-           AND s.effective_from >= l.locked_at) AS unlocked_at
-FROM retouch.template_locks l WHERE l.locked_at < $end ORDER BY l.template_id, l.locked_at
-"""
-
 
 def _artifacts(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.DataFrame:
     """Every artifact's SLI facts and versions, start <= generated_at < end."""
     facts = load_facts(con, start, end)
-    versions = con.sql(_VERSIONS, params={"start": start, "end": end}).pl()
-    return facts.join(versions, on=["artifact_id", "attempt"], how="inner")
+    return facts.join(queries.versions(con, start, end), on=["artifact_id", "attempt"], how="inner")
 
 
 def rollback_plans(
@@ -489,9 +474,7 @@ def rollback_plans(
 ) -> dict[str, str]:
     """rollback-plan.md of every incident and every template lock begun before `end`, by path
     under the reports folder. `failures` holds each incident's failing artifacts by its key."""
-    locks = lock_episodes(
-        fetch_dicts(con, _LOCKS, {"end": end, "unlock": SignoffKind.UNLOCK_TEMPLATE})
-    )
+    locks = lock_episodes(queries.template_locks(con, end))
     subjects: list[tuple[Subject, Any]] = []
     slos = {s.name: s for s in config.slos}
     freezes = {f.key: f for f in active_freezes(con, end)}
