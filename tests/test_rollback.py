@@ -344,3 +344,50 @@ def test_a_lock_is_released_at_the_end_only_by_sign_offs_known_then(tmp_path):
         insert(con, SIGNOFFS, [_signoff(T0 + timedelta(days=3), T0 + timedelta(days=4))])
         assert template_locks(con, end)[0]["unlocked_at"] == T0 + timedelta(days=4)
         assert active_locks(con) == []
+
+
+def test_events_inside_an_exclusion_window_count_neither_for_nor_against_a_version():
+    """m-1 failed only during planned maintenance and m-2 was good only then: excluded, m-1 is
+    known-good on its other events and m-2 has no counted evidence at all."""
+    from retouch_assets.config import ExclusionWindow, RetouchConfig
+    from retouch_assets.ops.rollback import subject_choices
+
+    maintenance = ExclusionWindow(
+        start=T0 + timedelta(days=5),
+        end=T0 + timedelta(days=6),
+        scope="colour-fidelity/overall",
+        reason="CDN migration",
+        approved_by="ana",
+    )
+    rows = [("m-1", T0 + timedelta(days=1, hours=h), 0.5) for h in range(6)]
+    rows += [("m-1", T0 + timedelta(days=5, hours=h), 2.0) for h in range(6)]
+    rows += [("m-2", T0 + timedelta(days=5, hours=h, minutes=30), 0.5) for h in range(6)]
+    frame = pl.DataFrame(
+        {
+            "generated_at": [at for _, at, _ in rows],
+            "attempt": [1] * len(rows),
+            "template_id": ["tpl-a"] * len(rows),
+            "channel": ["web"] * len(rows),
+            "model_version": [m for m, _, _ in rows],
+            "prompt_version": ["p-1"] * len(rows),
+            "retouch_version": ["r1"] * len(rows),
+            "delta_e_mean": [de for _, _, de in rows],
+            "passed_gates": [de <= 1.0 for _, _, de in rows],
+        }
+    )
+    slo = RetouchConfig().slos[0]
+    assert slo.name == "colour-fidelity"
+    subject = _subject()
+
+    def models(exclusions):
+        (choice,) = [
+            c for c in subject_choices(subject, frame, slo, exclusions) if c.kind == "model_version"
+        ]
+        return choice.chosen, {e.version: (e.good, e.artifacts) for e in choice.candidates}
+
+    chosen, seen = models(())
+    assert chosen is not None and chosen.version == "m-2"
+    assert seen == {"m-1": (6, 12), "m-2": (6, 6)}
+    chosen, seen = models([maintenance])
+    assert chosen is not None and chosen.version == "m-1"
+    assert seen == {"m-1": (6, 6)}

@@ -74,9 +74,11 @@ class IncidentDraft:
 
 @dataclass(frozen=True)
 class FailureWindow:
-    """Where to look for an incident's failing artifacts: its gate, generation-time window and
-    scope (`dimension` None for the overall scope)."""
+    """Where to look for an incident's failing artifacts: its SLO (whose exclusion windows
+    leave events out) and gate, generation-time window and scope (`dimension` None for the
+    overall scope)."""
 
+    slo: str
     gate: str
     start: datetime
     end: datetime
@@ -112,6 +114,7 @@ def failure_window(draft: IncidentDraft, as_of: datetime) -> FailureWindow:
     opened until it resolved (or `as_of`), in its scope (`dimension=value`, or overall)."""
     dimension, _, value = draft.scope.partition("=")
     return FailureWindow(
+        slo=draft.slo,
         gate=SLO_GATE.get(draft.slo, draft.slo),
         start=draft.opened_at - FAILURE_LEAD,
         end=draft.resolved_at or as_of,

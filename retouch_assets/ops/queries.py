@@ -13,6 +13,7 @@ import polars as pl
 from retouch_assets.ops.incidents import FailureWindow
 from retouch_assets.ops.tables import ALERT_OUTBOX, INCIDENT_EVENTS, INCIDENTS
 from retouch_assets.vocabulary import (
+    OVERALL,
     UNDELIVERED,
     AlertSeverity,
     Dimension,
@@ -142,22 +143,39 @@ def incident_numbers(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {r["incident_key"]: r["number"] for r in rows}
 
 
+# An applied (not retired) exclusion window of the SLO leaves the event out, as the SLO step
+# does (`slo.engine.excluded_mask`): start <= generated_at < end, in its scope.
+_FAILING_ARTIFACTS = """
+SELECT g.model_version, g.prompt_version, g.template_id
+FROM retouch.gate_decisions d JOIN retouch.generations g USING (artifact_id, attempt)
+WHERE g.generated_at >= $start AND g.generated_at < $end
+  AND list_contains(d.failed_gates, $gate)
+  AND ($dimension IS NULL
+       OR (CASE $dimension WHEN $campaign THEN g.campaign_id
+                           WHEN $template THEN g.template_id
+                           ELSE g.channel END) = $value)
+  AND NOT EXISTS (
+      SELECT 1 FROM slo.exclusion_windows x
+      WHERE x.retired_at IS NULL AND (x.slo IS NULL OR x.slo = $slo)
+        AND g.generated_at >= x.starts_at AND g.generated_at < x.ends_at
+        AND (x.scope = $overall
+             OR x.scope = $campaign || '=' || g.campaign_id
+             OR x.scope = $template || '=' || g.template_id
+             OR x.scope = $channel || '=' || g.channel))
+ORDER BY g.generated_at, g.artifact_id, g.attempt
+"""
+
+
 def failing_artifacts(con: duckdb.DuckDBPyConnection, window: FailureWindow) -> list[dict]:
-    """Artifacts generated in the window and scope that failed the window's gate."""
+    """Artifacts generated in the window and scope that failed the window's gate, less those
+    an exclusion window of its SLO leaves out."""
     return fetch_dicts(
         con,
-        """
-        SELECT g.model_version, g.prompt_version, g.template_id
-        FROM retouch.gate_decisions d JOIN retouch.generations g USING (artifact_id, attempt)
-        WHERE g.generated_at >= $start AND g.generated_at < $end
-          AND list_contains(d.failed_gates, $gate)
-          AND ($dimension IS NULL
-               OR (CASE $dimension WHEN $campaign THEN g.campaign_id
-                                   WHEN $template THEN g.template_id
-                                   ELSE g.channel END) = $value)
-        ORDER BY g.generated_at, g.artifact_id, g.attempt
-        """,
+        _FAILING_ARTIFACTS,
         {
+            "slo": window.slo,
+            "overall": OVERALL,
+            "channel": Dimension.CHANNEL,
             "start": window.start,
             "end": window.end,
             "gate": window.gate,

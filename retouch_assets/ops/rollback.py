@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from retouch_assets.config import RetouchConfig
+from retouch_assets.config import ExclusionWindow, RetouchConfig, Slo
 from retouch_assets.ops import queries
 from retouch_assets.ops.incidents import (
     DOMINANT_SHARE,
@@ -36,7 +36,7 @@ from retouch_assets.ops.incidents import (
 )
 from retouch_assets.ops.markup import markdown_code_block, markdown_text
 from retouch_assets.safe_paths import safe_stem
-from retouch_assets.slo.engine import sli_events
+from retouch_assets.slo.engine import counted_events
 from retouch_assets.slo.governance import Freeze, active_freezes
 from retouch_assets.slo.queries import load_facts
 from retouch_assets.vocabulary import OVERALL
@@ -440,17 +440,26 @@ def scope_filter(frame: pl.DataFrame, scope: str) -> pl.DataFrame:
 
 
 def subject_choices(
-    subject: Subject, frame: pl.DataFrame, good_of: Any, eligible_of: Any = None
+    subject: Subject,
+    frame: pl.DataFrame,
+    slo: Slo | None = None,
+    exclusions: Sequence[ExclusionWindow] = (),
 ) -> list[Choice]:
     """The choice of each version kind for `subject` from `frame` (already cut to its scope):
-    rows in its evidence window, `eligible_of(rows)` / `good_of(rows)` as boolean arrays."""
+    rows in its evidence window, good by `slo`'s indicator less the events its exclusion
+    windows leave out (they count neither for nor against a version, as in its budget); with
+    no SLO (a lock), every row counts and is good when it passed every gate."""
     # The facts' times are in polars' "UTC"; DuckDB's rows carry "Etc/UTC": compare in one.
     began = subject.began.astimezone(UTC)
     rows = frame.filter(
         (pl.col("generated_at") >= began - LOOKBACK) & (pl.col("generated_at") < began)
     )
-    eligible = eligible_of(rows) if eligible_of else np.ones(len(rows), dtype=bool)
-    found = evidence(rows.filter(pl.Series(eligible)), good_of(rows)[eligible])
+    if slo is None:
+        eligible = np.ones(len(rows), dtype=bool)
+        good = rows["passed_gates"].fill_null(False).to_numpy().astype(bool)
+    else:
+        eligible, good = counted_events(rows, slo, exclusions)
+    found = evidence(rows.filter(pl.Series(eligible)), good[eligible])
     return choose(found, subject.min_pass_rate, subject.suspects)
 
 
@@ -503,16 +512,6 @@ def rollback_plans(
     plans = {}
     for subject, (scope, slo) in subjects:
         rows = scope_filter(frame, scope)
-        if slo is not None:
-            choices = subject_choices(
-                subject,
-                rows,
-                good_of=lambda r, slo=slo: sli_events(r, slo)[1],
-                eligible_of=lambda r, slo=slo: sli_events(r, slo)[0],
-            )
-        else:
-            choices = subject_choices(
-                subject, rows, good_of=lambda r: r["passed_gates"].fill_null(False).to_numpy()
-            )
+        choices = subject_choices(subject, rows, slo, config.exclusions)
         plans[subject.relative_path] = plan_markdown(subject, choices, db, landing)
     return plans
