@@ -391,3 +391,24 @@ def test_events_inside_an_exclusion_window_count_neither_for_nor_against_a_versi
     chosen, seen = models([maintenance])
     assert chosen is not None and chosen.version == "m-1"
     assert seen == {"m-1": (6, 6)}
+
+
+def test_the_failure_lead_is_stated_in_whole_hours_days_included(monkeypatch):
+    """The lead before an incident opened reads in hours, a day and more included; every time
+    is written in UTC whatever zone it came in."""
+    from zoneinfo import ZoneInfo
+
+    from retouch_assets.ops import rollback
+    from retouch_assets.ops.incidents import utc_minute
+
+    monkeypatch.setattr(rollback, "FAILURE_LEAD", timedelta(days=1, hours=6))
+    opened = datetime(2026, 10, 6, 12, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    incident = {"incident_id": "RETINC-1", "slo": "colour-fidelity", "scope": "overall"}
+    subject = rollback.incident_subject(
+        incident | {"opened_at": opened}, None, {}, 0.95, "delta_e_mean <= 1.0", "/w"
+    )
+    assert subject.began == opened - timedelta(hours=30)
+    assert subject.began_text == (
+        "RETINC-1 opened 2026-10-06 10:30 UTC; its failure window starts 30 h earlier"
+    )
+    assert utc_minute(opened) == "2026-10-06 10:30"

@@ -33,6 +33,7 @@ from retouch_assets.ops.incidents import (
     FAILURE_LEAD,
     ROLLBACK_PLAN_FILE,
     timeline_file,
+    utc_minute,
 )
 from retouch_assets.ops.markup import markdown_code_block, markdown_text
 from retouch_assets.safe_paths import safe_stem
@@ -193,10 +194,6 @@ def suspects_of(failures: Sequence[Mapping[str, Any]]) -> dict[str, frozenset[st
     return found
 
 
-def _utc(at: datetime) -> str:
-    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
 def _rate(e: VersionEvidence) -> str:
     return f"{e.pass_rate:.1%} ({e.good} of {e.artifacts})"
 
@@ -259,8 +256,8 @@ def plan_markdown(subject: Subject, choices: Sequence[Choice], db: str, landing:
         f"# Rollback plan: {text(subject.title)}",
         "",
         f"- began: {text(subject.began_text)}",
-        f"- evidence: every artifact in scope generated from {_utc(window_start)} to "
-        f"{_utc(subject.began)} (the {LOOKBACK.days} days before it began)",
+        f"- evidence: every artifact in scope generated from {utc_minute(window_start)} UTC to "
+        f"{utc_minute(subject.began)} UTC (the {LOOKBACK.days} days before it began)",
         f"- known-good: {text(subject.criterion)}, at least {subject.min_pass_rate:.0%} good "
         f"over at least {MIN_ARTIFACTS} artifacts; the most recently seen one is chosen",
     ]
@@ -285,7 +282,9 @@ def plan_markdown(subject: Subject, choices: Sequence[Choice], db: str, landing:
             lines.append(f"| {c.label} | none | – | – |")
         else:
             e = c.chosen
-            lines.append(f"| {c.label} | {text(e.version)} | {_rate(e)} | {_utc(e.last_seen)} |")
+            lines.append(
+                f"| {c.label} | {text(e.version)} | {_rate(e)} | {utc_minute(e.last_seen)} UTC |"
+            )
     if not choices:
         lines += [
             "",
@@ -302,7 +301,7 @@ def plan_markdown(subject: Subject, choices: Sequence[Choice], db: str, landing:
             mark = " (suspect)" if e.version in c.suspects else ""
             lines.append(
                 f"| {c.label} | {text(e.version)}{mark} | {_rate(e)} | "
-                f"{_utc(e.first_seen)} | {_utc(e.last_seen)} |"
+                f"{utc_minute(e.first_seen)} UTC | {utc_minute(e.last_seen)} UTC |"
             )
     lines += ["", "## Restore", ""]
     pinned = [c.chosen for c in choices if c.chosen is not None]
@@ -368,7 +367,9 @@ def incident_subject(
     scope_key = f"{incident['slo']}/{incident['scope']}"
     note = f"rolled back after {incident['incident_id']}"
     if freeze is not None:
-        release = f"{scope_key} is frozen since {_utc(freeze.since)} (SLO freeze in force)"
+        release = (
+            f"{scope_key} is frozen since {utc_minute(freeze.since)} UTC (SLO freeze in force)"
+        )
         command = signoff_command(db, note, scope=scope_key)
     else:
         release = f"{scope_key} is not frozen: no sign-off is needed"
@@ -377,8 +378,8 @@ def incident_subject(
         title=f"{incident['incident_id']} ({incident['slo']}, {incident['scope']})",
         relative_path=incident_plan_file(incident["incident_id"]),
         began=incident["opened_at"] - FAILURE_LEAD,
-        began_text=f"{incident['incident_id']} opened {_utc(incident['opened_at'])}; its "
-        f"failure window starts {FAILURE_LEAD.seconds // 3600} h earlier",
+        began_text=f"{incident['incident_id']} opened {utc_minute(incident['opened_at'])} UTC; its "
+        f"failure window starts {int(FAILURE_LEAD.total_seconds() // 3600)} h earlier",
         criterion=f"good by the {incident['slo']} SLO's own indicator ({indicator})",
         min_pass_rate=objective if objective is not None else LOCK_MIN_PASS_RATE,
         release=release,
@@ -401,13 +402,13 @@ def lock_subject(lock: Mapping[str, Any], db: str) -> Subject:
     template = lock["template_id"]
     note = f"template {template} rolled back to a known-good prompt"
     if lock["unlocked_at"] is not None:
-        release = f"the lock was released by a sign-off at {_utc(lock['unlocked_at'])}"
+        release = f"the lock was released by a sign-off at {utc_minute(lock['unlocked_at'])} UTC"
         command = None
     else:
-        release = f"template {template} is locked since {_utc(lock['locked_at'])}"
+        release = f"template {template} is locked since {utc_minute(lock['locked_at'])} UTC"
         command = signoff_command(db, note, template=template)
     return Subject(
-        title=f"template lock of {template} ({_utc(lock['locked_at'])})",
+        title=f"template lock of {template} ({utc_minute(lock['locked_at'])} UTC)",
         relative_path=lock_plan_file(template, lock["locked_at"]),
         began=lock["locked_at"],
         began_text=f"prompt drift {lock['prompt_drift']:.3f} of artifact "
