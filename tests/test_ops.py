@@ -649,3 +649,21 @@ def test_daily_pipeline_refreshes_yesterdays_week():
     )
     request = daily_pipeline(context)
     assert request.partition_key == "2026-10-26"  # Sunday's week
+
+
+def test_the_report_facts_are_what_the_weekly_report_reads(con):
+    """Each key is read by `reports.weekly` (the review queue comes from the reports' own
+    query); every query runs on an empty warehouse."""
+    from retouch_assets.ops.queries import report_facts
+
+    facts = report_facts(con, date(2026, 10, 19), datetime(2026, 10, 26, tzinfo=UTC))
+    assert facts == {
+        "budgets": [],
+        "alerts": [],
+        "incidents": [],
+        "outbox": {},
+        "held": 0,
+        "regressions": [],
+        "locks": [],
+        "held_by_lock": 0,
+    }

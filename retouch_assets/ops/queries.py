@@ -232,10 +232,6 @@ FROM ops.incidents
 WHERE opened_at < $end AND (resolved_at IS NULL OR resolved_at >= $end - INTERVAL 7 DAY)
 ORDER BY number
 """
-_REVIEW_QUEUE = """
-SELECT template_id, priority, array_to_string(reasons, '; ') AS reasons
-FROM retouch.review_queue WHERE week = $week ORDER BY priority, template_id
-"""
 _HELD = """
 SELECT count(*) FROM retouch.gated_outputs WHERE week = $week AND status = $held
 """
@@ -245,13 +241,14 @@ SELECT kind, version, note FROM baselines.version_guardrail WHERE week = $week A
 
 
 def report_facts(con: duckdb.DuckDBPyConnection, week: date, end: datetime) -> dict[str, Any]:
-    """What the weekly reliability report states, for `reliability_markdown`."""
+    """What the weekly report states from the SLO and ops tables (`WeeklyFacts.ops`, read by
+    `reports.weekly`): budgets, alert counts, incidents, the outbox, held artifacts,
+    regressions and template locks as of `end`."""
     of_week = {"week": week}
     return {
         "budgets": fetch_dicts(con, _BUDGETS, of_week),
         "alerts": fetch_dicts(con, _ALERT_COUNTS, of_week),
         "incidents": fetch_dicts(con, _INCIDENTS_OF_WEEK, {"end": end}),
-        "review": fetch_dicts(con, _REVIEW_QUEUE, of_week),
         "outbox": outbox_status_counts(con, week),
         "held": fetch_value(con, _HELD, of_week | {"held": Status.HELD_BY_FREEZE}),
         "regressions": fetch_dicts(con, _REGRESSIONS, of_week),
