@@ -6,7 +6,7 @@ import json
 import logging
 import socket
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
@@ -422,6 +422,87 @@ def test_the_failure_window_covers_the_incident_in_its_scope_and_gate():
     assert (window.dimension, window.value, window.end) == (None, None, FIRED + timedelta(hours=2))
 
 
+def _failed_artifact(i: int, at: datetime, channel: str, gate: str) -> tuple[dict, dict]:
+    """A generation and its gate decision, failing `gate`."""
+    where = {
+        "campaign_id": "c1",
+        "template_id": "tpl-a",
+        "channel": channel,
+        "generated_at": at,
+        "week": date(2026, 10, 19),
+    }
+    generation = where | {
+        "artifact_id": f"a{i}",
+        "attempt": 1,
+        "retouch_version": "r1",
+        "model_version": f"m-{i}",
+        "prompt": "p",
+        "prompt_version": "p-1",
+        "prompt_hash": "h",
+        "seed": 1,
+        "steps": 20,
+        "cfg_scale": 7.0,
+        "processing_ms": 1,
+        "image": "i.png",
+        "master": "m.png",
+        "batch_id": "b",
+        "line_no": i,
+    }
+    decision = where | {
+        "artifact_id": f"a{i}",
+        "attempt": 1,
+        "status": "rejected",
+        "failed_gates": [gate],
+        "unresolved_gates": [gate],
+        "heal_actions": "[]",
+        "proposals": "[]",
+        "review_reasons": [],
+        "delivery_breach": False,
+    }
+    return generation, decision
+
+
+def test_failing_artifacts_inside_an_exclusion_window_of_the_slo_are_left_out(con):
+    """As in the SLO's budget, a failure inside an applied exclusion window of the incident's
+    SLO (and scope) does not explain the incident; one of another SLO's window still does."""
+    from retouch_assets.config import ExclusionWindow, RetouchConfig
+    from retouch_assets.gates.tables import GATE_DECISIONS
+    from retouch_assets.ingest.tables import GENERATIONS
+    from retouch_assets.ops.queries import failing_artifacts
+    from retouch_assets.slo.governance import record_exclusions
+
+    (draft,) = group_incidents([_page(FIRED)], as_of=FIRED + COOL_DOWN * 3)
+    window = failure_window(draft, as_of=FIRED + COOL_DOWN * 3)
+    rows = [
+        _failed_artifact(i, FIRED - timedelta(hours=5 - i), channel, Gate.COLOUR_FIDELITY)
+        for i, channel in enumerate(("web", "email", "web", "email"))
+    ]
+    insert(con, GENERATIONS, [g for g, _ in rows])
+    insert(con, GATE_DECISIONS, [d for _, d in rows])
+    everyone = [r["model_version"] for r in failing_artifacts(con, window)]
+    assert everyone == ["m-0", "m-1", "m-2", "m-3"]
+
+    def excluded(start_hours: int, end_hours: int, scope: str) -> ExclusionWindow:
+        return ExclusionWindow(
+            start=FIRED - timedelta(hours=start_hours),
+            end=FIRED - timedelta(hours=end_hours),
+            scope=scope,
+            reason="CDN migration",
+            approved_by="ana",
+        )
+
+    config = RetouchConfig(
+        exclusions=[
+            excluded(5, 4, "colour-fidelity/overall"),  # a0 (a1 at its end is counted)
+            excluded(4, 1, "channel=web"),  # a2, every SLO
+            excluded(3, 1, "accessibility/overall"),  # another SLO's: nothing
+        ]
+    )
+    record_exclusions(con, config, FIRED - timedelta(days=7))
+    left = [r["model_version"] for r in failing_artifacts(con, window)]
+    assert left == ["m-1", "m-3"]
+
+
 def _failure(model="m-2", prompt="p-1", template="tpl-a"):
     return {"model_version": model, "prompt_version": prompt, "template_id": template}
 
@@ -568,3 +649,21 @@ def test_daily_pipeline_refreshes_yesterdays_week():
     )
     request = daily_pipeline(context)
     assert request.partition_key == "2026-10-26"  # Sunday's week
+
+
+def test_the_report_facts_are_what_the_weekly_report_reads(con):
+    """Each key is read by `reports.weekly` (the review queue comes from the reports' own
+    query); every query runs on an empty warehouse."""
+    from retouch_assets.ops.queries import report_facts
+
+    facts = report_facts(con, date(2026, 10, 19), datetime(2026, 10, 26, tzinfo=UTC))
+    assert facts == {
+        "budgets": [],
+        "alerts": [],
+        "incidents": [],
+        "outbox": {},
+        "held": 0,
+        "regressions": [],
+        "locks": [],
+        "held_by_lock": 0,
+    }

@@ -300,3 +300,115 @@ def test_an_incident_on_a_hostile_scope_has_a_plan_with_its_scope_escaped(scope,
     assert "<a " not in html
     assert "no artifact in scope was generated in the 28 days before it began" in text
     assert "There is no known-good version to roll back to" in text
+
+
+def _signoff(signed_at, effective_from, template="tpl-a"):
+    return {
+        "signoff_id": f"s-{signed_at:%d%H}-{effective_from:%d%H}",
+        "signed_at": signed_at,
+        "kind": "unlock_template",
+        "scope": template,
+        "approver": "Mara",
+        "release_note": "fixed",
+        "effective_from": effective_from,
+    }
+
+
+def test_a_lock_is_released_at_the_end_only_by_sign_offs_known_then(tmp_path):
+    """The report and the rollback plans read one lock release: a sign-off signed after the
+    end (a backfilled week) or effective after it does not release the lock at the end; one
+    signed and effective before it releases it at its effective time, as `active_locks`."""
+    from retouch_assets.migrations import migrate
+    from retouch_assets.ops.queries import template_locks
+    from retouch_assets.slo.tables import SIGNOFFS
+
+    end = T0 + timedelta(days=7)
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        insert(con, TEMPLATE_LOCKS, [_lock_row("tpl-a", T0 + timedelta(days=1), "v2")])
+        insert(
+            con,
+            SIGNOFFS,
+            [
+                _signoff(end + timedelta(days=3), T0 + timedelta(days=2)),  # signed later
+                _signoff(T0 + timedelta(days=2), end + timedelta(hours=1)),  # effective later
+            ],
+        )
+        ((lock,),) = [template_locks(con, end)]
+        assert lock["unlocked_at"] is None
+        assert lock_episodes(template_locks(con, end))[0]["unlocked_at"] is None
+        # At the later end both are known: released at the earliest effective time.
+        assert template_locks(con, end + timedelta(days=7))[0]["unlocked_at"] == T0 + timedelta(
+            days=2
+        )
+        insert(con, SIGNOFFS, [_signoff(T0 + timedelta(days=3), T0 + timedelta(days=4))])
+        assert template_locks(con, end)[0]["unlocked_at"] == T0 + timedelta(days=4)
+        assert active_locks(con) == []
+
+
+def test_events_inside_an_exclusion_window_count_neither_for_nor_against_a_version():
+    """m-1 failed only during planned maintenance and m-2 was good only then: excluded, m-1 is
+    known-good on its other events and m-2 has no counted evidence at all."""
+    from retouch_assets.config import ExclusionWindow, RetouchConfig
+    from retouch_assets.ops.rollback import subject_choices
+
+    maintenance = ExclusionWindow(
+        start=T0 + timedelta(days=5),
+        end=T0 + timedelta(days=6),
+        scope="colour-fidelity/overall",
+        reason="CDN migration",
+        approved_by="ana",
+    )
+    rows = [("m-1", T0 + timedelta(days=1, hours=h), 0.5) for h in range(6)]
+    rows += [("m-1", T0 + timedelta(days=5, hours=h), 2.0) for h in range(6)]
+    rows += [("m-2", T0 + timedelta(days=5, hours=h, minutes=30), 0.5) for h in range(6)]
+    frame = pl.DataFrame(
+        {
+            "generated_at": [at for _, at, _ in rows],
+            "attempt": [1] * len(rows),
+            "template_id": ["tpl-a"] * len(rows),
+            "channel": ["web"] * len(rows),
+            "model_version": [m for m, _, _ in rows],
+            "prompt_version": ["p-1"] * len(rows),
+            "retouch_version": ["r1"] * len(rows),
+            "delta_e_mean": [de for _, _, de in rows],
+            "passed_gates": [de <= 1.0 for _, _, de in rows],
+        }
+    )
+    slo = RetouchConfig().slos[0]
+    assert slo.name == "colour-fidelity"
+    subject = _subject()
+
+    def models(exclusions):
+        (choice,) = [
+            c for c in subject_choices(subject, frame, slo, exclusions) if c.kind == "model_version"
+        ]
+        return choice.chosen, {e.version: (e.good, e.artifacts) for e in choice.candidates}
+
+    chosen, seen = models(())
+    assert chosen is not None and chosen.version == "m-2"
+    assert seen == {"m-1": (6, 12), "m-2": (6, 6)}
+    chosen, seen = models([maintenance])
+    assert chosen is not None and chosen.version == "m-1"
+    assert seen == {"m-1": (6, 6)}
+
+
+def test_the_failure_lead_is_stated_in_whole_hours_days_included(monkeypatch):
+    """The lead before an incident opened reads in hours, a day and more included; every time
+    is written in UTC whatever zone it came in."""
+    from zoneinfo import ZoneInfo
+
+    from retouch_assets.ops import rollback
+    from retouch_assets.ops.incidents import utc_minute
+
+    monkeypatch.setattr(rollback, "FAILURE_LEAD", timedelta(days=1, hours=6))
+    opened = datetime(2026, 10, 6, 12, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    incident = {"incident_id": "RETINC-1", "slo": "colour-fidelity", "scope": "overall"}
+    subject = rollback.incident_subject(
+        incident | {"opened_at": opened}, None, {}, 0.95, "delta_e_mean <= 1.0", "/w"
+    )
+    assert subject.began == opened - timedelta(hours=30)
+    assert subject.began_text == (
+        "RETINC-1 opened 2026-10-06 10:30 UTC; its failure window starts 30 h earlier"
+    )
+    assert utc_minute(opened) == "2026-10-06 10:30"

@@ -107,6 +107,17 @@ def test_a_scoped_window_leaves_out_only_its_dimension_value_and_its_slo():
     assert (other.good, other.total, other.excluded) == (64, 70, 0)
 
 
+def test_counted_events_are_the_budgets_events():
+    """What other steps count for an SLO (the rollback plans) is what its budget counts."""
+    facts = _week()
+    exclusions = [_window(*WEDNESDAY, "channel=web")]
+    eligible, good = e.counted_events(facts, SLO, exclusions)
+    budget = _overall(facts, exclusions)
+    assert (int(good.sum()), int(eligible.sum())) == (budget.good, budget.total) == (63, 67)
+    assert not (good & ~eligible).any()
+    assert e.counted_events(facts, SLO, ())[0].sum() == 70
+
+
 def test_the_daily_facts_record_the_excluded_events_and_lose_none():
     facts = _week()
     window = _window(*WEDNESDAY)

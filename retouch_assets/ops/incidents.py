@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from retouch_assets.config import AlertWindow, format_duration
@@ -74,9 +74,11 @@ class IncidentDraft:
 
 @dataclass(frozen=True)
 class FailureWindow:
-    """Where to look for an incident's failing artifacts: its gate, generation-time window and
-    scope (`dimension` None for the overall scope)."""
+    """Where to look for an incident's failing artifacts: its SLO (whose exclusion windows
+    leave events out) and gate, generation-time window and scope (`dimension` None for the
+    overall scope)."""
 
+    slo: str
     gate: str
     start: datetime
     end: datetime
@@ -112,6 +114,7 @@ def failure_window(draft: IncidentDraft, as_of: datetime) -> FailureWindow:
     opened until it resolved (or `as_of`), in its scope (`dimension=value`, or overall)."""
     dimension, _, value = draft.scope.partition("=")
     return FailureWindow(
+        slo=draft.slo,
         gate=SLO_GATE.get(draft.slo, draft.slo),
         start=draft.opened_at - FAILURE_LEAD,
         end=draft.resolved_at or as_of,
@@ -270,8 +273,9 @@ def timeline_documents(incidents: Sequence[dict], events: Sequence[dict]) -> dic
     }
 
 
-def _utc(at: datetime) -> str:
-    return f"{at:%Y-%m-%d %H:%M}"
+def utc_minute(at: datetime) -> str:
+    """`at` in UTC to the minute, as the ops documents write times."""
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M}"
 
 
 def timeline_markdown(incident: dict, events: Sequence[dict]) -> str:
@@ -286,10 +290,10 @@ def timeline_markdown(incident: dict, events: Sequence[dict]) -> str:
         "",
         f"- severity: {incident['severity']}",
         f"- status: {incident['status']}",
-        f"- opened: {_utc(incident['opened_at'])} UTC",
-        f"- resolved: {_utc(resolved)} UTC" if resolved else "- resolved: not yet",
+        f"- opened: {utc_minute(incident['opened_at'])} UTC",
+        f"- resolved: {utc_minute(resolved)} UTC" if resolved else "- resolved: not yet",
         f"- root cause ({incident['root_cause_category']}): {text(incident['root_cause'])}",
-        f"- postmortem due: {_utc(incident['postmortem_due'])} UTC",
+        f"- postmortem due: {utc_minute(incident['postmortem_due'])} UTC",
         f"- rollback plan: [{ROLLBACK_PLAN_FILE}]({ROLLBACK_PLAN_FILE}) (the last known-good "
         "versions and the commands that restore them)",
         "",
@@ -300,7 +304,7 @@ def timeline_markdown(incident: dict, events: Sequence[dict]) -> str:
     ]
     for e in sorted(events, key=lambda e: (e["event_at"], e["kind"])):
         details = json.loads(e["details"])["text"]
-        lines.append(f"| {_utc(e['event_at'])} | {e['kind']} | {text(details)} |")
+        lines.append(f"| {utc_minute(e['event_at'])} | {e['kind']} | {text(details)} |")
     lines += [
         "",
         f"## Postmortem (due {_hours(POSTMORTEM_DUE)} hours after opening)",

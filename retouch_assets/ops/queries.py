@@ -8,10 +8,12 @@ from datetime import date, datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from retouch_assets.ops.incidents import FailureWindow
 from retouch_assets.ops.tables import ALERT_OUTBOX, INCIDENT_EVENTS, INCIDENTS
 from retouch_assets.vocabulary import (
+    OVERALL,
     UNDELIVERED,
     AlertSeverity,
     Dimension,
@@ -141,22 +143,39 @@ def incident_numbers(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {r["incident_key"]: r["number"] for r in rows}
 
 
+# An applied (not retired) exclusion window of the SLO leaves the event out, as the SLO step
+# does (`slo.engine.excluded_mask`): start <= generated_at < end, in its scope.
+_FAILING_ARTIFACTS = """
+SELECT g.model_version, g.prompt_version, g.template_id
+FROM retouch.gate_decisions d JOIN retouch.generations g USING (artifact_id, attempt)
+WHERE g.generated_at >= $start AND g.generated_at < $end
+  AND list_contains(d.failed_gates, $gate)
+  AND ($dimension IS NULL
+       OR (CASE $dimension WHEN $campaign THEN g.campaign_id
+                           WHEN $template THEN g.template_id
+                           ELSE g.channel END) = $value)
+  AND NOT EXISTS (
+      SELECT 1 FROM slo.exclusion_windows x
+      WHERE x.retired_at IS NULL AND (x.slo IS NULL OR x.slo = $slo)
+        AND g.generated_at >= x.starts_at AND g.generated_at < x.ends_at
+        AND (x.scope = $overall
+             OR x.scope = $campaign || '=' || g.campaign_id
+             OR x.scope = $template || '=' || g.template_id
+             OR x.scope = $channel || '=' || g.channel))
+ORDER BY g.generated_at, g.artifact_id, g.attempt
+"""
+
+
 def failing_artifacts(con: duckdb.DuckDBPyConnection, window: FailureWindow) -> list[dict]:
-    """Artifacts generated in the window and scope that failed the window's gate."""
+    """Artifacts generated in the window and scope that failed the window's gate, less those
+    an exclusion window of its SLO leaves out."""
     return fetch_dicts(
         con,
-        """
-        SELECT g.model_version, g.prompt_version, g.template_id
-        FROM retouch.gate_decisions d JOIN retouch.generations g USING (artifact_id, attempt)
-        WHERE g.generated_at >= $start AND g.generated_at < $end
-          AND list_contains(d.failed_gates, $gate)
-          AND ($dimension IS NULL
-               OR (CASE $dimension WHEN $campaign THEN g.campaign_id
-                                   WHEN $template THEN g.template_id
-                                   ELSE g.channel END) = $value)
-        ORDER BY g.generated_at, g.artifact_id, g.attempt
-        """,
+        _FAILING_ARTIFACTS,
         {
+            "slo": window.slo,
+            "overall": OVERALL,
+            "channel": Dimension.CHANNEL,
             "start": window.start,
             "end": window.end,
             "gate": window.gate,
@@ -213,21 +232,8 @@ FROM ops.incidents
 WHERE opened_at < $end AND (resolved_at IS NULL OR resolved_at >= $end - INTERVAL 7 DAY)
 ORDER BY number
 """
-_REVIEW_QUEUE = """
-SELECT template_id, priority, array_to_string(reasons, '; ') AS reasons
-FROM retouch.review_queue WHERE week = $week ORDER BY priority, template_id
-"""
 _HELD = """
 SELECT count(*) FROM retouch.gated_outputs WHERE week = $week AND status = $held
-"""
-# Template locks begun before the end of the week, with the sign-off that released each.
-_LOCKS = """
-SELECT l.template_id, l.locked_at, l.cause_artifact_id, l.prompt_version, l.prompt_drift,
-       l.threshold, l.fallback_prompt_version,
-       (SELECT min(s.signed_at) FROM ops.signoffs s
-         WHERE s.kind = $unlock AND s.scope = l.template_id
-           AND s.effective_from >= l.locked_at) AS unlocked_at
-FROM retouch.template_locks l WHERE l.locked_at < $end ORDER BY l.locked_at
 """
 _REGRESSIONS = """
 SELECT kind, version, note FROM baselines.version_guardrail WHERE week = $week AND regressed
@@ -235,19 +241,52 @@ SELECT kind, version, note FROM baselines.version_guardrail WHERE week = $week A
 
 
 def report_facts(con: duckdb.DuckDBPyConnection, week: date, end: datetime) -> dict[str, Any]:
-    """What the weekly reliability report states, for `reliability_markdown`."""
+    """What the weekly report states from the SLO and ops tables (`WeeklyFacts.ops`, read by
+    `reports.weekly`): budgets, alert counts, incidents, the outbox, held artifacts,
+    regressions and template locks as of `end`."""
     of_week = {"week": week}
     return {
         "budgets": fetch_dicts(con, _BUDGETS, of_week),
         "alerts": fetch_dicts(con, _ALERT_COUNTS, of_week),
         "incidents": fetch_dicts(con, _INCIDENTS_OF_WEEK, {"end": end}),
-        "review": fetch_dicts(con, _REVIEW_QUEUE, of_week),
         "outbox": outbox_status_counts(con, week),
         "held": fetch_value(con, _HELD, of_week | {"held": Status.HELD_BY_FREEZE}),
         "regressions": fetch_dicts(con, _REGRESSIONS, of_week),
-        "locks": fetch_dicts(con, _LOCKS, {"end": end, "unlock": SignoffKind.UNLOCK_TEMPLATE}),
+        "locks": template_locks(con, end),
         "held_by_lock": fetch_value(con, _HELD, of_week | {"held": Status.HELD_BY_TEMPLATE_LOCK}),
     }
+
+
+# ---- template locks and versions, for the report and the rollback plans ------------------
+
+# Template locks begun before $end, each with when it was released as of $end: the earliest
+# `effective_from` of an unlock sign-off of its template effective at or after the lock began
+# (as `gates.locks.active_locks` releases it), counting only sign-offs signed and effective
+# before $end; a later sign-off leaves it locked at $end.
+_LOCKS = """
+SELECT l.template_id, l.locked_at, l.cause_artifact_id, l.prompt_version, l.prompt_drift,
+       l.threshold, l.fallback_prompt_version,
+       (SELECT min(s.effective_from) FROM ops.signoffs s
+         WHERE s.kind = $unlock AND s.scope = l.template_id
+           AND s.effective_from >= l.locked_at
+           AND s.signed_at < $end AND s.effective_from < $end) AS unlocked_at
+FROM retouch.template_locks l WHERE l.locked_at < $end ORDER BY l.locked_at, l.template_id
+"""
+_VERSIONS = """
+SELECT artifact_id, attempt, model_version, prompt_version, retouch_version
+FROM retouch.generations WHERE generated_at >= $start AND generated_at < $end
+"""
+
+
+def template_locks(con: duckdb.DuckDBPyConnection, end: datetime) -> list[dict]:
+    """Every template lock begun before `end`, with `unlocked_at`: when a sign-off known at
+    `end` released it (None: still locked at `end`)."""
+    return fetch_dicts(con, _LOCKS, {"end": end, "unlock": SignoffKind.UNLOCK_TEMPLATE})
+
+
+def versions(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.DataFrame:
+    """The versions of every artifact generated in start <= generated_at < end."""
+    return con.sql(_VERSIONS, params={"start": start, "end": end}).pl()
 
 
 def budgets_for_metrics(con: duckdb.DuckDBPyConnection, week: date) -> list[dict]:

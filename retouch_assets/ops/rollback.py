@@ -26,20 +26,21 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from retouch_assets.config import RetouchConfig
+from retouch_assets.config import ExclusionWindow, RetouchConfig, Slo
+from retouch_assets.ops import queries
 from retouch_assets.ops.incidents import (
     DOMINANT_SHARE,
     FAILURE_LEAD,
     ROLLBACK_PLAN_FILE,
     timeline_file,
+    utc_minute,
 )
 from retouch_assets.ops.markup import markdown_code_block, markdown_text
 from retouch_assets.safe_paths import safe_stem
-from retouch_assets.slo.engine import sli_events
+from retouch_assets.slo.engine import counted_events
 from retouch_assets.slo.governance import Freeze, active_freezes
 from retouch_assets.slo.queries import load_facts
-from retouch_assets.vocabulary import OVERALL, SignoffKind
-from retouch_assets.warehouse import fetch_dicts
+from retouch_assets.vocabulary import OVERALL
 
 # How far back the evidence reaches: four weeks, about an SLO window.
 LOOKBACK = timedelta(days=28)
@@ -193,10 +194,6 @@ def suspects_of(failures: Sequence[Mapping[str, Any]]) -> dict[str, frozenset[st
     return found
 
 
-def _utc(at: datetime) -> str:
-    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
 def _rate(e: VersionEvidence) -> str:
     return f"{e.pass_rate:.1%} ({e.good} of {e.artifacts})"
 
@@ -259,8 +256,8 @@ def plan_markdown(subject: Subject, choices: Sequence[Choice], db: str, landing:
         f"# Rollback plan: {text(subject.title)}",
         "",
         f"- began: {text(subject.began_text)}",
-        f"- evidence: every artifact in scope generated from {_utc(window_start)} to "
-        f"{_utc(subject.began)} (the {LOOKBACK.days} days before it began)",
+        f"- evidence: every artifact in scope generated from {utc_minute(window_start)} UTC to "
+        f"{utc_minute(subject.began)} UTC (the {LOOKBACK.days} days before it began)",
         f"- known-good: {text(subject.criterion)}, at least {subject.min_pass_rate:.0%} good "
         f"over at least {MIN_ARTIFACTS} artifacts; the most recently seen one is chosen",
     ]
@@ -285,7 +282,9 @@ def plan_markdown(subject: Subject, choices: Sequence[Choice], db: str, landing:
             lines.append(f"| {c.label} | none | – | – |")
         else:
             e = c.chosen
-            lines.append(f"| {c.label} | {text(e.version)} | {_rate(e)} | {_utc(e.last_seen)} |")
+            lines.append(
+                f"| {c.label} | {text(e.version)} | {_rate(e)} | {utc_minute(e.last_seen)} UTC |"
+            )
     if not choices:
         lines += [
             "",
@@ -302,7 +301,7 @@ def plan_markdown(subject: Subject, choices: Sequence[Choice], db: str, landing:
             mark = " (suspect)" if e.version in c.suspects else ""
             lines.append(
                 f"| {c.label} | {text(e.version)}{mark} | {_rate(e)} | "
-                f"{_utc(e.first_seen)} | {_utc(e.last_seen)} |"
+                f"{utc_minute(e.first_seen)} UTC | {utc_minute(e.last_seen)} UTC |"
             )
     lines += ["", "## Restore", ""]
     pinned = [c.chosen for c in choices if c.chosen is not None]
@@ -368,7 +367,9 @@ def incident_subject(
     scope_key = f"{incident['slo']}/{incident['scope']}"
     note = f"rolled back after {incident['incident_id']}"
     if freeze is not None:
-        release = f"{scope_key} is frozen since {_utc(freeze.since)} (SLO freeze in force)"
+        release = (
+            f"{scope_key} is frozen since {utc_minute(freeze.since)} UTC (SLO freeze in force)"
+        )
         command = signoff_command(db, note, scope=scope_key)
     else:
         release = f"{scope_key} is not frozen: no sign-off is needed"
@@ -377,8 +378,8 @@ def incident_subject(
         title=f"{incident['incident_id']} ({incident['slo']}, {incident['scope']})",
         relative_path=incident_plan_file(incident["incident_id"]),
         began=incident["opened_at"] - FAILURE_LEAD,
-        began_text=f"{incident['incident_id']} opened {_utc(incident['opened_at'])}; its "
-        f"failure window starts {FAILURE_LEAD.seconds // 3600} h earlier",
+        began_text=f"{incident['incident_id']} opened {utc_minute(incident['opened_at'])} UTC; its "
+        f"failure window starts {int(FAILURE_LEAD.total_seconds() // 3600)} h earlier",
         criterion=f"good by the {incident['slo']} SLO's own indicator ({indicator})",
         min_pass_rate=objective if objective is not None else LOCK_MIN_PASS_RATE,
         release=release,
@@ -401,13 +402,13 @@ def lock_subject(lock: Mapping[str, Any], db: str) -> Subject:
     template = lock["template_id"]
     note = f"template {template} rolled back to a known-good prompt"
     if lock["unlocked_at"] is not None:
-        release = f"the lock was released by a sign-off at {_utc(lock['unlocked_at'])}"
+        release = f"the lock was released by a sign-off at {utc_minute(lock['unlocked_at'])} UTC"
         command = None
     else:
-        release = f"template {template} is locked since {_utc(lock['locked_at'])}"
+        release = f"template {template} is locked since {utc_minute(lock['locked_at'])} UTC"
         command = signoff_command(db, note, template=template)
     return Subject(
-        title=f"template lock of {template} ({_utc(lock['locked_at'])})",
+        title=f"template lock of {template} ({utc_minute(lock['locked_at'])} UTC)",
         relative_path=lock_plan_file(template, lock["locked_at"]),
         began=lock["locked_at"],
         began_text=f"prompt drift {lock['prompt_drift']:.3f} of artifact "
@@ -440,42 +441,36 @@ def scope_filter(frame: pl.DataFrame, scope: str) -> pl.DataFrame:
 
 
 def subject_choices(
-    subject: Subject, frame: pl.DataFrame, good_of: Any, eligible_of: Any = None
+    subject: Subject,
+    frame: pl.DataFrame,
+    slo: Slo | None = None,
+    exclusions: Sequence[ExclusionWindow] = (),
 ) -> list[Choice]:
     """The choice of each version kind for `subject` from `frame` (already cut to its scope):
-    rows in its evidence window, `eligible_of(rows)` / `good_of(rows)` as boolean arrays."""
+    rows in its evidence window, good by `slo`'s indicator less the events its exclusion
+    windows leave out (they count neither for nor against a version, as in its budget); with
+    no SLO (a lock), every row counts and is good when it passed every gate."""
     # The facts' times are in polars' "UTC"; DuckDB's rows carry "Etc/UTC": compare in one.
     began = subject.began.astimezone(UTC)
     rows = frame.filter(
         (pl.col("generated_at") >= began - LOOKBACK) & (pl.col("generated_at") < began)
     )
-    eligible = eligible_of(rows) if eligible_of else np.ones(len(rows), dtype=bool)
-    found = evidence(rows.filter(pl.Series(eligible)), good_of(rows)[eligible])
+    if slo is None:
+        eligible = np.ones(len(rows), dtype=bool)
+        good = rows["passed_gates"].fill_null(False).to_numpy().astype(bool)
+    else:
+        eligible, good = counted_events(rows, slo, exclusions)
+    found = evidence(rows.filter(pl.Series(eligible)), good[eligible])
     return choose(found, subject.min_pass_rate, subject.suspects)
 
 
 # ---- the warehouse side, for the ops step ------------------------------------------------
 
-_VERSIONS = """
-SELECT artifact_id, attempt, model_version, prompt_version, retouch_version
-FROM retouch.generations WHERE generated_at >= $start AND generated_at < $end
-"""
-# Template locks begun before $end, each with the first unlock sign-off effective after it.
-_LOCKS = """
-SELECT l.template_id, l.locked_at, l.cause_artifact_id, l.prompt_version, l.prompt_drift,
-       l.fallback_prompt_version,
-       (SELECT min(s.effective_from) FROM ops.signoffs s
-         WHERE s.kind = $unlock AND s.scope = l.template_id
-           AND s.effective_from >= l.locked_at) AS unlocked_at
-FROM retouch.template_locks l WHERE l.locked_at < $end ORDER BY l.template_id, l.locked_at
-"""
-
 
 def _artifacts(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.DataFrame:
     """Every artifact's SLI facts and versions, start <= generated_at < end."""
     facts = load_facts(con, start, end)
-    versions = con.sql(_VERSIONS, params={"start": start, "end": end}).pl()
-    return facts.join(versions, on=["artifact_id", "attempt"], how="inner")
+    return facts.join(queries.versions(con, start, end), on=["artifact_id", "attempt"], how="inner")
 
 
 def rollback_plans(
@@ -489,9 +484,7 @@ def rollback_plans(
 ) -> dict[str, str]:
     """rollback-plan.md of every incident and every template lock begun before `end`, by path
     under the reports folder. `failures` holds each incident's failing artifacts by its key."""
-    locks = lock_episodes(
-        fetch_dicts(con, _LOCKS, {"end": end, "unlock": SignoffKind.UNLOCK_TEMPLATE})
-    )
+    locks = lock_episodes(queries.template_locks(con, end))
     subjects: list[tuple[Subject, Any]] = []
     slos = {s.name: s for s in config.slos}
     freezes = {f.key: f for f in active_freezes(con, end)}
@@ -520,16 +513,6 @@ def rollback_plans(
     plans = {}
     for subject, (scope, slo) in subjects:
         rows = scope_filter(frame, scope)
-        if slo is not None:
-            choices = subject_choices(
-                subject,
-                rows,
-                good_of=lambda r, slo=slo: sli_events(r, slo)[1],
-                eligible_of=lambda r, slo=slo: sli_events(r, slo)[0],
-            )
-        else:
-            choices = subject_choices(
-                subject, rows, good_of=lambda r: r["passed_gates"].fill_null(False).to_numpy()
-            )
+        choices = subject_choices(subject, rows, slo, config.exclusions)
         plans[subject.relative_path] = plan_markdown(subject, choices, db, landing)
     return plans
