@@ -24,7 +24,14 @@ from retouch_assets.reports.kpi import kpi_rows, periods
 from retouch_assets.reports.markdown import md, weekly_markdown
 from retouch_assets.reports.render import environment, relative_href, render_html
 from retouch_assets.reports.rootcause import drivers, top_drivers
-from retouch_assets.reports.weekly import WeeklyFacts, freezes, headline, weekly_view
+from retouch_assets.reports.weekly import (
+    WeeklyFacts,
+    alert_episodes,
+    alert_timeline,
+    freezes,
+    headline,
+    weekly_view,
+)
 from retouch_assets.warehouse import connect
 from tests.conftest import REPO_ROOT
 
@@ -252,6 +259,48 @@ def test_freezes_are_summarised_per_slo_not_listed_per_scope():
     assert summary["release"].startswith('retouch signoff --scope "colour-fidelity/*"')
     (badge,) = headline(budgets)
     assert badge["state"] == "Budget exhausted" and badge["left"] == "0 %" and badge["css"] == "bad"
+
+
+def _alert(week, fired, resolved, scope="overall", severity="page"):
+    return {
+        "week": week,
+        "slo": "colour-fidelity",
+        "scope": scope,
+        "severity": severity,
+        "long_window": "1h",
+        "fired_at": fired,
+        "resolved_at": resolved,
+        "low_traffic": False,
+    }
+
+
+def test_an_alert_firing_across_a_week_boundary_is_one_episode():
+    w1, w2 = date(2026, 10, 5), date(2026, 10, 12)
+    monday = datetime(2026, 10, 12, tzinfo=UTC)
+    alerts = [
+        # Still firing at the end of w1 (stored unresolved), resolved on Wednesday of w2.
+        _alert(w1, monday - timedelta(days=1), None),
+        _alert(w2, monday + timedelta(minutes=5), monday + timedelta(days=2)),
+        # Another lane: unresolved in w1 and not firing at w2's first tick: ends with w1.
+        _alert(w1, monday - timedelta(hours=3), None, scope="channel=web"),
+        # Still firing at the end of the latest week: open.
+        _alert(w2, monday + timedelta(days=6), None, scope="channel=web"),
+        # Resolved exactly at the latest week's end: not open.
+        _alert(w2, monday + timedelta(days=6), monday + timedelta(days=7), severity="ticket"),
+    ]
+    episodes = alert_episodes(alerts, w2)
+    spans = sorted((e["scope"], e["severity"], e["fired_at"], e["resolved_at"]) for e in episodes)
+    assert spans == [
+        ("channel=web", "page", monday - timedelta(hours=3), monday),
+        ("channel=web", "page", monday + timedelta(days=6), None),
+        ("overall", "page", monday - timedelta(days=1), monday + timedelta(days=2)),
+        ("overall", "ticket", monday + timedelta(days=6), monday + timedelta(days=7)),
+    ]
+    facts = _facts([])
+    facts.alerts = alerts
+    chart, left_out = alert_timeline(facts)
+    assert chart is not None and left_out == 0
+    assert chart.marks == 4  # one bar per episode: the week boundary split none
 
 
 def test_relative_links_encode_each_segment(tmp_path: Path):

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from retouch_assets.partitions import week_window
 from retouch_assets.qa.stats import durations_by_week, labels_by_template
 from retouch_assets.reports import charts
 from retouch_assets.reports.kpi import KpiRow
@@ -13,6 +14,8 @@ from retouch_assets.reports.rootcause import Driver, top_drivers
 from retouch_assets.vocabulary import (
     FROZEN_STATES,
     OVERALL,
+    AlertSeverity,
+    IncidentStatus,
     OutboxStatus,
     PolicyState,
     ReviewPriority,
@@ -151,7 +154,7 @@ def actions(facts: WeeklyFacts, frozen: list[dict]) -> list[dict]:
                 "href": "#freezes",
             }
         )
-    open_incidents = [i for i in ops["incidents"] if i["status"] == "open"]
+    open_incidents = [i for i in ops["incidents"] if i["status"] == IncidentStatus.OPEN]
     if open_incidents:
         out.append(
             {"text": f"{plural(len(open_incidents), 'incident')} open", "href": "#incidents"}
@@ -272,11 +275,50 @@ def burn_down(facts: WeeklyFacts) -> charts.Chart | None:
     )
 
 
+ALERT_STEP = timedelta(minutes=5)  # the engine's evaluation step (`slo.engine.evaluate_alerts`)
+
+
+def alert_episodes(alerts: list[dict], week: date) -> list[dict]:
+    """The stored alert episodes as they happened. The engine replays each week on its own:
+    an alert still firing at a week's end is stored unresolved (`resolved_at` NULL) and the
+    next week stores it again from its first tick. An unresolved row of an earlier week than
+    `week` (the latest) ends with its week; then episodes of one alert (SLO, scope, severity,
+    long window) that touch (at most one evaluation step apart) or overlap are joined. Only
+    an episode still firing at the latest week's end stays unresolved (None)."""
+    by_alert: dict[tuple, list[dict]] = defaultdict(list)
+    for a in alerts:
+        end, still = a["resolved_at"], False
+        if end is None:
+            end, still = week_window(a["week"])[1], a["week"] >= week
+        key = (a["slo"], a["scope"], a["severity"], a["long_window"])
+        by_alert[key].append({**a, "resolved_at": end, "still_firing": still})
+    out = []
+    for rows in by_alert.values():
+        rows.sort(key=lambda r: r["fired_at"])
+        merged = [rows[0]]
+        for r in rows[1:]:
+            last = merged[-1]
+            if r["fired_at"] <= last["resolved_at"] + ALERT_STEP:
+                if r["resolved_at"] >= last["resolved_at"]:
+                    last["resolved_at"] = r["resolved_at"]
+                    last["still_firing"] = r["still_firing"]
+                last["low_traffic"] = last["low_traffic"] and r["low_traffic"]
+            else:
+                merged.append(r)
+        out += merged
+    for e in out:
+        if e.pop("still_firing"):
+            e["resolved_at"] = None
+    return sorted(out, key=lambda e: (e["slo"], e["scope"], e["fired_at"]))
+
+
 def alert_timeline(facts: WeeklyFacts, span_days: int = 28) -> tuple[charts.Chart | None, int]:
     """Burn-rate alert episodes on a timeline (lanes by SLO and scope); the lanes left out."""
     start = facts.end - timedelta(days=span_days)
     lanes: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
-    for a in facts.alerts:
+    for a in alert_episodes(facts.alerts, facts.week):
+        if a["resolved_at"] is not None and a["resolved_at"] < start:
+            continue  # ended before the span (an unresolved row of a week before it)
         flag = LOW_TRAFFIC if a["low_traffic"] else ""
         lanes[f"{a['slo']} · {a['scope']}{flag}"].append(
             (a["fired_at"], a["resolved_at"], a["severity"])
@@ -289,7 +331,7 @@ def alert_timeline(facts: WeeklyFacts, span_days: int = 28) -> tuple[charts.Char
         lanes.items(),
         key=lambda kv: (
             kv[0].endswith(LOW_TRAFFIC),
-            -sum(1 for e in kv[1] if e[2] == "page"),
+            -sum(1 for e in kv[1] if e[2] == AlertSeverity.PAGE),
             -len(kv[1]),
             kv[0],
         ),
