@@ -17,6 +17,7 @@ from retouch_assets.reports.build import (
     WEEKLY_HTML,
     WEEKLY_MD,
     months_of_weeks,
+    weekly_facts,
     write_monthly,
     write_weekly,
 )
@@ -28,10 +29,12 @@ from retouch_assets.reports.weekly import (
     WeeklyFacts,
     alert_episodes,
     alert_timeline,
+    burn_down_curves,
     freezes,
     headline,
     weekly_view,
 )
+from retouch_assets.slo.engine import budget_consumed
 from retouch_assets.warehouse import connect
 from tests.conftest import REPO_ROOT
 
@@ -303,6 +306,39 @@ def test_an_alert_firing_across_a_week_boundary_is_one_episode():
     assert chart.marks == 4  # one bar per episode: the week boundary split none
 
 
+def test_each_burn_down_runs_over_its_own_window_to_the_weeks_figure():
+    objective = {"colour-fidelity": 0.95, "wcag": 0.99}
+    windows = {"colour-fidelity": timedelta(days=28), "wcag": timedelta(days=7)}
+    end = datetime(2026, 10, 19, tzinfo=UTC)
+    daily = []
+    for slo in objective:  # 40 days: bad days outside the 7-day window must not count
+        for i in range(1, 41):
+            day = end.date() - timedelta(days=i)
+            daily.append({"slo": slo, "day": day, "total": 100, "good": 100 - i % 5})
+    budgets = []
+    for slo, target in objective.items():
+        first = end.date() - windows[slo]
+        rows = [r for r in daily if r["slo"] == slo and r["day"] >= first]
+        good, total = sum(r["good"] for r in rows), sum(r["total"] for r in rows)
+        budgets.append(
+            {
+                "slo": slo,
+                "scope": "overall",
+                "objective": target,
+                "budget_consumed": budget_consumed(good, total, target),
+            }
+        )
+    facts = _facts(budgets)
+    facts.daily, facts.slo_windows = daily, windows
+    days, series = burn_down_curves(facts)
+    assert len(days) == 28 and days[-1] == end.date() - timedelta(days=1)
+    for s, b in zip(series, budgets, strict=True):
+        assert s.name == b["slo"]
+        assert s.values[-1] == pytest.approx(b["budget_consumed"] * 100)
+    wcag = series[1].values
+    assert list(wcag[:21]) == [None] * 21 and None not in wcag[21:]
+
+
 def test_relative_links_encode_each_segment(tmp_path: Path):
     image = tmp_path / "landing" / "batch #1" / "images" / "a?b.png"
     page = tmp_path / "reports" / "2026-10-05"
@@ -360,6 +396,12 @@ def test_the_sample_reports_are_written_escaped_and_compact(sample_copy):
     assert "## SLO status" in text and "## KPI before / after" in text
     assert len(text.splitlines()) < 60
     with connect(sample_copy.db) as con:
+        facts = weekly_facts(con, date(2026, 10, 5), CONFIG, sample_copy.reports)
+        _, curves = burn_down_curves(facts)
+        overall = {b["slo"]: b for b in facts.ops["budgets"] if b["scope"] == "overall"}
+        assert curves
+        for curve in curves:  # the last point is the week's stored figure
+            assert curve.values[-1] == pytest.approx(overall[curve.name]["budget_consumed"] * 100)
         con.execute("UPDATE retouch.review_queue SET template_id = $h", {"h": HOSTILE})
         report = write_weekly(
             con,

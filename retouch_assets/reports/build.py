@@ -25,7 +25,7 @@ from retouch_assets.reports.render import (
     review_images,
 )
 from retouch_assets.reports.rootcause import drivers
-from retouch_assets.reports.weekly import WeeklyFacts, weekly_view
+from retouch_assets.reports.weekly import DEFAULT_WINDOW, WeeklyFacts, weekly_view, window_days
 from retouch_assets.safe_paths import write_text_atomic
 from retouch_assets.slo.queries import load_facts
 
@@ -84,7 +84,7 @@ def weekly_facts(
     first_shown = max(all_weeks[0] if all_weeks else week, week - timedelta(weeks=TREND_WEEKS - 1))
     shown = [first_shown + timedelta(weeks=i) for i in range((week - first_shown).days // 7 + 1)]
     history = queries.budget_history(con, shown[0], week)
-    longest = max((s.window for s in config.slos), default=timedelta(days=30))
+    longest = max((s.window for s in config.slos), default=DEFAULT_WINDOW)
     frame = load_facts(con, start - timedelta(weeks=1), end)
     dims = queries.dimensions(con, start - timedelta(weeks=1), end)
     if len(frame):
@@ -103,7 +103,7 @@ def weekly_facts(
         end=end,
         ops=ops,
         history=history,
-        daily=queries.daily_sli(con, (end - longest).date(), end),
+        daily=queries.daily_sli(con, end.date() - timedelta(days=window_days(longest)), end),
         alerts=queries.alerts_in_span(con, end - timedelta(days=28), end),
         review=queries.review_queue(con, week),
         releases=queries.recent_releases(con, end),
@@ -117,6 +117,7 @@ def weekly_facts(
         slow_seconds=config.review.slow_review_seconds,
         weeks=shown,
         timelines=_timelines(ops["incidents"], page_dir),
+        slo_windows={s.name: s.window for s in config.slos},
     )
 
 

@@ -40,6 +40,7 @@ STATE_CLASSES = {
     PolicyState.EXHAUSTED: "bad",
 }
 LOW_TRAFFIC = " (low traffic)"
+DEFAULT_WINDOW = timedelta(days=30)  # an SLO's window when the config names none
 POLICY_LINES = ((60.0, "freeze new work (60 %)"), (90.0, "SLO freeze (90 %)"))
 
 
@@ -65,6 +66,7 @@ class WeeklyFacts:
     slow_seconds: float
     weeks: list[date]  # the weeks shown in trends, oldest first
     timelines: dict[str, str] = field(default_factory=dict)  # incident id -> relative link
+    slo_windows: dict[str, timedelta] = field(default_factory=dict)  # per SLO, from the config
 
 
 @dataclass(frozen=True)
@@ -233,40 +235,54 @@ def sli_charts(facts: WeeklyFacts) -> list[charts.Chart]:
     return out
 
 
-def burn_down(facts: WeeklyFacts) -> charts.Chart | None:
-    """Budget consumed over each SLO's window ending with the week, day by day, with the
-    60 % and 90 % policy lines. Consumption at a day is the window's bad events so far over
-    the whole window's allowed bad events, so the last point is the week's figure."""
+def window_days(window: timedelta) -> int:
+    return max(1, -(-window // timedelta(days=1)))  # whole days, rounded up
+
+
+def burn_down_curves(facts: WeeklyFacts) -> tuple[list[date], list[charts.Series]]:
+    """Budget consumed (%) per SLO over its own window ending with the week, day by day:
+    the window's bad events so far over the whole window's allowed bad events, so the last
+    point is the week's `slo.error_budget.budget_consumed`. The days span the longest
+    window; an SLO with a shorter one has no point before its window starts."""
     overall = {b["slo"]: b for b in facts.ops["budgets"] if b["scope"] == OVERALL}
     if not overall:
-        return None
-    days_back = int(max(b.get("window_days") or 30 for b in facts.history or [{}]))
-    first = (facts.end - timedelta(days=days_back)).date()
-    days = [first + timedelta(days=i) for i in range(days_back)]
+        return [], []
+    spans = {slo: window_days(facts.slo_windows.get(slo, DEFAULT_WINDOW)) for slo in overall}
+    last = facts.end.date()
+    days_back = max(spans.values())
+    days = [last - timedelta(days=days_back - i) for i in range(days_back)]
     daily: dict[str, dict[date, dict]] = defaultdict(dict)
     for r in facts.daily:
         daily[r["slo"]][r["day"]] = r
     series = []
     for slo, b in sorted(overall.items()):
         rows = daily.get(slo, {})
-        total = sum(r["total"] for d, r in rows.items() if d >= first)
+        first = last - timedelta(days=spans[slo])
+        total = sum(r["total"] for d, r in rows.items() if first <= d < last)
         allowed = (1 - b["objective"]) * total
         if allowed <= 0:
             continue
         bad, values = 0, []
         for d in days:
-            r = rows.get(d)
+            r = rows.get(d) if d >= first else None
             if r:
                 bad += r["total"] - r["good"]
-            values.append(bad / allowed * 100)
+            values.append(bad / allowed * 100 if d >= first else None)
         series.append(charts.Series(slo, values))
+    return days, series
+
+
+def burn_down(facts: WeeklyFacts) -> charts.Chart | None:
+    """The burn-down curves with the 60 % and 90 % policy lines."""
+    days, series = burn_down_curves(facts)
     if not series:
         return None
     return charts.line_chart(
         "burn-down",
         "Error budget consumed over the window",
-        f"Budget consumed per SLO, day by day over the {days_back}-day window ending "
-        f"{facts.end:%Y-%m-%d}, with the 60 % (freeze new work) and 90 % (SLO freeze) lines.",
+        f"Budget consumed per SLO, day by day over its own window (up to {len(days)} days) "
+        f"ending {facts.end:%Y-%m-%d}, with the 60 % (freeze new work) and 90 % (SLO freeze) "
+        "lines.",
         [f"{d:%d %b}" for d in days],
         series,
         lambda v: f"{v:.0f} %",
