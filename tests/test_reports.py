@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from retouch_assets.config import Review, load_config
+from retouch_assets.config import ExclusionWindow, Review, load_config
 from retouch_assets.qa.stats import backlog_rows, durations_by_week, labels_by_template, percentile
 from retouch_assets.reports import charts
 from retouch_assets.reports.build import (
@@ -198,6 +198,17 @@ def test_drivers_rank_by_budget_burn_with_the_weekly_move():
     reviewer = [d for d in found if d.dimension == "reviewer"]
     assert reviewer[0].value == "(not reviewed)" and reviewer[0].move == pytest.approx(50.0)
     assert top_drivers(found)[0].burn == model[0].burn
+    # The same failures inside a planned-maintenance window count for nothing.
+    window = ExclusionWindow(
+        start=start,
+        end=start + timedelta(days=2),
+        scope="overall",
+        reason="CDN migration",
+        approved_by="Ana Ruiz",
+    )
+    excluded = drivers(pl.DataFrame(rows), list(CONFIG.slos), start, [window])
+    assert not top_drivers(excluded)
+    assert all(d.failures == 0 for d in excluded)
 
 
 def _budget(scope, consumed, state, low=False):

@@ -107,7 +107,7 @@ def weekly_facts(
         alerts=queries.alerts_in_span(con, end - timedelta(days=28), end),
         review=queries.review_queue(con, week),
         releases=queries.recent_releases(con, end),
-        drivers=drivers(frame, list(config.slos), start),
+        drivers=drivers(frame, list(config.slos), start, config.exclusions),
         overlay=queries.overlay_by_campaign(con, week, week),
         cost=queries.cost_by_template(con, _months_back(month, COST_MONTHS - 1), month),
         kpis=_kpis(con, before, after),

@@ -132,6 +132,16 @@ def excluded_mask(
     return exclusion_ids(facts, slo, exclusions) != None  # noqa: E711 (elementwise)
 
 
+def counted_events(
+    facts: pl.DataFrame, slo: Slo, exclusions: Sequence[ExclusionWindow]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(eligible, good) masks like `sli_events`, less the events an exclusion window of `slo`
+    leaves out: they count neither for nor against anything."""
+    eligible, good = sli_events(facts, slo)
+    counted = eligible & ~excluded_mask(facts, slo, exclusions)
+    return counted, good & counted
+
+
 def scopes(facts: pl.DataFrame, slo: Slo) -> list[tuple[str, str | None, np.ndarray]]:
     """(scope label, dimension, row mask): overall, then each value of each dimension."""
     result: list[tuple[str, str | None, np.ndarray]] = [
