@@ -16,6 +16,7 @@ from retouch_assets.reports.build import (
     MONTHLY_HTML,
     WEEKLY_HTML,
     WEEKLY_MD,
+    monthly_facts,
     months_of_weeks,
     weekly_facts,
     write_monthly,
@@ -422,6 +423,23 @@ def test_the_sample_reports_are_written_escaped_and_compact(sample_copy):
             Path(sample_copy.settings.landing_dir),
         )
         monthly = write_monthly(con, date(2026, 10, 1), sample_copy.reports, chromium=None)
+        # October is the weeks whose Monday falls in it (5 Oct .. 1 Nov) for incidents too.
+        for number, opened in ((9001, "2026-11-01T12:00Z"), (9002, "2026-10-03T12:00Z")):
+            con.execute(
+                "INSERT INTO ops.incidents (incident_id, number, incident_key, slo, scope, "
+                "severity, status, opened_at, resolved_at, alerts, root_cause, "
+                "root_cause_category, postmortem_due) VALUES ($id, $n, $id, 'delivery', "
+                "'overall', 'sev2', 'resolved', $at::TIMESTAMPTZ, "
+                "$at::TIMESTAMPTZ + INTERVAL 1 HOUR, 1, 'x', 'other', $at::TIMESTAMPTZ)",
+                {"id": f"RETINC-{number}", "n": number, "at": opened},
+            )
+        october = monthly_facts(con, date(2026, 10, 1), sample_copy.reports)
+    ids = {i["incident_id"] for i in october.incidents}
+    assert "RETINC-9001" in ids and "RETINC-9002" not in ids
+    assert (october.start, october.end) == (
+        datetime(2026, 10, 5, tzinfo=UTC),
+        datetime(2026, 11, 2, tzinfo=UTC),
+    )
     chat = report.markdown.read_text()
     assert "<!channel>" not in chat and "&lt;!channel&gt;" in chat
     assert "<script>" not in report.html.read_text()

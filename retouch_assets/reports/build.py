@@ -3,7 +3,7 @@ in `defs/ops/reports.py` call `write_weekly` and `write_monthly`."""
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -155,10 +155,11 @@ def _weeks_of_month(month: date) -> list[date]:
 
 
 def monthly_facts(con: duckdb.DuckDBPyConnection, month: date, page_dir: Path) -> MonthlyFacts:
-    following = _months_back(month, -1)
-    start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    end = datetime(following.year, following.month, 1, tzinfo=UTC)
+    # The month is its weeks (those whose Monday falls in it), for everything read per week
+    # (KPIs, budgets, overlay) and per instant (incidents) alike; only the cost is kept per
+    # calendar month.
     weeks = _weeks_of_month(month)
+    start, end = week_window(weeks[0])[0], week_window(weeks[-1])[1]
     data = queries.data_weeks(con, weeks[-1])
     in_month = [w for w in data if w in weeks]
     budget_week = in_month[-1] if in_month else None
@@ -175,6 +176,7 @@ def monthly_facts(con: duckdb.DuckDBPyConnection, month: date, page_dir: Path) -
     incidents = queries.incidents_in_span(con, start, end)
     return MonthlyFacts(
         month=month,
+        start=start,
         end=end,
         weeks=weeks,
         budget_week=budget_week,
