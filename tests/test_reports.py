@@ -1,7 +1,7 @@
 """The reports' pure parts (charts, Markdown escaping, KPI, root cause, freezes summary, QA
 statistics), the template backlog asset, and the reports written from the sample run."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +16,7 @@ from retouch_assets.reports.build import (
     MONTHLY_HTML,
     WEEKLY_HTML,
     WEEKLY_MD,
+    _weeks_of_month,
     monthly_facts,
     months_of_weeks,
     weekly_facts,
@@ -371,7 +372,34 @@ def test_the_weeks_months_and_the_monthly_schedule():
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 11, 8, 9, tzinfo=UTC)
     )
-    assert schedule(context).partition_key == "2026-10-01"
+    request = schedule(context)
+    assert isinstance(request, dg.RunRequest) and request.partition_key == "2026-10-01"
+
+
+@pytest.mark.parametrize("weekday", ["monday", "tuesday", "wednesday", "thursday", "friday"])
+def test_the_monthly_report_runs_after_the_sync_of_the_months_last_week(weekday):
+    from retouch_assets.defs.ops.schedules import monthly_report_schedule, weekly_sync_schedule
+
+    review = Review(timezone="UTC", time="09:00", weekday=weekday)
+    monthly, weekly = monthly_report_schedule(review), weekly_sync_schedule(review)
+    assert isinstance(monthly.cron_schedule, str)
+    day = int(monthly.cron_schedule.split()[2])
+    offset = ["monday", "tuesday", "wednesday", "thursday", "friday"].index(weekday)
+    worst = 0
+    for i in range(48):  # four years: every layout of a month's last Monday
+        month = date(2026 + i // 12, i % 12 + 1, 1)
+        last_week = _weeks_of_month(month)[-1]
+        synced = datetime.combine(last_week + timedelta(days=7 + offset), time(9), UTC)
+        request = weekly(dg.build_schedule_context(scheduled_execution_time=synced))
+        assert isinstance(request, dg.RunRequest)
+        assert request.partition_key == last_week.isoformat()  # that run syncs the last week
+        following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        runs = datetime.combine(following.replace(day=day), time(9), UTC)
+        assert runs > synced
+        worst = max(worst, (synced.date() - following).days + 1)
+        request = monthly(dg.build_schedule_context(scheduled_execution_time=runs))
+        assert isinstance(request, dg.RunRequest) and request.partition_key == str(month)
+    assert day == worst + 1  # the earliest day that is always late enough
 
 
 # ---- on the sample run --------------------------------------------------------------------
