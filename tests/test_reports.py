@@ -34,6 +34,7 @@ from retouch_assets.reports.weekly import (
     burn_down_curves,
     freezes,
     headline,
+    sli_charts,
     weekly_view,
 )
 from retouch_assets.slo.engine import budget_consumed
@@ -85,8 +86,10 @@ def test_chart_labels_from_input_are_escaped_when_drawn():
 def test_markdown_escaping_keeps_input_inert():
     text = md(HOSTILE + "\nnext [link](http://x)")
     assert "<" not in text and ">" not in text and "\n" not in text
-    assert "&lt;!channel&gt;" in text and "\\*x\\*" in text and "\\|" in text
-    assert "\\[link\\](http://x)" in text
+    assert "&lt;\\!channel&gt;" in text and "\\*x\\*" in text and "\\|" in text
+    assert "\\[link\\](http\\://x)" in text  # no autolink either
+    assert md("a\\<b & -c") == "a\\\\&lt;b &amp; -c"  # the backslash escaped, then the entity
+    assert md("- item") == "\\- item"  # no list item when it opens a line
 
 
 # ---- KPI ----------------------------------------------------------------------------------
@@ -352,6 +355,19 @@ def test_each_burn_down_runs_over_its_own_window_to_the_weeks_figure():
     assert list(wcag[:21]) == [None] * 21 and None not in wcag[21:]
 
 
+def test_the_sli_chart_draws_the_latest_weeks_objective():
+    weeks = [date(2026, 10, 5), date(2026, 10, 12)]
+    facts = _facts([])
+    facts.weeks = weeks
+    facts.history = [  # objective raised from 95 % to 99 % in the second week
+        {"slo": "colour-fidelity", "week": w, "sli": 0.97, "objective": o}
+        for w, o in zip(weeks, (0.95, 0.99), strict=True)
+    ]
+    (chart,) = sli_charts(facts)
+    labels = {s.text for s in chart.shapes}
+    assert "objective 99 %" in labels and "objective 95 %" not in labels
+
+
 def test_relative_links_encode_each_segment(tmp_path: Path):
     image = tmp_path / "landing" / "batch #1" / "images" / "a?b.png"
     page = tmp_path / "reports" / "2026-10-05"
@@ -469,7 +485,7 @@ def test_the_sample_reports_are_written_escaped_and_compact(sample_copy):
         datetime(2026, 11, 2, tzinfo=UTC),
     )
     chat = report.markdown.read_text()
-    assert "<!channel>" not in chat and "&lt;!channel&gt;" in chat
+    assert "<!channel>" not in chat and "&lt;\\!channel&gt;" in chat
     assert "<script>" not in report.html.read_text()
     assert monthly.html.name == MONTHLY_HTML and monthly.html.is_file()
     assert monthly.pdf is None and "apt-get install chromium" in monthly.pdf_note
@@ -514,7 +530,7 @@ def test_needs_action_and_the_chat_markdown_name_what_waits():
     ]
     chat = weekly_markdown(view, "reliability_sync.html")
     assert "- 2 alert notifications not delivered" in chat
-    assert "- RETINC-1 open: colour-fidelity / overall, root cause: prompt\\_version" in chat
+    assert "- RETINC-1 open: colour-fidelity / overall, root cause: prompt_version" in chat
     assert "Outbox: delivered 1, retrying 2 — **2 not delivered**" in chat
     for section in ("## Freezes", "## Alerts", "## Incidents", "## Human review queue"):
         assert section in chat

@@ -213,7 +213,7 @@ def sli_charts(facts: WeeklyFacts) -> list[charts.Chart]:
         by_slo[r["slo"]][r["week"]] = r
     out = []
     for i, (slo, rows) in enumerate(sorted(by_slo.items())):
-        objective = next(iter(rows.values()))["objective"] * 100
+        objective = rows[max(rows)]["objective"] * 100  # the latest week's objective
         values = [
             None if w not in rows or rows[w]["sli"] is None else rows[w]["sli"] * 100
             for w in facts.weeks
