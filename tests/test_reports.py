@@ -1,7 +1,7 @@
 """The reports' pure parts (charts, Markdown escaping, KPI, root cause, freezes summary, QA
 statistics), the template backlog asset, and the reports written from the sample run."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -9,14 +9,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from retouch_assets.config import Review, load_config
+from retouch_assets.config import ExclusionWindow, Review, load_config
 from retouch_assets.qa.stats import backlog_rows, durations_by_week, labels_by_template, percentile
 from retouch_assets.reports import charts
 from retouch_assets.reports.build import (
     MONTHLY_HTML,
     WEEKLY_HTML,
     WEEKLY_MD,
+    _weeks_of_month,
+    monthly_facts,
     months_of_weeks,
+    weekly_facts,
     write_monthly,
     write_weekly,
 )
@@ -24,7 +27,17 @@ from retouch_assets.reports.kpi import kpi_rows, periods
 from retouch_assets.reports.markdown import md, weekly_markdown
 from retouch_assets.reports.render import environment, relative_href, render_html
 from retouch_assets.reports.rootcause import drivers, top_drivers
-from retouch_assets.reports.weekly import WeeklyFacts, freezes, headline, weekly_view
+from retouch_assets.reports.weekly import (
+    WeeklyFacts,
+    alert_episodes,
+    alert_timeline,
+    burn_down_curves,
+    freezes,
+    headline,
+    sli_charts,
+    weekly_view,
+)
+from retouch_assets.slo.engine import budget_consumed
 from retouch_assets.warehouse import connect
 from tests.conftest import REPO_ROOT
 
@@ -73,8 +86,10 @@ def test_chart_labels_from_input_are_escaped_when_drawn():
 def test_markdown_escaping_keeps_input_inert():
     text = md(HOSTILE + "\nnext [link](http://x)")
     assert "<" not in text and ">" not in text and "\n" not in text
-    assert "&lt;!channel&gt;" in text and "\\*x\\*" in text and "\\|" in text
-    assert "\\[link\\](http://x)" in text
+    assert "&lt;\\!channel&gt;" in text and "\\*x\\*" in text and "\\|" in text
+    assert "\\[link\\](http\\://x)" in text  # no autolink either
+    assert md("a\\<b & -c") == "a\\\\&lt;b &amp; -c"  # the backslash escaped, then the entity
+    assert md("- item") == "\\- item"  # no list item when it opens a line
 
 
 # ---- KPI ----------------------------------------------------------------------------------
@@ -188,6 +203,17 @@ def test_drivers_rank_by_budget_burn_with_the_weekly_move():
     reviewer = [d for d in found if d.dimension == "reviewer"]
     assert reviewer[0].value == "(not reviewed)" and reviewer[0].move == pytest.approx(50.0)
     assert top_drivers(found)[0].burn == model[0].burn
+    # The same failures inside a planned-maintenance window count for nothing.
+    window = ExclusionWindow(
+        start=start,
+        end=start + timedelta(days=2),
+        scope="overall",
+        reason="CDN migration",
+        approved_by="Ana Ruiz",
+    )
+    excluded = drivers(pl.DataFrame(rows), list(CONFIG.slos), start, [window])
+    assert not top_drivers(excluded)
+    assert all(d.failures == 0 for d in excluded)
 
 
 def _budget(scope, consumed, state, low=False):
@@ -254,6 +280,94 @@ def test_freezes_are_summarised_per_slo_not_listed_per_scope():
     assert badge["state"] == "Budget exhausted" and badge["left"] == "0 %" and badge["css"] == "bad"
 
 
+def _alert(week, fired, resolved, scope="overall", severity="page"):
+    return {
+        "week": week,
+        "slo": "colour-fidelity",
+        "scope": scope,
+        "severity": severity,
+        "long_window": "1h",
+        "fired_at": fired,
+        "resolved_at": resolved,
+        "low_traffic": False,
+    }
+
+
+def test_an_alert_firing_across_a_week_boundary_is_one_episode():
+    w1, w2 = date(2026, 10, 5), date(2026, 10, 12)
+    monday = datetime(2026, 10, 12, tzinfo=UTC)
+    alerts = [
+        # Still firing at the end of w1 (stored unresolved), resolved on Wednesday of w2.
+        _alert(w1, monday - timedelta(days=1), None),
+        _alert(w2, monday + timedelta(minutes=5), monday + timedelta(days=2)),
+        # Another lane: unresolved in w1 and not firing at w2's first tick: ends with w1.
+        _alert(w1, monday - timedelta(hours=3), None, scope="channel=web"),
+        # Still firing at the end of the latest week: open.
+        _alert(w2, monday + timedelta(days=6), None, scope="channel=web"),
+        # Resolved exactly at the latest week's end: not open.
+        _alert(w2, monday + timedelta(days=6), monday + timedelta(days=7), severity="ticket"),
+    ]
+    episodes = alert_episodes(alerts, w2)
+    spans = sorted((e["scope"], e["severity"], e["fired_at"], e["resolved_at"]) for e in episodes)
+    assert spans == [
+        ("channel=web", "page", monday - timedelta(hours=3), monday),
+        ("channel=web", "page", monday + timedelta(days=6), None),
+        ("overall", "page", monday - timedelta(days=1), monday + timedelta(days=2)),
+        ("overall", "ticket", monday + timedelta(days=6), monday + timedelta(days=7)),
+    ]
+    facts = _facts([])
+    facts.alerts = alerts
+    chart, left_out = alert_timeline(facts)
+    assert chart is not None and left_out == 0
+    assert chart.marks == 4  # one bar per episode: the week boundary split none
+
+
+def test_each_burn_down_runs_over_its_own_window_to_the_weeks_figure():
+    objective = {"colour-fidelity": 0.95, "wcag": 0.99}
+    windows = {"colour-fidelity": timedelta(days=28), "wcag": timedelta(days=7)}
+    end = datetime(2026, 10, 19, tzinfo=UTC)
+    daily = []
+    for slo in objective:  # 40 days: bad days outside the 7-day window must not count
+        for i in range(1, 41):
+            day = end.date() - timedelta(days=i)
+            daily.append({"slo": slo, "day": day, "total": 100, "good": 100 - i % 5})
+    budgets = []
+    for slo, target in objective.items():
+        first = end.date() - windows[slo]
+        rows = [r for r in daily if r["slo"] == slo and r["day"] >= first]
+        good, total = sum(r["good"] for r in rows), sum(r["total"] for r in rows)
+        budgets.append(
+            {
+                "slo": slo,
+                "scope": "overall",
+                "objective": target,
+                "budget_consumed": budget_consumed(good, total, target),
+            }
+        )
+    facts = _facts(budgets)
+    facts.daily, facts.slo_windows = daily, windows
+    days, series = burn_down_curves(facts)
+    assert len(days) == 28 and days[-1] == end.date() - timedelta(days=1)
+    for s, b in zip(series, budgets, strict=True):
+        assert s.name == b["slo"]
+        assert s.values[-1] == pytest.approx(b["budget_consumed"] * 100)
+    wcag = series[1].values
+    assert list(wcag[:21]) == [None] * 21 and None not in wcag[21:]
+
+
+def test_the_sli_chart_draws_the_latest_weeks_objective():
+    weeks = [date(2026, 10, 5), date(2026, 10, 12)]
+    facts = _facts([])
+    facts.weeks = weeks
+    facts.history = [  # objective raised from 95 % to 99 % in the second week
+        {"slo": "colour-fidelity", "week": w, "sli": 0.97, "objective": o}
+        for w, o in zip(weeks, (0.95, 0.99), strict=True)
+    ]
+    (chart,) = sli_charts(facts)
+    labels = {s.text for s in chart.shapes}
+    assert "objective 99 %" in labels and "objective 95 %" not in labels
+
+
 def test_relative_links_encode_each_segment(tmp_path: Path):
     image = tmp_path / "landing" / "batch #1" / "images" / "a?b.png"
     page = tmp_path / "reports" / "2026-10-05"
@@ -274,7 +388,34 @@ def test_the_weeks_months_and_the_monthly_schedule():
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 11, 8, 9, tzinfo=UTC)
     )
-    assert schedule(context).partition_key == "2026-10-01"
+    request = schedule(context)
+    assert isinstance(request, dg.RunRequest) and request.partition_key == "2026-10-01"
+
+
+@pytest.mark.parametrize("weekday", ["monday", "tuesday", "wednesday", "thursday", "friday"])
+def test_the_monthly_report_runs_after_the_sync_of_the_months_last_week(weekday):
+    from retouch_assets.defs.ops.schedules import monthly_report_schedule, weekly_sync_schedule
+
+    review = Review(timezone="UTC", time="09:00", weekday=weekday)
+    monthly, weekly = monthly_report_schedule(review), weekly_sync_schedule(review)
+    assert isinstance(monthly.cron_schedule, str)
+    day = int(monthly.cron_schedule.split()[2])
+    offset = ["monday", "tuesday", "wednesday", "thursday", "friday"].index(weekday)
+    worst = 0
+    for i in range(48):  # four years: every layout of a month's last Monday
+        month = date(2026 + i // 12, i % 12 + 1, 1)
+        last_week = _weeks_of_month(month)[-1]
+        synced = datetime.combine(last_week + timedelta(days=7 + offset), time(9), UTC)
+        request = weekly(dg.build_schedule_context(scheduled_execution_time=synced))
+        assert isinstance(request, dg.RunRequest)
+        assert request.partition_key == last_week.isoformat()  # that run syncs the last week
+        following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        runs = datetime.combine(following.replace(day=day), time(9), UTC)
+        assert runs > synced
+        worst = max(worst, (synced.date() - following).days + 1)
+        request = monthly(dg.build_schedule_context(scheduled_execution_time=runs))
+        assert isinstance(request, dg.RunRequest) and request.partition_key == str(month)
+    assert day == worst + 1  # the earliest day that is always late enough
 
 
 # ---- on the sample run --------------------------------------------------------------------
@@ -311,6 +452,12 @@ def test_the_sample_reports_are_written_escaped_and_compact(sample_copy):
     assert "## SLO status" in text and "## KPI before / after" in text
     assert len(text.splitlines()) < 60
     with connect(sample_copy.db) as con:
+        facts = weekly_facts(con, date(2026, 10, 5), CONFIG, sample_copy.reports)
+        _, curves = burn_down_curves(facts)
+        overall = {b["slo"]: b for b in facts.ops["budgets"] if b["scope"] == "overall"}
+        assert curves
+        for curve in curves:  # the last point is the week's stored figure
+            assert curve.values[-1] == pytest.approx(overall[curve.name]["budget_consumed"] * 100)
         con.execute("UPDATE retouch.review_queue SET template_id = $h", {"h": HOSTILE})
         report = write_weekly(
             con,
@@ -320,8 +467,25 @@ def test_the_sample_reports_are_written_escaped_and_compact(sample_copy):
             Path(sample_copy.settings.landing_dir),
         )
         monthly = write_monthly(con, date(2026, 10, 1), sample_copy.reports, chromium=None)
+        # October is the weeks whose Monday falls in it (5 Oct .. 1 Nov) for incidents too.
+        for number, opened in ((9001, "2026-11-01T12:00Z"), (9002, "2026-10-03T12:00Z")):
+            con.execute(
+                "INSERT INTO ops.incidents (incident_id, number, incident_key, slo, scope, "
+                "severity, status, opened_at, resolved_at, alerts, root_cause, "
+                "root_cause_category, postmortem_due) VALUES ($id, $n, $id, 'delivery', "
+                "'overall', 'sev2', 'resolved', $at::TIMESTAMPTZ, "
+                "$at::TIMESTAMPTZ + INTERVAL 1 HOUR, 1, 'x', 'other', $at::TIMESTAMPTZ)",
+                {"id": f"RETINC-{number}", "n": number, "at": opened},
+            )
+        october = monthly_facts(con, date(2026, 10, 1), sample_copy.reports)
+    ids = {i["incident_id"] for i in october.incidents}
+    assert "RETINC-9001" in ids and "RETINC-9002" not in ids
+    assert (october.start, october.end) == (
+        datetime(2026, 10, 5, tzinfo=UTC),
+        datetime(2026, 11, 2, tzinfo=UTC),
+    )
     chat = report.markdown.read_text()
-    assert "<!channel>" not in chat and "&lt;!channel&gt;" in chat
+    assert "<!channel>" not in chat and "&lt;\\!channel&gt;" in chat
     assert "<script>" not in report.html.read_text()
     assert monthly.html.name == MONTHLY_HTML and monthly.html.is_file()
     assert monthly.pdf is None and "apt-get install chromium" in monthly.pdf_note
@@ -366,7 +530,7 @@ def test_needs_action_and_the_chat_markdown_name_what_waits():
     ]
     chat = weekly_markdown(view, "reliability_sync.html")
     assert "- 2 alert notifications not delivered" in chat
-    assert "- RETINC-1 open: colour-fidelity / overall, root cause: prompt\\_version" in chat
+    assert "- RETINC-1 open: colour-fidelity / overall, root cause: prompt_version" in chat
     assert "Outbox: delivered 1, retrying 2 — **2 not delivered**" in chat
     for section in ("## Freezes", "## Alerts", "## Incidents", "## Human review queue"):
         assert section in chat

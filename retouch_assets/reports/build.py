@@ -3,7 +3,7 @@ in `defs/ops/reports.py` call `write_weekly` and `write_monthly`."""
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -25,7 +25,7 @@ from retouch_assets.reports.render import (
     review_images,
 )
 from retouch_assets.reports.rootcause import drivers
-from retouch_assets.reports.weekly import WeeklyFacts, weekly_view
+from retouch_assets.reports.weekly import DEFAULT_WINDOW, WeeklyFacts, weekly_view, window_days
 from retouch_assets.safe_paths import write_text_atomic
 from retouch_assets.slo.queries import load_facts
 
@@ -84,7 +84,7 @@ def weekly_facts(
     first_shown = max(all_weeks[0] if all_weeks else week, week - timedelta(weeks=TREND_WEEKS - 1))
     shown = [first_shown + timedelta(weeks=i) for i in range((week - first_shown).days // 7 + 1)]
     history = queries.budget_history(con, shown[0], week)
-    longest = max((s.window for s in config.slos), default=timedelta(days=30))
+    longest = max((s.window for s in config.slos), default=DEFAULT_WINDOW)
     frame = load_facts(con, start - timedelta(weeks=1), end)
     dims = queries.dimensions(con, start - timedelta(weeks=1), end)
     if len(frame):
@@ -103,11 +103,11 @@ def weekly_facts(
         end=end,
         ops=ops,
         history=history,
-        daily=queries.daily_sli(con, (end - longest).date(), end),
+        daily=queries.daily_sli(con, end.date() - timedelta(days=window_days(longest)), end),
         alerts=queries.alerts_in_span(con, end - timedelta(days=28), end),
         review=queries.review_queue(con, week),
         releases=queries.recent_releases(con, end),
-        drivers=drivers(frame, list(config.slos), start),
+        drivers=drivers(frame, list(config.slos), start, config.exclusions),
         overlay=queries.overlay_by_campaign(con, week, week),
         cost=queries.cost_by_template(con, _months_back(month, COST_MONTHS - 1), month),
         kpis=_kpis(con, before, after),
@@ -117,6 +117,7 @@ def weekly_facts(
         slow_seconds=config.review.slow_review_seconds,
         weeks=shown,
         timelines=_timelines(ops["incidents"], page_dir),
+        slo_windows={s.name: s.window for s in config.slos},
     )
 
 
@@ -154,10 +155,11 @@ def _weeks_of_month(month: date) -> list[date]:
 
 
 def monthly_facts(con: duckdb.DuckDBPyConnection, month: date, page_dir: Path) -> MonthlyFacts:
-    following = _months_back(month, -1)
-    start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    end = datetime(following.year, following.month, 1, tzinfo=UTC)
+    # The month is its weeks (those whose Monday falls in it), for everything read per week
+    # (KPIs, budgets, overlay) and per instant (incidents) alike; only the cost is kept per
+    # calendar month.
     weeks = _weeks_of_month(month)
+    start, end = week_window(weeks[0])[0], week_window(weeks[-1])[1]
     data = queries.data_weeks(con, weeks[-1])
     in_month = [w for w in data if w in weeks]
     budget_week = in_month[-1] if in_month else None
@@ -174,6 +176,7 @@ def monthly_facts(con: duckdb.DuckDBPyConnection, month: date, page_dir: Path) -
     incidents = queries.incidents_in_span(con, start, end)
     return MonthlyFacts(
         month=month,
+        start=start,
         end=end,
         weeks=weeks,
         budget_week=budget_week,

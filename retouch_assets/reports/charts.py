@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from retouch_assets.vocabulary import AlertSeverity
+
 WIDTH, HEIGHT = 600, 230
 LEFT, RIGHT, TOP, BOTTOM = 64, 150, 14, 34
 INK = "#222222"  # text: 16:1 on white
@@ -21,7 +23,7 @@ MUTED = "#595959"  # axis text: 7:1 on white
 GRID = "#dddddd"
 # Series colours, each at least 4.5:1 on white (text and marks alike).
 PALETTE = ("#1f5fbf", "#b3261e", "#1e7b34", "#7b3fa0", "#8a5300", "#00707a", "#444444")
-SEVERITY_COLOURS = {"page": "#b3261e", "ticket": "#8a5300"}
+SEVERITY_COLOURS: dict[str, str] = {AlertSeverity.PAGE: "#b3261e", AlertSeverity.TICKET: "#8a5300"}
 POLICY_COLOURS = {"freeze new work (60 %)": "#8a5300", "SLO freeze (90 %)": "#b3261e"}
 
 

@@ -2,23 +2,25 @@
 string from input is escaped (`md`), so a prompt or template name holding `*`, `|`, `<!channel>`
 or `<script>` shows as text in GitHub, Slack or Teams and mentions nobody."""
 
-import re
-
+from retouch_assets.ops.markup import markdown_text
 from retouch_assets.reports.weekly import plural
 
 REVIEW_IN_CHAT = 5
-# Input is always embedded mid-line (after a bullet or a table pipe), so only inline markup
-# needs escaping; `<` and `>` are entities already.
-_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# Slack's own escaping: `&`, `<`, `>` as entities, so `<!channel>` and `<@U123>` never notify
+# (Markdown renderers show the entities as the characters).
+_ENTITIES = {"\\&": "&amp;", "\\<": "&lt;", "\\>": "&gt;"}
 
 
 def md(value: object) -> str:
-    """Input text as inert Markdown: `&`, `<`, `>` as entities (Slack's own escaping, so
-    `<!channel>` and `<@U123>` never notify; HTML renderers show them as text), inline
-    Markdown (emphasis, code, links, table pipes) backslash-escaped, line breaks flattened."""
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = " ".join(text.split())
-    return _SPECIAL.sub(r"\\\1", text)
+    """Input text as inert Markdown for chat: `ops.markup.markdown_text` (inline and block
+    markup, table pipes and autolinks escaped, line breaks flattened), with `&`, `<` and `>`
+    as entities instead of backslash-escaped (a backslash does not stop a Slack mention)."""
+    text = markdown_text(" ".join(str(value).split()))
+    # markdown_text escapes every `&`, `<` and `>` with a backslash of its own, so each pair
+    # below is one escaped character (never half of an escaped backslash).
+    for escaped, entity in _ENTITIES.items():
+        text = text.replace(escaped, entity)
+    return text
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:

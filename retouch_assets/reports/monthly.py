@@ -3,7 +3,7 @@ KPI table, budget state per SLO, incidents, cost, business effect)."""
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from retouch_assets.reports import charts
 from retouch_assets.reports.kpi import KpiRow
@@ -14,14 +14,15 @@ from retouch_assets.vocabulary import FROZEN_STATES, PolicyState
 @dataclass
 class MonthlyFacts:
     month: date  # the first day
-    end: datetime  # the first instant of the next month (UTC)
-    weeks: list[date]  # Mondays in the month
+    start: datetime  # the first instant of the month's first week (UTC)
+    end: datetime  # the first instant after the month's last week (UTC)
+    weeks: list[date]  # Mondays in the month: the weeks the report covers
     budget_week: date | None  # the week whose budgets are shown (the month's last with data)
     budgets: list[dict]  # every scope's budget row of budget_week
     kpis: list[KpiRow]
     kpi_periods: tuple[str, str]
     incidents: list[dict]
-    cost: list[dict]  # per template, this month
+    cost: list[dict]  # per template, the calendar month (the grain the cost is kept in)
     previous_cost: float | None
     business: list[dict]  # overlay by campaign this month
     previous_business: list[dict]
@@ -78,8 +79,9 @@ def monthly_view(facts: MonthlyFacts) -> dict:
     if facts.cost:
         cost_chart = charts.bar_chart(
             "monthly-cost",
-            f"Reprocess cost by template, {facts.month:%B %Y}",
-            f"Reprocess cost (retries × time × staff rate) per template in {currency}.",
+            f"Reprocess cost by template, calendar month {facts.month:%B %Y}",
+            f"Reprocess cost (retries × time × staff rate) per template in {currency}, over "
+            "the calendar month (the cost is kept per calendar month).",
             [(r["template_id"], float(r["cost"])) for r in facts.cost],
             lambda v: f"{v:,.2f} {currency}",
         )
@@ -97,14 +99,11 @@ def monthly_view(facts: MonthlyFacts) -> dict:
         "kpi_periods": facts.kpi_periods,
         "incidents": facts.incidents,
         "timelines": facts.timelines,
-        "opened": sum(1 for i in facts.incidents if i["opened_at"] >= _start(facts)),
+        "span": f"{facts.start:%d %b} – {facts.end - timedelta(days=1):%d %b %Y}",
+        "opened": sum(1 for i in facts.incidents if i["opened_at"] >= facts.start),
         "cost_total": f"{total:,.2f} {currency}".strip(),
         "cost_change": None if change is None else f"{change:+.0f} %",
         "cost_chart": cost_chart,
         "cost": facts.cost,
         "business": business_effect(facts.business, facts.previous_business),
     }
-
-
-def _start(facts: MonthlyFacts) -> datetime:
-    return datetime(facts.month.year, facts.month.month, 1, tzinfo=facts.end.tzinfo)

@@ -27,7 +27,7 @@ GROUP BY ALL ORDER BY slo, day
 """
 
 _ALERTS_IN_SPAN = """
-SELECT slo, scope, severity, long_window, fired_at, resolved_at, low_traffic
+SELECT week, slo, scope, severity, long_window, fired_at, resolved_at, low_traffic
 FROM slo.burn_alerts
 WHERE fired_at < $end AND (resolved_at IS NULL OR resolved_at >= $start)
 ORDER BY slo, scope, fired_at
@@ -119,7 +119,8 @@ def daily_sli(con: duckdb.DuckDBPyConnection, first: date, end: datetime) -> lis
 
 
 def alerts_in_span(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> list[dict]:
-    """Alert episodes firing at some point of [start, end)."""
+    """Alert episodes firing at some point of [start, end) (with those still firing at
+    their week's end: `weekly.alert_episodes` ends them there and joins the next week's)."""
     return fetch_dicts(con, _ALERTS_IN_SPAN, {"start": start, "end": end})
 
 

@@ -7,14 +7,15 @@ bad events of the week ((1 − objective) × the week's eligible events): 1.0 is
 of budget. Ranking by it puts first what cost the most budget, not what failed most often.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import polars as pl
 
-from retouch_assets.config import Slo
-from retouch_assets.slo.engine import sli_events
+from retouch_assets.config import ExclusionWindow, Slo
+from retouch_assets.slo.engine import counted_events
 
 DIMENSIONS = (
     ("prompt_version", "prompt version"),
@@ -44,13 +45,16 @@ class Driver:
         return (self.failure_rate - self.previous_rate) * 100
 
 
-def _marks(facts: pl.DataFrame, slos: list[Slo]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(any SLO eligible, bad for any SLO, burn weights) per row; a row's weight is the sum
-    over the SLOs it failed of 1 / that SLO's allowed bad events in the frame."""
+def _marks(
+    facts: pl.DataFrame, slos: list[Slo], exclusions: Sequence[ExclusionWindow]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(any SLO counted, bad for any SLO, burn weights) per row; a row's weight is the sum
+    over the SLOs it failed of 1 / that SLO's allowed bad events in the frame. Events an
+    exclusion window leaves out count for nothing (as in the SLO engine)."""
     n = len(facts)
     eligible_any, bad_any, weight = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n)
     for slo in slos:
-        eligible, good = sli_events(facts, slo)
+        eligible, good = counted_events(facts, slo, exclusions)
         bad = eligible & ~good
         allowed = (1 - slo.objective) * int(eligible.sum())
         eligible_any |= eligible
@@ -61,17 +65,22 @@ def _marks(facts: pl.DataFrame, slos: list[Slo]) -> tuple[np.ndarray, np.ndarray
 
 
 def drivers(
-    facts: pl.DataFrame, slos: list[Slo], week_start: datetime, per_dimension: int = 5
+    facts: pl.DataFrame,
+    slos: list[Slo],
+    week_start: datetime,
+    exclusions: Sequence[ExclusionWindow] = (),
+    per_dimension: int = 5,
 ) -> list[Driver]:
     """The top groups per dimension for the week starting at `week_start`, ranked by burn
-    (then failures); `facts` holds that week and the one before it, with the dimensions."""
+    (then failures); `facts` holds that week and the one before it, with the dimensions.
+    Events inside the config's exclusion windows (planned maintenance) are left out."""
     facts = facts.with_columns(pl.col("reviewer").fill_null(NOT_REVIEWED))
     this = facts.filter(pl.col("generated_at") >= week_start)
     last = facts.filter(pl.col("generated_at") < week_start)
     out: list[Driver] = []
     frames = {}
     for name, frame in (("this", this), ("last", last)):
-        eligible, bad, weight = _marks(frame, slos)
+        eligible, bad, weight = _marks(frame, slos, exclusions)
         frames[name] = frame.select([c for c, _ in DIMENSIONS]).with_columns(
             eligible=pl.Series(eligible), bad=pl.Series(bad), weight=pl.Series(weight)
         )

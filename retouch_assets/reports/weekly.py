@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from retouch_assets.partitions import week_window
 from retouch_assets.qa.stats import durations_by_week, labels_by_template
 from retouch_assets.reports import charts
 from retouch_assets.reports.kpi import KpiRow
@@ -13,6 +14,8 @@ from retouch_assets.reports.rootcause import Driver, top_drivers
 from retouch_assets.vocabulary import (
     FROZEN_STATES,
     OVERALL,
+    AlertSeverity,
+    IncidentStatus,
     OutboxStatus,
     PolicyState,
     ReviewPriority,
@@ -37,6 +40,7 @@ STATE_CLASSES = {
     PolicyState.EXHAUSTED: "bad",
 }
 LOW_TRAFFIC = " (low traffic)"
+DEFAULT_WINDOW = timedelta(days=30)  # an SLO's window when the config names none
 POLICY_LINES = ((60.0, "freeze new work (60 %)"), (90.0, "SLO freeze (90 %)"))
 
 
@@ -62,6 +66,7 @@ class WeeklyFacts:
     slow_seconds: float
     weeks: list[date]  # the weeks shown in trends, oldest first
     timelines: dict[str, str] = field(default_factory=dict)  # incident id -> relative link
+    slo_windows: dict[str, timedelta] = field(default_factory=dict)  # per SLO, from the config
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ def actions(facts: WeeklyFacts, frozen: list[dict]) -> list[dict]:
                 "href": "#freezes",
             }
         )
-    open_incidents = [i for i in ops["incidents"] if i["status"] == "open"]
+    open_incidents = [i for i in ops["incidents"] if i["status"] == IncidentStatus.OPEN]
     if open_incidents:
         out.append(
             {"text": f"{plural(len(open_incidents), 'incident')} open", "href": "#incidents"}
@@ -208,7 +213,7 @@ def sli_charts(facts: WeeklyFacts) -> list[charts.Chart]:
         by_slo[r["slo"]][r["week"]] = r
     out = []
     for i, (slo, rows) in enumerate(sorted(by_slo.items())):
-        objective = next(iter(rows.values()))["objective"] * 100
+        objective = rows[max(rows)]["objective"] * 100  # the latest week's objective
         values = [
             None if w not in rows or rows[w]["sli"] is None else rows[w]["sli"] * 100
             for w in facts.weeks
@@ -230,40 +235,54 @@ def sli_charts(facts: WeeklyFacts) -> list[charts.Chart]:
     return out
 
 
-def burn_down(facts: WeeklyFacts) -> charts.Chart | None:
-    """Budget consumed over each SLO's window ending with the week, day by day, with the
-    60 % and 90 % policy lines. Consumption at a day is the window's bad events so far over
-    the whole window's allowed bad events, so the last point is the week's figure."""
+def window_days(window: timedelta) -> int:
+    return max(1, -(-window // timedelta(days=1)))  # whole days, rounded up
+
+
+def burn_down_curves(facts: WeeklyFacts) -> tuple[list[date], list[charts.Series]]:
+    """Budget consumed (%) per SLO over its own window ending with the week, day by day:
+    the window's bad events so far over the whole window's allowed bad events, so the last
+    point is the week's `slo.error_budget.budget_consumed`. The days span the longest
+    window; an SLO with a shorter one has no point before its window starts."""
     overall = {b["slo"]: b for b in facts.ops["budgets"] if b["scope"] == OVERALL}
     if not overall:
-        return None
-    days_back = int(max(b.get("window_days") or 30 for b in facts.history or [{}]))
-    first = (facts.end - timedelta(days=days_back)).date()
-    days = [first + timedelta(days=i) for i in range(days_back)]
+        return [], []
+    spans = {slo: window_days(facts.slo_windows.get(slo, DEFAULT_WINDOW)) for slo in overall}
+    last = facts.end.date()
+    days_back = max(spans.values())
+    days = [last - timedelta(days=days_back - i) for i in range(days_back)]
     daily: dict[str, dict[date, dict]] = defaultdict(dict)
     for r in facts.daily:
         daily[r["slo"]][r["day"]] = r
     series = []
     for slo, b in sorted(overall.items()):
         rows = daily.get(slo, {})
-        total = sum(r["total"] for d, r in rows.items() if d >= first)
+        first = last - timedelta(days=spans[slo])
+        total = sum(r["total"] for d, r in rows.items() if first <= d < last)
         allowed = (1 - b["objective"]) * total
         if allowed <= 0:
             continue
         bad, values = 0, []
         for d in days:
-            r = rows.get(d)
+            r = rows.get(d) if d >= first else None
             if r:
                 bad += r["total"] - r["good"]
-            values.append(bad / allowed * 100)
+            values.append(bad / allowed * 100 if d >= first else None)
         series.append(charts.Series(slo, values))
+    return days, series
+
+
+def burn_down(facts: WeeklyFacts) -> charts.Chart | None:
+    """The burn-down curves with the 60 % and 90 % policy lines."""
+    days, series = burn_down_curves(facts)
     if not series:
         return None
     return charts.line_chart(
         "burn-down",
         "Error budget consumed over the window",
-        f"Budget consumed per SLO, day by day over the {days_back}-day window ending "
-        f"{facts.end:%Y-%m-%d}, with the 60 % (freeze new work) and 90 % (SLO freeze) lines.",
+        f"Budget consumed per SLO, day by day over its own window (up to {len(days)} days) "
+        f"ending {facts.end:%Y-%m-%d}, with the 60 % (freeze new work) and 90 % (SLO freeze) "
+        "lines.",
         [f"{d:%d %b}" for d in days],
         series,
         lambda v: f"{v:.0f} %",
@@ -272,11 +291,50 @@ def burn_down(facts: WeeklyFacts) -> charts.Chart | None:
     )
 
 
+ALERT_STEP = timedelta(minutes=5)  # the engine's evaluation step (`slo.engine.evaluate_alerts`)
+
+
+def alert_episodes(alerts: list[dict], week: date) -> list[dict]:
+    """The stored alert episodes as they happened. The engine replays each week on its own:
+    an alert still firing at a week's end is stored unresolved (`resolved_at` NULL) and the
+    next week stores it again from its first tick. An unresolved row of an earlier week than
+    `week` (the latest) ends with its week; then episodes of one alert (SLO, scope, severity,
+    long window) that touch (at most one evaluation step apart) or overlap are joined. Only
+    an episode still firing at the latest week's end stays unresolved (None)."""
+    by_alert: dict[tuple, list[dict]] = defaultdict(list)
+    for a in alerts:
+        end, still = a["resolved_at"], False
+        if end is None:
+            end, still = week_window(a["week"])[1], a["week"] >= week
+        key = (a["slo"], a["scope"], a["severity"], a["long_window"])
+        by_alert[key].append({**a, "resolved_at": end, "still_firing": still})
+    out = []
+    for rows in by_alert.values():
+        rows.sort(key=lambda r: r["fired_at"])
+        merged = [rows[0]]
+        for r in rows[1:]:
+            last = merged[-1]
+            if r["fired_at"] <= last["resolved_at"] + ALERT_STEP:
+                if r["resolved_at"] >= last["resolved_at"]:
+                    last["resolved_at"] = r["resolved_at"]
+                    last["still_firing"] = r["still_firing"]
+                last["low_traffic"] = last["low_traffic"] and r["low_traffic"]
+            else:
+                merged.append(r)
+        out += merged
+    for e in out:
+        if e.pop("still_firing"):
+            e["resolved_at"] = None
+    return sorted(out, key=lambda e: (e["slo"], e["scope"], e["fired_at"]))
+
+
 def alert_timeline(facts: WeeklyFacts, span_days: int = 28) -> tuple[charts.Chart | None, int]:
     """Burn-rate alert episodes on a timeline (lanes by SLO and scope); the lanes left out."""
     start = facts.end - timedelta(days=span_days)
     lanes: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
-    for a in facts.alerts:
+    for a in alert_episodes(facts.alerts, facts.week):
+        if a["resolved_at"] is not None and a["resolved_at"] < start:
+            continue  # ended before the span (an unresolved row of a week before it)
         flag = LOW_TRAFFIC if a["low_traffic"] else ""
         lanes[f"{a['slo']} · {a['scope']}{flag}"].append(
             (a["fired_at"], a["resolved_at"], a["severity"])
@@ -289,7 +347,7 @@ def alert_timeline(facts: WeeklyFacts, span_days: int = 28) -> tuple[charts.Char
         lanes.items(),
         key=lambda kv: (
             kv[0].endswith(LOW_TRAFFIC),
-            -sum(1 for e in kv[1] if e[2] == "page"),
+            -sum(1 for e in kv[1] if e[2] == AlertSeverity.PAGE),
             -len(kv[1]),
             kv[0],
         ),

@@ -13,12 +13,14 @@ from retouch_assets.defs.shared import (
     week_of_context,
     weekly_keyed_asset,
 )
-from retouch_assets.gates.tables import REVIEW_QUEUE
+from retouch_assets.gates.tables import GATE_RESULTS, REVIEW_QUEUE
+from retouch_assets.ingest.tables import GENERATIONS
 from retouch_assets.ops import queries
 from retouch_assets.ops.openmetrics import openmetrics_text
 from retouch_assets.ops.tables import ALERT_OUTBOX, INCIDENTS
 from retouch_assets.partitions import monthly_partitions
 from retouch_assets.qa.tables import TEMPLATE_BACKLOG
+from retouch_assets.quality.tables import ARTIFACT_QUALITY
 from retouch_assets.reports.build import write_monthly, write_weekly
 from retouch_assets.resources import (
     LandingResource,
@@ -49,6 +51,9 @@ METRICS_FILE = "retouch_slo.prom"
             OVERLAY,
             COST_MONTHLY,
             TEMPLATE_BACKLOG,
+            GENERATIONS,  # the root-cause dimensions and the KPIs read these three
+            GATE_RESULTS,
+            ARTIFACT_QUALITY,
         )
     ],
     kinds=("duckdb", "html"),
@@ -89,7 +94,19 @@ def reliability_report(
 
 @dg.asset(
     key=EXECUTIVE_REPORT,
-    deps=[key_of(ERROR_BUDGET), key_of(INCIDENTS), key_of(COST_MONTHLY), key_of(OVERLAY)],
+    deps=[
+        key_of(t)
+        # The KPIs read generations, gate results and artifact quality.
+        for t in (
+            ERROR_BUDGET,
+            INCIDENTS,
+            COST_MONTHLY,
+            OVERLAY,
+            GENERATIONS,
+            GATE_RESULTS,
+            ARTIFACT_QUALITY,
+        )
+    ],
     group_name="ops",
     kinds={"duckdb", "html", "pdf"},
     owners=OWNERS,

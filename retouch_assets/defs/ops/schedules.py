@@ -49,19 +49,24 @@ def weekly_sync_schedule(review: Review) -> dg.ScheduleDefinition:
     return weekly_reliability_sync
 
 
-# The 8th: the weekly sync of the week holding the month's last day has run by then (that week
-# ends on the 7th at the latest and is synced on the following review day).
-MONTHLY_REPORT_DAY = 8
+def monthly_report_day(weekday: str) -> int:
+    """The day of the month the executive report runs: the day after the sync of the
+    previous month's last week. A month's last week starts on its last Monday, at the latest
+    on its last day, so it ends on the 7th (00:00 UTC) at the latest and is synced on the
+    first review weekday from then: the 7th plus the review weekday's offset from Monday."""
+    return 8 + _WEEKDAYS[weekday] - 1
 
 
 def monthly_report_schedule(review: Review) -> dg.ScheduleDefinition:
-    """The executive report of the last complete month, on the 8th at the sync's time."""
+    """The executive report of the last complete month at the sync's time, on the day after
+    the sync of the month's last week (`monthly_report_day`)."""
     hour, minute = (int(part) for part in review.time.split(":"))
+    day = monthly_report_day(review.weekday)
 
     @dg.schedule(
         name="monthly_executive_report",
         job=monthly_job,
-        cron_schedule=f"{minute} {hour} {MONTHLY_REPORT_DAY} * *",
+        cron_schedule=f"{minute} {hour} {day} * *",
         execution_timezone=review.timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Write the last complete month's executive report (HTML and PDF).",
