@@ -14,6 +14,7 @@ from retouch_assets.qa.stats import backlog_rows, durations_by_week, labels_by_t
 from retouch_assets.reports import charts
 from retouch_assets.reports.build import (
     MONTHLY_HTML,
+    MONTHLY_PDF,
     WEEKLY_HTML,
     WEEKLY_MD,
     _weeks_of_month,
@@ -466,7 +467,11 @@ def test_the_sample_reports_are_written_escaped_and_compact(sample_copy):
             sample_copy.reports,
             Path(sample_copy.settings.landing_dir),
         )
+        stale = sample_copy.reports / "monthly" / "2026-10" / MONTHLY_PDF
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.write_bytes(b"%PDF- an earlier run's")
         monthly = write_monthly(con, date(2026, 10, 1), sample_copy.reports, chromium=None)
+        assert not stale.exists()  # no PDF left that no longer matches the HTML
         # October is the weeks whose Monday falls in it (5 Oct .. 1 Nov) for incidents too.
         for number, opened in ((9001, "2026-11-01T12:00Z"), (9002, "2026-10-03T12:00Z")):
             con.execute(
@@ -547,3 +552,12 @@ def test_the_pdf_dates_are_the_reports_own_so_a_reprint_is_identical():
     stamped = _stamped(pdf, datetime(2026, 11, 1, tzinfo=UTC))
     assert len(stamped) == len(pdf)  # the cross-reference offsets stay valid
     assert stamped.count(b"(D:20261101000000+00'00')") == 2
+
+
+def test_a_bad_chromium_setting_skips_the_pdf_not_the_report(monkeypatch):
+    import dagster as dg
+
+    from retouch_assets.defs.ops.reports import _chromium
+
+    monkeypatch.setenv("RETOUCH_CHROMIUM", "/nonexistent/chrome")
+    assert _chromium(dg.build_asset_context()) is None

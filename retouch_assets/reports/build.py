@@ -215,6 +215,8 @@ def write_monthly(
     try:
         pdf = print_pdf(html, html.with_name(MONTHLY_PDF), chromium, stamp=facts.end)
     except PdfUnavailable as exc:
+        # A PDF of an earlier run would no longer match the HTML: it goes, nothing stale stays.
+        html.with_name(MONTHLY_PDF).unlink(missing_ok=True)
         return MonthlyReport(html, None, str(exc))
     return MonthlyReport(html, pdf, "")
 
