@@ -345,7 +345,8 @@ def _summary(
         )
         review = fetch_value(con, "SELECT count(*) FROM retouch.review_queue")
         budgets = con.execute(
-            "SELECT slo, budget_consumed, policy_state, sli, objective FROM slo.error_budget "
+            "SELECT slo, budget_consumed, policy_state, sli, objective, excluded "
+            "FROM slo.error_budget "
             "WHERE scope = $overall AND week = (SELECT max(week) FROM slo.error_budget) "
             "ORDER BY slo",
             {"overall": OVERALL},
@@ -388,10 +389,13 @@ def _summary(
     )
     if budgets:
         out.append("  error budgets (overall, end of the last week):")
-        for slo, consumed, state, sli, objective in budgets:
+        for slo, consumed, state, sli, objective, excluded in budgets:
             level = f"SLI {sli:.3f}" if sli is not None else "no events"
+            # Events inside an exclusion window (planned maintenance) count in no budget.
+            left_out = f" ({excluded} events excluded)" if excluded else ""
             out.append(
                 f"    {slo:<20} {consumed:>7.0%} consumed  {state:<16} {level} / {objective}"
+                f"{left_out}"
             )
     if alerts:
         out.append(

@@ -561,3 +561,13 @@ def test_a_bad_chromium_setting_skips_the_pdf_not_the_report(monkeypatch):
 
     monkeypatch.setenv("RETOUCH_CHROMIUM", "/nonexistent/chrome")
     assert _chromium(dg.build_asset_context()) is None
+
+
+def test_the_badge_says_how_many_events_an_exclusion_window_left_out():
+    (badge,) = headline([{**_budget("overall", 0.5, "ok"), "excluded": 7}])
+    assert badge["excluded"] == 7
+    (plain_badge,) = headline([_budget("overall", 0.5, "ok")])
+    assert plain_badge["excluded"] == 0
+    macros = environment().get_template("_macros.html.j2").module
+    assert "7 events excluded" in str(macros.badges([badge]))
+    assert "excluded" not in str(macros.badges([plain_badge]))

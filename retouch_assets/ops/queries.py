@@ -213,7 +213,8 @@ def replace_incidents(
 # ---- the weekly reliability report ------------------------------------------------------
 
 _BUDGETS = """
-SELECT slo, scope, good, total, sli, objective, budget_consumed, policy_state, low_traffic
+SELECT slo, scope, good, total, sli, objective, budget_consumed, policy_state, low_traffic,
+    excluded
 FROM slo.error_budget WHERE week = $week ORDER BY slo, scope
 """
 _BUDGETS_FOR_METRICS = """

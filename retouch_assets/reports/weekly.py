@@ -107,6 +107,8 @@ def headline(budgets: list[dict]) -> list[dict]:
                 "state": STATE_LABELS[state],
                 "css": STATE_CLASSES[state],
                 "low_traffic": b["low_traffic"],
+                # Events inside exclusion windows (planned maintenance): in no SLI or budget.
+                "excluded": b.get("excluded") or 0,
             }
         )
     return out
