@@ -412,3 +412,47 @@ def test_the_failure_lead_is_stated_in_whole_hours_days_included(monkeypatch):
         "RETINC-1 opened 2026-10-06 10:30 UTC; its failure window starts 30 h earlier"
     )
     assert utc_minute(opened) == "2026-10-06 10:30"
+
+
+def test_a_backfill_of_an_older_week_leaves_the_newest_plans_alone(sample_copy):
+    """Plans describe the newest evaluated week: re-running an older week (its view of freezes
+    and locks is out of date) does not rewrite them, while the newest week's run does."""
+    from retouch_assets.defs.ops.assets import track_incidents
+
+    older, newest = "2026-10-05", "2026-10-12"
+    _, older_end = week_window(datetime.fromisoformat(older).date())
+    (last,) = sample_copy.query(
+        "SELECT max(generated_at) FROM retouch.generations WHERE generated_at < $end",
+        {"end": older_end},
+    )[0]
+    fired = last.astimezone(UTC) + timedelta(minutes=5)
+    page = {
+        "week": datetime.fromisoformat(older).date(),
+        "slo": "colour-fidelity",
+        "scope": "overall",
+        "severity": "page",
+        "long_window": "1h",
+        "short_window": "5m",
+        "factor": 14.4,
+        "fired_at": fired,
+        "resolved_at": fired + timedelta(minutes=30),
+        "peak_burn_long": 20.0,
+        "peak_burn_short": 30.0,
+        "low_traffic": False,
+    }
+    with connect(str(sample_copy.db)) as con:
+        con.execute("DELETE FROM slo.burn_alerts WHERE severity = 'page'")
+        insert(con, BURN_ALERTS, [page])
+    resources = sample_copy.resources()
+
+    def plan_inodes() -> dict:
+        found = (sample_copy.reports / "incidents").rglob("rollback-plan.md")
+        return {p: p.stat().st_ino for p in found}
+
+    assert dg.materialize([track_incidents], resources=resources, partition_key=newest).success
+    written = plan_inodes()
+    assert written  # the incident (opened in the older week) has its plan
+    assert dg.materialize([track_incidents], resources=resources, partition_key=older).success
+    assert plan_inodes() == written  # not replaced by the backfill
+    assert dg.materialize([track_incidents], resources=resources, partition_key=newest).success
+    assert plan_inodes().keys() == written.keys() and plan_inodes() != written  # rewritten
