@@ -24,6 +24,20 @@ def month_key(month: date) -> str:
     return month.replace(day=1).isoformat()
 
 
+def add_months(month: date, n: int) -> date:
+    """The first day of the month `n` months after `month`'s (before it when n < 0)."""
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def weeks_of_month(month: date) -> list[date]:
+    """The Monday weeks of a month: those whose Monday falls in it (as the executive report
+    and `retouch run` count a week in a month)."""
+    first = month + timedelta(days=(7 - month.weekday()) % 7)
+    following = add_months(month, 1)
+    return [first + timedelta(weeks=i) for i in range(6) if first + timedelta(weeks=i) < following]
+
+
 def week_bounds(now: datetime | None = None) -> WeekBounds:
     """The weeks that exist as partitions at `now`."""
     return WeekBounds(first=FIRST_WEEK, last=week_of(now or datetime.now(UTC)))

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from retouch_assets.config import ExclusionWindow, Review, load_config
+from retouch_assets.partitions import weeks_of_month
 from retouch_assets.qa.stats import backlog_rows, durations_by_week, labels_by_template, percentile
 from retouch_assets.reports import charts
 from retouch_assets.reports.build import (
@@ -17,7 +18,6 @@ from retouch_assets.reports.build import (
     MONTHLY_PDF,
     WEEKLY_HTML,
     WEEKLY_MD,
-    _weeks_of_month,
     monthly_facts,
     months_of_weeks,
     weekly_facts,
@@ -405,7 +405,7 @@ def test_the_monthly_report_runs_after_the_sync_of_the_months_last_week(weekday)
     worst = 0
     for i in range(48):  # four years: every layout of a month's last Monday
         month = date(2026 + i // 12, i % 12 + 1, 1)
-        last_week = _weeks_of_month(month)[-1]
+        last_week = weeks_of_month(month)[-1]
         synced = datetime.combine(last_week + timedelta(days=7 + offset), time(9), UTC)
         request = weekly(dg.build_schedule_context(scheduled_execution_time=synced))
         assert isinstance(request, dg.RunRequest)

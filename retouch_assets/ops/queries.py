@@ -214,11 +214,7 @@ def replace_incidents(
 
 _BUDGETS = """
 SELECT slo, scope, good, total, sli, objective, budget_consumed, policy_state, low_traffic,
-    excluded
-FROM slo.error_budget WHERE week = $week ORDER BY slo, scope
-"""
-_BUDGETS_FOR_METRICS = """
-SELECT slo, scope, good, total, sli, objective, budget_consumed, burn_rates, low_traffic
+    excluded, burn_rates
 FROM slo.error_budget WHERE week = $week ORDER BY slo, scope
 """
 _LATEST_BUDGET_WEEK = "SELECT max(week) FROM slo.error_budget"
@@ -247,7 +243,7 @@ def report_facts(con: duckdb.DuckDBPyConnection, week: date, end: datetime) -> d
     regressions and template locks as of `end`."""
     of_week = {"week": week}
     return {
-        "budgets": fetch_dicts(con, _BUDGETS, of_week),
+        "budgets": week_budgets(con, week),
         "alerts": fetch_dicts(con, _ALERT_COUNTS, of_week),
         "incidents": fetch_dicts(con, _INCIDENTS_OF_WEEK, {"end": end}),
         "outbox": outbox_status_counts(con, week),
@@ -290,9 +286,10 @@ def versions(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> 
     return con.sql(_VERSIONS, params={"start": start, "end": end}).pl()
 
 
-def budgets_for_metrics(con: duckdb.DuckDBPyConnection, week: date) -> list[dict]:
-    """The week's `slo.error_budget` rows with what the OpenMetrics export states."""
-    return fetch_dicts(con, _BUDGETS_FOR_METRICS, {"week": week})
+def week_budgets(con: duckdb.DuckDBPyConnection, week: date) -> list[dict]:
+    """Every SLO and scope's error budget of the week: what the reports and the OpenMetrics
+    export state (policy state, excluded events, burn rates per window)."""
+    return fetch_dicts(con, _BUDGETS, {"week": week})
 
 
 def latest_budget_week(con: duckdb.DuckDBPyConnection) -> date | None:

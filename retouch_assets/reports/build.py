@@ -11,7 +11,13 @@ import polars as pl
 
 from retouch_assets.config import RetouchConfig
 from retouch_assets.ops import queries as ops_queries
-from retouch_assets.partitions import week_window
+from retouch_assets.partitions import (
+    add_months,
+    month_key,
+    monthly_partitions,
+    week_window,
+    weeks_of_month,
+)
 from retouch_assets.qa import queries as qa_queries
 from retouch_assets.reports import queries
 from retouch_assets.reports.kpi import kpi_rows, periods, span_label
@@ -48,11 +54,6 @@ def monthly_folder(month: date) -> str:
 
 def _month_start(day: date) -> date:
     return day.replace(day=1)
-
-
-def _months_back(month: date, n: int) -> date:
-    index = month.year * 12 + month.month - 1 - n
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _kpis(con: duckdb.DuckDBPyConnection, before: list[date], after: list[date]):
@@ -109,7 +110,7 @@ def weekly_facts(
         releases=queries.recent_releases(con, end),
         drivers=drivers(frame, list(config.slos), start, config.exclusions),
         overlay=queries.overlay_by_campaign(con, week, week),
-        cost=queries.cost_by_template(con, _months_back(month, COST_MONTHS - 1), month),
+        cost=queries.cost_by_template(con, add_months(month, -(COST_MONTHS - 1)), month),
         kpis=_kpis(con, before, after),
         kpi_periods=(span_label(before), span_label(after)),
         reviews=qa_queries.reviews(con, shown[0], week),
@@ -148,22 +149,16 @@ def write_weekly(
     return WeeklyReport(html, markdown, view)
 
 
-def _weeks_of_month(month: date) -> list[date]:
-    first = month + timedelta(days=(7 - month.weekday()) % 7)
-    following = _months_back(month, -1)
-    return [first + timedelta(weeks=i) for i in range(6) if first + timedelta(weeks=i) < following]
-
-
 def monthly_facts(con: duckdb.DuckDBPyConnection, month: date, page_dir: Path) -> MonthlyFacts:
     # The month is its weeks (those whose Monday falls in it), for everything read per week
     # (KPIs, budgets, overlay) and per instant (incidents) alike; only the cost is kept per
     # calendar month.
-    weeks = _weeks_of_month(month)
+    weeks = weeks_of_month(month)
     start, end = week_window(weeks[0])[0], week_window(weeks[-1])[1]
     data = queries.data_weeks(con, weeks[-1])
     in_month = [w for w in data if w in weeks]
     budget_week = in_month[-1] if in_month else None
-    budgets = ops_queries.report_facts(con, budget_week, end)["budgets"] if budget_week else []
+    budgets = ops_queries.week_budgets(con, budget_week) if budget_week else []
     first_month = _month_start(data[0]) if data else month
     # Against the first month of data; in that first month itself, its first weeks against
     # its last (as the weekly sync compares them).
@@ -171,7 +166,7 @@ def monthly_facts(con: duckdb.DuckDBPyConnection, month: date, page_dir: Path) -
     after = in_month
     if first_month == month:
         before, after = periods(in_month)
-    previous = _months_back(month, 1)
+    previous = add_months(month, -1)
     last_month_cost = queries.cost_by_template(con, previous, previous)
     incidents = queries.incidents_in_span(con, start, end)
     return MonthlyFacts(
@@ -188,7 +183,7 @@ def monthly_facts(con: duckdb.DuckDBPyConnection, month: date, page_dir: Path) -
         previous_cost=sum(float(r["cost"]) for r in last_month_cost) if last_month_cost else None,
         business=queries.overlay_by_campaign(con, weeks[0], weeks[-1]),
         previous_business=queries.overlay_by_campaign(
-            con, _weeks_of_month(previous)[0], _weeks_of_month(previous)[-1]
+            con, weeks_of_month(previous)[0], weeks_of_month(previous)[-1]
         ),
         timelines=_timelines(incidents, page_dir),
     )
@@ -224,8 +219,6 @@ def write_monthly(
 def months_of_weeks(weeks: list[str]) -> list[str]:
     """The monthly partition keys (first days) of the weeks' months: a week counts in the
     month of its Monday, as the executive report counts it."""
-    from retouch_assets.partitions import month_key, monthly_partitions
-
     existing = set(monthly_partitions.get_partition_keys())
     months = {month_key(date.fromisoformat(key)) for key in weeks}
     return sorted(m for m in months if m in existing)

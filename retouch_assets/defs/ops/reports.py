@@ -72,7 +72,7 @@ def reliability_report(
     config = retouch_config.load()
     with warehouse.connect() as con:
         report = write_weekly(con, week, config, reports.root, landing.root)
-        budgets = queries.budgets_for_metrics(con, week)
+        budgets = queries.week_budgets(con, week)
         latest = queries.latest_budget_week(con)
     # The SLO state in OpenMetrics text: per week, and the latest week's where a Prometheus
     # textfile collector reads it (a backfill of an older week leaves that one alone).

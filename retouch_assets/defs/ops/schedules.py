@@ -28,9 +28,15 @@ def daily_pipeline(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"daily:{yesterday:%Y-%m-%d}", partition_key=key)
 
 
+def _hour_minute(review: Review) -> tuple[int, int]:
+    """The review time ("HH:MM", validated by the config) as cron fields."""
+    hour, minute = (int(part) for part in review.time.split(":"))
+    return hour, minute
+
+
 def weekly_sync_schedule(review: Review) -> dg.ScheduleDefinition:
     """The reliability sync for the last complete week, at the configured time and zone."""
-    hour, minute = (int(part) for part in review.time.split(":"))
+    hour, minute = _hour_minute(review)
 
     @dg.schedule(
         name="weekly_reliability_sync",
@@ -60,7 +66,7 @@ def monthly_report_day(weekday: str) -> int:
 def monthly_report_schedule(review: Review) -> dg.ScheduleDefinition:
     """The executive report of the last complete month at the sync's time, on the day after
     the sync of the month's last week (`monthly_report_day`)."""
-    hour, minute = (int(part) for part in review.time.split(":"))
+    hour, minute = _hour_minute(review)
     day = monthly_report_day(review.weekday)
 
     @dg.schedule(
