@@ -37,8 +37,17 @@ sample: $(STAMP)
 # scores that exercise the plumbing, not the judgement (the summary says so).
 DEMO_CLIP_MODEL ?= models/clip-untrained-tiny
 
-run: $(STAMP)
-	$(BIN)/retouch run --landing $(LANDING) --db $(DB) --fallback-clip-model $(DEMO_CLIP_MODEL)
+# Every published image carries a signed C2PA manifest. With no signing identity of your own
+# configured (provenance: in retouch-slo.yaml, RETOUCH_C2PA_CERT / RETOUCH_C2PA_KEY), the demo
+# signs with a local TEST certificate chain, created once here (FOR TESTING ONLY).
+DEMO_C2PA ?= data/c2pa-test
+
+$(DEMO_C2PA)/README.txt: | $(STAMP)
+	$(BIN)/retouch provenance test-chain --out $(DEMO_C2PA)
+
+run: $(STAMP) $(DEMO_C2PA)/README.txt
+	$(BIN)/retouch run --landing $(LANDING) --db $(DB) --fallback-clip-model $(DEMO_CLIP_MODEL) \
+		--fallback-c2pa-identity $(DEMO_C2PA)
 
 demo: sample run
 
@@ -67,4 +76,5 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data/landing data/business data/warehouse.duckdb data/analytics.duckdb \
-		data/warehouse.duckdb.run.lock data/outputs data/reports dbt_metrics/target dbt_metrics/logs
+		data/warehouse.duckdb.run.lock data/outputs data/reports dbt_metrics/target dbt_metrics/logs \
+		$(DEMO_C2PA)

@@ -52,6 +52,42 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_provenance_test_chain(args: argparse.Namespace) -> int:
+    from retouch_assets.provenance.testchain import TestChainError, write_test_chain
+
+    try:
+        chain = write_test_chain(args.out)
+    except TestChainError as exc:
+        raise SystemExit(f"retouch provenance test-chain: {exc}") from None
+    what = "written" if chain.created else "exists, kept"
+    print(
+        "*" * 72 + "\n"
+        "* C2PA TEST CERTIFICATE CHAIN: FOR TESTING ONLY. Nobody trusts its root, and its\n"
+        "* private key is not encrypted. Never sign production images with it.\n"
+        + "*"
+        * 72
+        + f"\ntest chain {what}: {chain.folder}\n"
+        f"  certificate chain  {chain.chain}   (RETOUCH_C2PA_CERT, provenance.cert_chain)\n"
+        f"  private key        {chain.key}  (RETOUCH_C2PA_KEY, provenance.private_key)\n"
+        f"  trust anchor       {chain.root}    (RETOUCH_C2PA_TRUST_ANCHOR, "
+        "provenance.trust_anchor)"
+    )
+    return 0
+
+
+def _signer_for_run(config, args: argparse.Namespace):
+    """The run's C2PA signer, proven before any step runs (ProvenanceError: exit 2)."""
+    from retouch_assets.provenance.c2pa_io import open_signer
+    from retouch_assets.provenance.identity import load_identity, not_configured, resolve_paths
+
+    paths = resolve_paths(
+        config, args.config, settings_module.c2pa_environment(), args.fallback_c2pa_identity
+    )
+    if not paths.configured:
+        raise not_configured(args.config)
+    return open_signer(load_identity(paths))
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     names = ", ".join(slo.name for slo in config.slos)
@@ -195,6 +231,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"retouch run: landing folder {landing} does not exist (make one with `retouch sample`)"
         )
     config = load_config(args.config)  # fail fast, before any run starts
+    # Every published image is signed: no identity, or one that cannot sign, stops here.
+    signer = _signer_for_run(config, args)
     settings = settings_module.settings_from_env().with_overrides(
         duckdb_path=str(args.db),
         landing_dir=str(landing),
@@ -206,12 +244,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         business_dir=_business_dir(args, landing),
         analytics_path=_analytics_path(args),
         deep_verify=args.deep_verify,
+        c2pa_fallback_dir=args.fallback_c2pa_identity,
     )
     settings.check_folders()
+    print(f"C2PA: signing with {signer.identity.describe()}")
     # One run at a time per warehouse; a second one waits, then fails naming the holder.
     with exclusive_run(args.db, timeout_s=settings.lock_timeout_s):
         _apply_config(config, args)
-        return _run_weeks(args, landing, settings)
+        return _run_weeks(args, landing, settings, signer)
 
 
 def _business_dir(args: argparse.Namespace, landing: Path) -> str:
@@ -234,7 +274,7 @@ def _analytics_path(args: argparse.Namespace) -> str:
     return str(Path(args.db).with_name("analytics.duckdb"))
 
 
-def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
+def _run_weeks(args: argparse.Namespace, landing: Path, settings, signer) -> int:
     from tqdm import tqdm
 
     from retouch_assets.defs.assembly import build_definitions
@@ -292,6 +332,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings) -> int:
                 failures[f"month {month}"] = _run_problems(result)[0] or ["run failed"]
     elapsed = time.perf_counter() - started
     print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed, settings.business_dir))
+    print(_provenance_summary(Path(args.db), signer))
     print(report_paths(Path(settings.reports_dir), weeks[-1], months[-1] if months else None))
     # Every successful weekly run ends by publishing the snapshot (`analytics/snapshot`).
     snapshot = Path(settings.analytics_file).resolve()
@@ -414,6 +455,34 @@ def _summary(
     out += business_lines
     out.append(f"  warehouse: {db.resolve()}")
     return "\n".join(out)
+
+
+def _provenance_summary(db: Path, signer) -> str:
+    """Every published image's C2PA manifest read back, by validation state."""
+    from collections import Counter
+
+    from retouch_assets.gates.publish import PNG_MIME
+    from retouch_assets.provenance.c2pa_io import read_manifest
+    from retouch_assets.warehouse import connect
+
+    with connect(db, read_only=True) as con:
+        paths = con.execute(
+            "SELECT output_path FROM retouch.gated_outputs WHERE output_path IS NOT NULL"
+        ).fetchall()
+    anchor = signer.identity.trust_anchor_pem
+    states = Counter(
+        read_manifest(Path(path), PNG_MIME, anchor).state or "no manifest" for (path,) in paths
+    )
+    found = ", ".join(f"{state} {n}" for state, n in states.most_common()) or "nothing published"
+    return (
+        f"  C2PA: {len(paths)} published images signed as {signer.identity.subject!r}; "
+        f"read back: {found}"
+        + (
+            ""
+            if anchor
+            else " (no trust anchor configured: Valid = signature intact, signer untrusted)"
+        )
+    )
 
 
 def _clip_summary(con) -> list[str]:
@@ -653,7 +722,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="the publication integrity check also re-decodes and re-measures every published "
         "image (default: hashes and gate rows only; RETOUCH_DEEP_VERIFY=on)",
     )
+    run.add_argument(
+        "--fallback-c2pa-identity",
+        default=None,
+        help="a test-chain folder (`retouch provenance test-chain`) signed with only when "
+        "neither RETOUCH_C2PA_CERT/KEY nor provenance: of the config names an identity "
+        "(`make demo` passes data/c2pa-test)",
+    )
     run.set_defaults(func=_cmd_run)
+
+    provenance = commands.add_parser("provenance", help="C2PA signing identity tools")
+    provenance_commands = provenance.add_subparsers(dest="provenance_command", required=True)
+    test_chain = provenance_commands.add_parser(
+        "test-chain",
+        help="write a local TEST certificate chain (root CA + P-256 signer) once; FOR TESTING ONLY",
+    )
+    test_chain.add_argument("--out", required=True, help="folder to write (kept if complete)")
+    test_chain.set_defaults(func=_cmd_provenance_test_chain)
 
     bench = commands.add_parser("bench", help="benchmarks with a same-run baseline (JSON last)")
     bench.add_argument("what", choices=["delta-e", "quality", "clip", "e2e"])

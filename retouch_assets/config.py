@@ -174,6 +174,23 @@ class Clip(_Strict):
     batch_size: int = Field(default=32, ge=1, le=1024)
 
 
+class Provenance(_Strict):
+    """The C2PA signing identity every published image is signed with: a PEM certificate chain
+    (the end-entity certificate first, then its issuers) and its PEM private key, by path; a
+    relative path is relative to this file's folder. RETOUCH_C2PA_CERT, RETOUCH_C2PA_KEY and
+    RETOUCH_C2PA_TRUST_ANCHOR override them. Unset: `retouch run` refuses to start, and
+    publication refuses to write unsigned images (the message says how to make a test chain)."""
+
+    cert_chain: str | None = Field(default=None, description="PEM chain: end-entity, then CA")
+    private_key: str | None = Field(default=None, description="PEM private key (P-256)")
+    algorithm: Literal["ES256"] = "ES256"
+    trust_anchor: str | None = Field(
+        default=None,
+        description="PEM root certificate(s) read-back trusts: with one, every published "
+        "manifest must validate as Trusted, without one as Valid",
+    )
+
+
 class TemplateEntry(_Strict):
     """A template's approved prompt (what prompt drift is measured against) and the
     known-good prompt version to fall back to when an artifact drifts."""
@@ -582,6 +599,7 @@ class RetouchConfig(_Strict):
     business: Business = Business()
     cost: Cost = Cost()
     clip: Clip = Clip()
+    provenance: Provenance = Provenance()
     # template_id -> its approved prompt; templates not listed have no approved prompt (their
     # drift is not computed, and the run says which they are).
     templates: Annotated[

@@ -148,6 +148,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             _create_tables(slo_tables.EXCLUSION_WINDOWS),
         ),
     ),
+    Migration(
+        14,
+        "published images are C2PA-signed: the unsigned PNG's hash and the signing input's",
+        _statements(
+            "ALTER TABLE retouch.gated_outputs ADD COLUMN IF NOT EXISTS unsigned_sha256 VARCHAR",
+            "ALTER TABLE retouch.gated_outputs ADD COLUMN IF NOT EXISTS c2pa_input_sha256 VARCHAR",
+        ),
+    ),
 )
 
 

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -17,6 +18,10 @@ from retouch_assets import settings as settings_module
 from retouch_assets.config import RetouchConfig, load_config_cached
 from retouch_assets.settings import PATH_SETTINGS, Settings
 from retouch_assets.warehouse import connect, exclusive_run
+
+if TYPE_CHECKING:
+    from retouch_assets.provenance.c2pa_io import C2paSigner
+    from retouch_assets.provenance.identity import IdentityPaths
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -156,6 +161,38 @@ class ClipModelResource(dg.ConfigurableResource):
     model_dir: str | None = None
 
 
+class ProvenanceResource(dg.ConfigurableResource):
+    """The C2PA signing identity: RETOUCH_C2PA_CERT / RETOUCH_C2PA_KEY /
+    RETOUCH_C2PA_TRUST_ANCHOR (read when publishing), else `provenance:` of the config, else
+    `fallback_dir` (a test-chain folder: `retouch run --fallback-c2pa-identity`, `make demo`).
+    None of them: publication fails before writing anything, saying how to configure one."""
+
+    fallback_dir: str | None = None
+
+    def paths(self, config: RetouchConfig, config_path: str) -> "IdentityPaths":
+        from retouch_assets.provenance.identity import resolve_paths
+
+        env = settings_module.c2pa_environment()
+        return resolve_paths(config, config_path, env, self.fallback_dir)
+
+    def signer(self, config: RetouchConfig, config_path: str) -> "C2paSigner":
+        """A proven signer (`open_signer`); ProvenanceError (a ConfigError) when none is
+        configured or it cannot sign."""
+        from retouch_assets.provenance.c2pa_io import open_signer
+        from retouch_assets.provenance.identity import load_identity, not_configured
+
+        paths = self.paths(config, config_path)
+        if not paths.configured:
+            raise not_configured(config_path)
+        return open_signer(load_identity(paths))
+
+    def trust_anchor(self, config: RetouchConfig, config_path: str) -> bytes | None:
+        """The PEM that read-back trusts (no key needed); None when unset."""
+        from retouch_assets.provenance.identity import trust_anchor
+
+        return trust_anchor(self.paths(config, config_path))
+
+
 class AnalyticsSnapshotResource(dg.ConfigurableResource):
     """The analysts' read-only copy of the warehouse, published at the end of every successful
     weekly run, in a storage format DuckDB 1.4 clients open."""
@@ -198,6 +235,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             else settings.analytics_file,
             storage_version=settings.analytics_storage_version,
         ),
+        "provenance": ProvenanceResource(fallback_dir=settings.c2pa_fallback_dir),
         "clip_model": ClipModelResource(
             model_dir=dg.EnvVar(settings_module.ENV_CLIP_MODEL)
             if "clip_model_dir" in settings.from_env

@@ -35,6 +35,17 @@ EXECUTORS = ("in_process", "multiprocess", "k8s", "celery")
 # The publication integrity check re-decodes and re-measures every published image (on, 1,
 # true) instead of verifying hashes and gate rows only (the default).
 ENV_DEEP_VERIFY = "RETOUCH_DEEP_VERIFY"
+# The C2PA signing identity (paths to PEM files); override `provenance:` of the config. Read
+# when publishing (`c2pa_environment`), like the alert endpoints: a run or `dagster dev` started
+# with them signs with them.
+ENV_C2PA_CERT = "RETOUCH_C2PA_CERT"
+ENV_C2PA_KEY = "RETOUCH_C2PA_KEY"
+ENV_C2PA_TRUST_ANCHOR = "RETOUCH_C2PA_TRUST_ANCHOR"
+C2PA_ENV = {
+    "cert_chain": ENV_C2PA_CERT,
+    "private_key": ENV_C2PA_KEY,
+    "trust_anchor": ENV_C2PA_TRUST_ANCHOR,
+}
 ENV_DAGSTER_HOME = "DAGSTER_HOME"
 # The Chromium (or Chrome) binary that prints PDF reports and runs the browser tests; by default
 # the first of CHROMIUM_NAMES on PATH (Debian: `apt-get install chromium`).
@@ -89,6 +100,9 @@ class Settings:
     clip_model_dir: str | None = None  # None: the config's clip.model_dir (if any)
     executor: str = DEFAULT_EXECUTOR  # one of EXECUTORS
     deep_verify: bool = False  # RETOUCH_DEEP_VERIFY, or `retouch run --deep-verify`
+    # A test-chain folder (`retouch provenance test-chain`) signed with only when neither the
+    # environment nor the config names a signing identity (`make demo`).
+    c2pa_fallback_dir: str | None = None
     # Which settings came from the environment (shown as env vars in the Dagster UI).
     from_env: frozenset[str] = frozenset()
 
@@ -227,6 +241,12 @@ def alert_environment() -> dict[str, str]:
     """The variables alert routes may name (`RETOUCH_*`): endpoints and secrets, read when
     delivering, never stored in the warehouse or shown in metadata."""
     return {k: v for k, v in os.environ.items() if k.startswith(ALERT_ENV_PREFIX)}
+
+
+def c2pa_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The C2PA identity paths set in the environment: field of `provenance:` -> path."""
+    env = os.environ if environ is None else environ
+    return {field: env[name] for field, name in C2PA_ENV.items() if env.get(name)}
 
 
 def dbt_metrics_enabled() -> bool:

@@ -35,6 +35,29 @@ def pytest_configure(config):
     os.environ.setdefault(ENV_DBT_METRICS, "off")
     if not hasattr(config, "workerinput"):
         prepare_manifest()
+        _c2pa_test_identity(config)
+
+
+def _c2pa_test_identity(config) -> None:
+    """Every published image is signed: the session signs with a test chain made once by the
+    xdist controller (the workers, and every `retouch run` or `dagster dev` a test starts,
+    inherit the variables). Tests of a missing identity remove them."""
+    import tempfile
+
+    from retouch_assets.provenance.testchain import write_test_chain
+    from retouch_assets.settings import ENV_C2PA_CERT, ENV_C2PA_KEY, ENV_C2PA_TRUST_ANCHOR
+
+    chain = write_test_chain(Path(tempfile.mkdtemp(prefix="retouch-c2pa-test-")))
+    config._c2pa_test_chain = chain.folder
+    os.environ[ENV_C2PA_CERT] = str(chain.chain)
+    os.environ[ENV_C2PA_KEY] = str(chain.key)
+    os.environ[ENV_C2PA_TRUST_ANCHOR] = str(chain.root)
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_c2pa_test_chain", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -48,6 +71,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group("crash_repair"))
         elif "browser" in item.path.parts and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group("browser"))  # one Chromium per worker
+
+
+@pytest.fixture(scope="session")
+def c2pa_signer():
+    """A C2PA signer with the session's test identity (see `_c2pa_test_identity`)."""
+    from retouch_assets.config import RetouchConfig
+    from retouch_assets.provenance.c2pa_io import open_signer
+    from retouch_assets.provenance.identity import load_identity, resolve_paths
+    from retouch_assets.settings import c2pa_environment
+
+    paths = resolve_paths(RetouchConfig(), REPO_ROOT / "retouch-slo.yaml", c2pa_environment())
+    return open_signer(load_identity(paths))
 
 
 @pytest.fixture(scope="session")

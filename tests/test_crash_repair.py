@@ -1,7 +1,8 @@
 """A run killed with SIGKILL at any checkpoint (ingest, quality, publication, SLO evaluation,
 alert outbox, incident timelines) and then run again leaves exactly what an uninterrupted run
-leaves: the same warehouse rows, the same published files and reports, no duplicated events,
-alerts or incidents.
+leaves: the same warehouse rows, the same published files and reports (published images compared
+without their C2PA manifests, which differ in random ids between any two signings), no
+duplicated events, alerts or incidents.
 
 The runs are real `retouch run` processes forked from one helper process that imported the
 project once (a fork before any thread exists is safe, and it saves seconds of imports per
@@ -10,6 +11,7 @@ so no clean-up handler runs.
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +20,15 @@ import duckdb
 import pytest
 
 from retouch_assets import faults
+from retouch_assets.gates.publish import PNG_MIME
 from retouch_assets.migrations import ALL_TABLES
-from retouch_assets.safe_paths import sha256_file
+from retouch_assets.provenance.c2pa_io import (
+    TRUSTED,
+    VALID,
+    read_manifest,
+    strip_png_manifest,
+)
+from retouch_assets.safe_paths import sha256_bytes, sha256_file
 from retouch_assets.sample import generate_sample
 
 # Rows stamped with the wall clock when they were written, not derived from the inputs.
@@ -88,22 +97,49 @@ class Runner:
         self.server.wait(30)
 
 
+# A published image's C2PA manifest carries random instance ids and salts, so two runs sign
+# the same image into different bytes: its name's hash part and its recorded sha256 differ.
+# They are compared without it: the same unsigned PNG (`unsigned_sha256`, and each file with
+# its manifest stripped), the same signing input, and a manifest that reads back valid.
+_SIGNED_NAME = re.compile(r"\.[0-9a-f]{12}\.(png|json)$")
+_SIGNED_HASH_COLUMNS = {"output_sha256"}
+
+
+def _unsigned(value):
+    return _SIGNED_NAME.sub(r".<signed>.\1", value) if isinstance(value, str) else value
+
+
+def _file_state(path: Path):
+    if path.suffix != ".png" or "outputs" not in path.parts:
+        return sha256_file(path)
+    data = path.read_bytes()
+    assert read_manifest(data, PNG_MIME).state in (TRUSTED, VALID), path
+    return sha256_bytes(strip_png_manifest(data))
+
+
 def _state(root: Path) -> dict:
-    """Every table's rows and every file's hash, with the run's root folder taken out."""
+    """Every table's rows and every file's hash, with the run's root folder taken out (and
+    published files compared without their C2PA manifests, see above)."""
     prefix = str(root)
     state: dict = {}
     with duckdb.connect(str(root / "w.duckdb"), read_only=True) as con:
         for table in ALL_TABLES:
             if table.name in WALL_CLOCK_TABLES:
                 continue
-            rows = con.execute(f"SELECT * FROM {table.name} ORDER BY ALL").fetchall()
+            result = con.execute(f"SELECT * FROM {table.name} ORDER BY ALL")
+            names = [d[0] for d in result.description]
             state[table.name] = [
-                tuple(v.replace(prefix, "<root>") if isinstance(v, str) else v for v in row)
-                for row in rows
+                tuple(
+                    None
+                    if table.name == "retouch.gated_outputs" and name in _SIGNED_HASH_COLUMNS
+                    else _unsigned(v.replace(prefix, "<root>") if isinstance(v, str) else v)
+                    for name, v in zip(names, row, strict=True)
+                )
+                for row in result.fetchall()
             ]
     for folder in ("outputs", "reports"):
         state[folder] = {
-            str(p.relative_to(root)): sha256_file(p)
+            _unsigned(str(p.relative_to(root))): _file_state(p)
             for p in sorted((root / folder).rglob("*"))
             if p.is_file()
         }

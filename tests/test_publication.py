@@ -327,7 +327,7 @@ def _publishable_row(heal_actions: list) -> dict:
     [([], False), ([{"preset": "p", "matrix": [], "passed": True}], True)],
 )
 def test_publication_reuses_a_plain_png_unless_a_correction_was_kept(
-    tmp_path, heal_actions, decoded
+    tmp_path, heal_actions, decoded, c2pa_signer
 ):
     pixels = _photo()
     source = tmp_path / "delivered.png"
@@ -339,7 +339,13 @@ def test_publication_reuses_a_plain_png_unless_a_correction_was_kept(
         return 255 - pixels  # what a kept correction would have changed
 
     plan = PublicationPlan(
-        freezes=(), first_seen={}, gates_of={}, pixels=final_pixels, source=lambda row: source
+        freezes=(),
+        first_seen={},
+        gates_of={},
+        pixels=final_pixels,
+        source=lambda row: source,
+        signer=c2pa_signer,
+        master=lambda row: source,
     )
     (record,) = publish_week([_publishable_row(heal_actions)], plan, tmp_path / "out", WEEK)
     assert bool(calls) is decoded

@@ -10,7 +10,8 @@ import pytest
 
 # Each is seconds of import, needed by one step at most: Great Expectations by the generations
 # check, numba by the ΔE kernel, ONNX Runtime (and torch, open_clip) by CLIP scoring, dagster-dbt
-# and dbt by the metrics layer (off here), colour-science and scikit-image by nothing at run time.
+# and dbt by the metrics layer (off here), colour-science and scikit-image by nothing at run
+# time, the C2PA library by publication and its read-back check.
 HEAVY = (
     "great_expectations",
     "numba",
@@ -22,6 +23,7 @@ HEAVY = (
     "colour",
     "skimage",
     "scipy",
+    "c2pa",
 )
 
 

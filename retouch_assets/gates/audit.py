@@ -6,6 +6,8 @@ from pathlib import Path
 
 from retouch_assets.config import ColourGate
 from retouch_assets.gates.publish import canonical_json
+from retouch_assets.provenance.c2pa_io import NO_MANIFEST, TRUSTED, VALID, ReadBack
+from retouch_assets.provenance.manifest import GENERATION_LABEL
 from retouch_assets.quality.artifact import ArtifactMeasurement
 from retouch_assets.safe_paths import sha256_file
 from retouch_assets.slo.governance import Freeze, held_reason
@@ -54,6 +56,23 @@ def provenance_problems(row: dict, gates: list[dict]) -> list[str]:
     if canonical_json(facts.get("gates")) != canonical_json(gates):
         problems.append("final gate rows differ from those the published sidecar records")
     return problems
+
+
+def c2pa_problems(row: dict, back: ReadBack, trusted_required: bool) -> list[str]:
+    """A published image's C2PA manifest as read back: present, not Invalid, Trusted when a
+    trust anchor is configured, and naming this artifact attempt."""
+    if back.state is None:
+        return [back.error or NO_MANIFEST]
+    codes = ", ".join(back.failures) or "no failure codes"
+    if back.state not in (TRUSTED, VALID):
+        return [f"C2PA manifest {back.state}: {codes}"]
+    if trusted_required and back.state != TRUSTED:
+        return [f"C2PA signer not trusted by the configured trust anchor: {codes}"]
+    generation = back.assertion(GENERATION_LABEL) or {}
+    named = (generation.get("artifact_id"), generation.get("attempt"))
+    if named != (row["artifact_id"], row["attempt"]):
+        return [f"C2PA manifest names artifact {named[0]!r} attempt {named[1]!r}"]
+    return []
 
 
 def row_problems(row: dict) -> list[str]:

@@ -1,5 +1,6 @@
 """Publishing approved and healed images: an sRGB PNG with XMP provenance (IPTC digital
-source type, generation parameters, gate results) and a JSON sidecar with the same facts.
+source type, generation parameters, gate results) and a signed C2PA manifest
+(`retouch_assets.provenance`), and a JSON sidecar with the same facts.
 
 Publication is atomic and non-destructive. A file's name is the artifact's safe stem (see
 `safe_paths`) plus the first characters of the PNG's sha256, so the same image always gets the
@@ -8,9 +9,17 @@ file in the week's folder, its sha256 computed from the bytes as they are writte
 into place under its content-addressed name; files of the previous publication are removed only
 after the new rows are committed (`remove_stale`), so a failure at any instant leaves the
 previous publication and its rows intact, and a re-run repairs whatever a killed run left behind.
+
+Signing: the PNG is encoded (unsigned) into memory, its manifest embedded by the C2PA library,
+and the signed bytes written as above, named by their own sha256. A manifest carries random
+instance ids and salts, so signing the same image twice gives different bytes: the record keeps
+`c2pa_input_sha256`, the hash of everything signed (the unsigned PNG, the manifest definition,
+the master's bytes, the signing certificate), and a re-run whose input hash is unchanged keeps
+the published file (and its name, hash and mtime) instead of signing again.
 """
 
 import hashlib
+import io
 import json
 import os
 import struct
@@ -18,17 +27,23 @@ import tempfile
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, partial
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, cast
+from typing import BinaryIO, NamedTuple, Protocol, cast
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
 from retouch_assets.gates.locks import TemplateLock, lock_reason
+from retouch_assets.provenance.manifest import (
+    TRAINED_ALGORITHMIC_MEDIA,
+    Claim,
+    master_ingredient,
+    publication_claim,
+)
 from retouch_assets.quality.decode import MAX_IMAGE_PIXELS, open_regular_file
 from retouch_assets.safe_paths import (
     TEMP_PREFIX,
@@ -41,7 +56,7 @@ from retouch_assets.safe_paths import (
 from retouch_assets.slo.governance import Freeze, held_reason
 from retouch_assets.vocabulary import PUBLISHABLE, Status
 
-TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+PNG_MIME = "image/png"
 XMP_KEY = "XML:com.adobe.xmp"
 RETOUCH_NS = "urn:retouch-assets:ns:1.0#"
 
@@ -222,11 +237,16 @@ def publish_files(
     image, digest = write_hashed(
         folder, lambda sha: f"{published_stem(artifact_id, attempt, sha)}{IMAGE_SUFFIX}", write
     )
+    return Published(image, _write_sidecar(folder, image, sidecar), digest, sha256_bytes(sidecar))
+
+
+def _write_sidecar(folder: Path, image: Path, sidecar: bytes) -> Path:
+    """The image's sidecar (its name with .json), rewritten only when its content changed."""
     sidecar_path = inside(folder, image.with_suffix(".json").name)
     unchanged = sidecar_path.is_file() and sidecar_path.stat().st_size == len(sidecar)
     if not (unchanged and sidecar_path.read_bytes() == sidecar):
         write_atomic(folder, sidecar_path.name, sidecar)
-    return Published(image, sidecar_path, digest, sha256_bytes(sidecar))
+    return sidecar_path
 
 
 def _bytes_encoder(data: bytes) -> Encoder:
@@ -382,6 +402,49 @@ def _reusable_png(path: Path, row: dict) -> PlainPng | None:
     return plain_png(data, MAX_IMAGE_PIXELS)
 
 
+class Signer(Protocol):
+    """Embeds a signed C2PA manifest (`provenance.c2pa_io.C2paSigner`)."""
+
+    @property
+    def key(self) -> str:
+        """Identifies the signing certificate (a new one signs every image again)."""
+        ...
+
+    def sign(self, data: bytes, mime: str, claim: Claim) -> bytes: ...
+
+
+def signing_input_sha256(unsigned_sha256: str, claim: Claim, signer_key: str) -> str:
+    """The hash of everything a signature covers but its random parts: the unsigned PNG, the
+    manifest definition and ingredients, and the signing certificate."""
+    content = [unsigned_sha256, claim.digest(PNG_MIME), signer_key]
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+
+def _encoded(encode: Encoder) -> bytes:
+    buffer = io.BytesIO()
+    encode(cast(BinaryIO, buffer))
+    return buffer.getvalue()
+
+
+def _kept_publication(
+    previous: dict | None, input_sha256: str, folder: Path, sidecar: bytes
+) -> Published | None:
+    """The previous publication of an artifact, when it was signed from the same input and its
+    file is in place with its recorded hash (its sidecar rewritten if that changed)."""
+    if not previous or previous.get("c2pa_input_sha256") != input_sha256:
+        return None
+    path, digest = previous.get("output_path"), previous.get("output_sha256")
+    if not path or not digest:
+        return None
+    image = Path(path)
+    expected = f"{published_stem(previous['artifact_id'], previous['attempt'], digest)}"
+    if image.parent.resolve() != folder.resolve() or image.name != expected + IMAGE_SUFFIX:
+        return None
+    if not image.is_file() or sha256_file(image) != digest:
+        return None
+    return Published(image, _write_sidecar(folder, image, sidecar), digest, sha256_bytes(sidecar))
+
+
 @dataclass(frozen=True)
 class PublicationPlan:
     """What publication needs besides the rows: freezes in force, when versions were first
@@ -397,6 +460,21 @@ class PublicationPlan:
     # a plain PNG (`plain_png`) is published from its own compressed image data, not decoded
     # and encoded again. None: every image is decoded and encoded.
     source: Callable[[dict], Path] | None = None
+    # Every published image is signed: the signer, and a row's master file (the manifest's
+    # ingredient).
+    signer: Signer = field(kw_only=True)
+    master: Callable[[dict], Path] = field(kw_only=True)
+    # The week's previous records by (artifact_id, attempt): a file signed from the same input
+    # (`c2pa_input_sha256`) is kept as it is.
+    previous: dict[tuple, dict] = field(default_factory=dict, kw_only=True)
+
+
+def _read_master(path: Path) -> bytes | None:
+    try:
+        with open_regular_file(path) as handle:
+            return handle.read()
+    except OSError:
+        return None
 
 
 def publish_week(
@@ -427,14 +505,34 @@ def publish_week(
             if pixels is None:
                 return record | {"hold_reason": "image no longer decodes: not published"}
             encode = partial(write_png, pixels, facts)
-        published = publish_files(
-            outputs_root, week, row["artifact_id"], row["attempt"], encode, sidecar_json(facts)
+        master_path = plan.master(row)
+        master = _read_master(master_path)
+        if master is None:
+            return record | {"hold_reason": "master no longer readable: not published"}
+        unsigned = _encoded(encode)
+        title = f"{safe_stem(row['artifact_id'], row['attempt'])}{IMAGE_SUFFIX}"
+        claim = publication_claim(facts, title, master_ingredient(master_path.name, master))
+        unsigned_sha256 = sha256_bytes(unsigned)
+        input_sha256 = signing_input_sha256(unsigned_sha256, claim, plan.signer.key)
+        sidecar = sidecar_json(facts)
+        folder = week_folder(outputs_root, week)
+        published = _kept_publication(
+            plan.previous.get(key), input_sha256, folder, sidecar
+        ) or publish_files(
+            outputs_root,
+            week,
+            row["artifact_id"],
+            row["attempt"],
+            plan.signer.sign(unsigned, PNG_MIME, claim),
+            sidecar,
         )
         return record | {
             "output_path": str(published.image),
             "sidecar_path": str(published.sidecar),
             "output_sha256": published.image_sha256,
             "sidecar_sha256": published.sidecar_sha256,
+            "unsigned_sha256": unsigned_sha256,
+            "c2pa_input_sha256": input_sha256,
         }
 
     # PNG encoding (zlib) and decoding release the GIL: one thread per core.

@@ -69,6 +69,12 @@ WHERE o.week = $week AND o.output_path IS NOT NULL
 ORDER BY o.artifact_id, o.attempt
 """
 
+# The week's previous publication records: a re-run keeps a file signed from the same input.
+_PREVIOUS_PUBLICATION = """
+SELECT artifact_id, attempt, output_path, output_sha256, c2pa_input_sha256
+FROM retouch.gated_outputs WHERE week = $week AND output_path IS NOT NULL
+"""
+
 _HELD = """
 SELECT count(*) FROM retouch.gated_outputs
 WHERE status = $held AND ($week IS NULL OR week = $week)
@@ -118,3 +124,11 @@ def held_count(con: duckdb.DuckDBPyConnection, status: Status, week: date | None
 def held_by_freeze(con: duckdb.DuckDBPyConnection, week: date | None = None) -> int:
     """Artifacts held from publication by an SLO freeze (in a week, or in all weeks)."""
     return held_count(con, Status.HELD_BY_FREEZE, week)
+
+
+def previous_publication(con: duckdb.DuckDBPyConnection, week: date) -> dict[tuple, dict]:
+    """(artifact_id, attempt) -> its published record of the week's last publication."""
+    return {
+        (r["artifact_id"], r["attempt"]): r
+        for r in fetch_dicts(con, _PREVIOUS_PUBLICATION, {"week": week})
+    }

@@ -85,10 +85,13 @@ GATED_OUTPUTS = Table(
         column("hold_reason", VARCHAR),
         column("output_sha256", VARCHAR),
         column("sidecar_sha256", VARCHAR),
+        column("unsigned_sha256", VARCHAR),
+        column("c2pa_input_sha256", VARCHAR),
     ),
     "Every artifact's publication outcome: approved and healed images published as sRGB PNG "
-    "with XMP provenance and a JSON sidecar (paths and the sha256 of both), or why not (status, "
-    "hold reason).",
+    "with XMP provenance and a signed C2PA manifest, and a JSON sidecar (paths and the sha256 "
+    "of both; the sha256 of the PNG before signing, and of everything the signature covers, "
+    "by which a re-run keeps an unchanged signed file), or why not (status, hold reason).",
 )
 
 TEMPLATE_LOCKS = Table(

@@ -5,6 +5,7 @@ import dagster as dg
 from retouch_assets.defs.gates.assets import evaluate_gates, gated_outputs
 from retouch_assets.defs.gates.checks import (
     batch_not_systemically_broken,
+    published_images_carry_valid_c2pa,
     published_outputs_pass_gates,
     slo_freeze_respected,
     template_locks_respected,
@@ -18,6 +19,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
         asset_checks=[
             batch_not_systemically_broken,
             published_outputs_pass_gates,
+            published_images_carry_valid_c2pa,
             slo_freeze_respected,
             template_locks_respected,
         ],

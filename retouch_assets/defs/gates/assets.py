@@ -44,6 +44,7 @@ from retouch_assets.quality.tables import ARTIFACT_QUALITY
 from retouch_assets.resources import (
     LandingResource,
     OutputsResource,
+    ProvenanceResource,
     RetouchConfigResource,
     WarehouseResource,
 )
@@ -134,14 +135,20 @@ def gated_outputs(
     landing: LandingResource,
     outputs: OutputsResource,
     retouch_config: RetouchConfigResource,
+    provenance: ProvenanceResource,
 ) -> dg.MaterializeResult:
     """Publish approved and healed images not held by an SLO freeze (a prompt version, or a
-    template/retouch version, first seen after the freeze began) or a template lock,
-    atomically; files of the previous publication go only once the new rows are committed."""
+    template/retouch version, first seen after the freeze began) or a template lock, each
+    with a signed C2PA manifest, atomically; files of the previous publication go only once
+    the new rows are committed."""
     week = week_of_context(context)
-    background = hex_to_rgb(retouch_config.load().quality.alpha_background)
+    config = retouch_config.load()
+    # Before anything is written: without a working signing identity nothing is published.
+    signer = provenance.signer(config, retouch_config.path)
+    background = hex_to_rgb(config.quality.alpha_background)
     week_start, _ = week_window(week)
     with warehouse.connect() as con:
+        previous = queries.previous_publication(con, week)
         plan = PublicationPlan(
             freezes=active_freezes(con, week_start),
             first_seen=first_seen(con),
@@ -149,6 +156,9 @@ def gated_outputs(
             pixels=lambda row: final_pixels(landing.file(row, "image"), row, background),
             source=lambda row: landing.file(row, "image"),
             locks=active_locks(con),
+            signer=signer,
+            master=lambda row: landing.file(row, "master"),
+            previous=previous,
         )
         new_work = queries.new_work_freezes(con, week_start)
         rows = queries.week_to_publish(con, week)
@@ -160,6 +170,7 @@ def gated_outputs(
     folder = week_folder(outputs.root, week)
     removed = remove_stale(folder, keep=[p for r in records for p in _paths(r)])
     published = sum(1 for r in records if r.get("output_path"))
+    kept = sum(1 for r in records if r.get("output_path") and _unchanged(r, previous))
     context.log.info(f"week {week}: published {published} of {len(rows)} to {folder}")
     return dg.MaterializeResult(
         metadata={
@@ -171,6 +182,9 @@ def gated_outputs(
             ),
             "template_locks_in_force": sorted({lock.template_id for lock in plan.locks}),
             "stale_files_removed": len(removed),
+            "c2pa_signed_now": published - kept,
+            "c2pa_kept_unchanged": kept,
+            "c2pa_signer": signer.identity.describe(),
             "slo_freezes_in_force": [f.key for f in plan.freezes],
             "freeze_new_work_scopes": new_work,
             "outputs_folder": dg.MetadataValue.path(str(folder)),
@@ -180,3 +194,9 @@ def gated_outputs(
 
 def _paths(record: dict) -> list[str]:
     return [record[k] for k in ("output_path", "sidecar_path") if record.get(k)]
+
+
+def _unchanged(record: dict, previous: dict[tuple, dict]) -> bool:
+    """Whether the record's signed file is the previous publication's (not signed again)."""
+    before = previous.get((record["artifact_id"], record["attempt"]))
+    return before is not None and before["output_sha256"] == record["output_sha256"]

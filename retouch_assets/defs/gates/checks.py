@@ -1,6 +1,8 @@
 """Blocking gates on each week: stop publication when the batch is systemically broken, and
-prove that nothing published violates a gate, a freeze, or its recorded file."""
+prove that nothing published violates a gate, a freeze, its recorded file, or its signed C2PA
+manifest."""
 
+from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -10,13 +12,16 @@ from retouch_assets.config import RetouchConfig
 from retouch_assets.defs.shared import key_of, md, week_of_context, weekly_check
 from retouch_assets.gates import audit, queries
 from retouch_assets.gates.locks import active_locks, lock_violations, locked_templates
+from retouch_assets.gates.publish import PNG_MIME
 from retouch_assets.gates.tables import GATE_DECISIONS, GATED_OUTPUTS
 from retouch_assets.ingest.queries import first_seen
 from retouch_assets.partitions import week_window
+from retouch_assets.provenance.c2pa_io import read_manifest
 from retouch_assets.quality.artifact import QualitySettings, artifact_input, measure_all
 from retouch_assets.resources import (
     LandingResource,
     OutputsResource,
+    ProvenanceResource,
     RetouchConfigResource,
     WarehouseResource,
 )
@@ -118,6 +123,42 @@ def _remeasure(rows: list[dict], landing: LandingResource, config: RetouchConfig
 def _file(row: dict, field: str, landing: LandingResource) -> Path:
     """The published image in place of the delivered one; the master from landing."""
     return Path(row["output_path"]) if field == "image" else landing.file(row, field)
+
+
+@weekly_check(key_of(GATED_OUTPUTS), "published_images_carry_valid_c2pa", blocking=True)
+def published_images_carry_valid_c2pa(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    retouch_config: RetouchConfigResource,
+    provenance: ProvenanceResource,
+) -> dg.AssetCheckResult:
+    """Every published image carries a C2PA manifest that the C2PA reader validates (Trusted
+    when a trust anchor is configured, else Valid) and that names its artifact attempt: a
+    tampered, stripped or swapped file fails, with its failure codes."""
+    week = week_of_context(context)
+    anchor = provenance.trust_anchor(retouch_config.load(), retouch_config.path)
+    with warehouse.connect() as con:
+        published = queries.published(con, week)
+    states: Counter = Counter()
+    violations = []
+    for row in published:
+        back = read_manifest(Path(row["output_path"]), PNG_MIME, anchor)
+        states[back.state or "missing"] += 1
+        found = audit.c2pa_problems(row, back, trusted_required=anchor is not None)
+        if found:
+            violations.append((row["artifact_id"], row["attempt"], "; ".join(found)))
+    return dg.AssetCheckResult(
+        passed=not violations,
+        metadata={
+            "published": len(published),
+            **{f"state/{state}": n for state, n in sorted(states.items())},
+            "trust": "the configured trust anchor (Trusted required)"
+            if anchor
+            else "no trust anchor configured (Valid required; signer not trusted)",
+            "violations": len(violations),
+            "worst_offenders": md(("artifact_id", "attempt", "problem"), violations[:10]),
+        },
+    )
 
 
 @weekly_check(key_of(GATED_OUTPUTS), "slo_freeze_respected", blocking=True)
