@@ -88,10 +88,25 @@ def _signer_for_run(config, args: argparse.Namespace):
     return open_signer(load_identity(paths))
 
 
+def _provenance_validation(config, args: argparse.Namespace) -> str:
+    """The signing identity `retouch run` would use, checked (ProvenanceError: exit 2)."""
+    from retouch_assets.provenance.c2pa_io import open_signer
+    from retouch_assets.provenance.identity import TEST_CHAIN_HINT, load_identity, resolve_paths
+
+    paths = resolve_paths(config, args.config, settings_module.c2pa_environment())
+    if not paths.configured:
+        return (
+            "  provenance: no C2PA signing identity configured: `retouch run` refuses to start "
+            f"until provenance.cert_chain and provenance.private_key are set; {TEST_CHAIN_HINT}"
+        )
+    return f"  provenance: signs {open_signer(load_identity(paths)).identity.describe()}"
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     names = ", ".join(slo.name for slo in config.slos)
     print(f"{args.config}: valid (service {config.service!r}; SLOs: {names})")
+    print(_provenance_validation(config, args))
     if Path(args.db).exists():
         from retouch_assets.slo.governance import refuse_relaxations
 

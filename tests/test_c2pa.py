@@ -444,3 +444,18 @@ def test_migration_14_adds_the_signing_columns_to_an_older_warehouse(tmp_path):
         con.execute("ALTER TABLE retouch.gated_outputs DROP COLUMN c2pa_input_sha256")
         con.execute("DELETE FROM meta.migrations WHERE version = 14")
         assert migrate(con) == [14]
+
+
+def test_validate_checks_the_signing_identity(tmp_path, monkeypatch, capsys):
+    config = Path(__file__).resolve().parents[1] / "retouch-slo.yaml"
+    assert main(["validate", "--config", str(config), "--db", str(tmp_path / "none.duckdb")]) == 0
+    assert "provenance: signs ES256 as" in capsys.readouterr().out
+    _, other_key, _ = make_test_chain()
+    monkeypatch.setenv(ENV_C2PA_KEY, str(_write(tmp_path / "other.key", other_key)))
+    assert main(["validate", "--config", str(config), "--db", str(tmp_path / "none.duckdb")]) == 2
+    err = capsys.readouterr().err
+    assert f"{ENV_C2PA_KEY} ({tmp_path / 'other.key'}): the key does not match" in err
+    for name in (ENV_C2PA_CERT, ENV_C2PA_KEY, ENV_C2PA_TRUST_ANCHOR):
+        monkeypatch.delenv(name)
+    assert main(["validate", "--config", str(config), "--db", str(tmp_path / "none.duckdb")]) == 0
+    assert "no C2PA signing identity configured" in capsys.readouterr().out
