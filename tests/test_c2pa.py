@@ -459,3 +459,34 @@ def test_validate_checks_the_signing_identity(tmp_path, monkeypatch, capsys):
         monkeypatch.delenv(name)
     assert main(["validate", "--config", str(config), "--db", str(tmp_path / "none.duckdb")]) == 0
     assert "no C2PA signing identity configured" in capsys.readouterr().out
+
+
+def test_every_kept_correction_and_only_those_becomes_an_edit_action():
+    from retouch_assets.provenance.manifest import master_ingredient, publication_claim
+
+    facts = {
+        "artifact_id": "a",
+        "attempt": 1,
+        "model_version": "sdxl-turbo-1.1",
+        "generated_at": "2026-10-05T10:00:00+00:00",
+        "heal_actions": [
+            {"preset": "white_balance", "passed": False, "note": "out of bounds"},
+            {"preset": "unsharp_mask", "passed": True, "amount": 0.4},
+            {"preset": "masked_regions", "passed": True, "regions": 2},
+        ],
+        "gates": [{"gate": "colour_fidelity", "value": float("nan")}],
+    }
+    claim = publication_claim(facts, "a.png", master_ingredient("m.png", b"\x89PNG\r\n\x1a\n"))
+    actions = claim.definition(PNG_MIME)["assertions"][0]["data"]["actions"]
+    assert [a["action"] for a in actions] == ["c2pa.created", "c2pa.filtered", "c2pa.edited"]
+    assert actions[1]["parameters"]["com.retouch-assets.heal"] == {
+        "preset": "unsharp_mask",
+        "amount": 0.4,
+    }
+    assert claim.ingredients[0].mime == "image/png"
+    gates = dict(claim.assertions)[GATES_LABEL]
+    # NaN is not JSON: it reaches the manifest as null.
+    definition = claim.definition(PNG_MIME)
+    (gate_data,) = [a["data"] for a in definition["assertions"] if a["label"] == GATES_LABEL]
+    assert gates["gates"][0]["gate"] == "colour_fidelity" and gate_data["gates"][0]["value"] is None
+    assert json.dumps(definition, allow_nan=False)
