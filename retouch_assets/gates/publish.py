@@ -4,11 +4,12 @@ source type, generation parameters, gate results) and a signed C2PA manifest
 
 Publication is atomic and non-destructive. A file's name is the artifact's safe stem (see
 `safe_paths`) plus the first characters of the PNG's sha256, so the same image always gets the
-same name and a changed image a new one. Each image is encoded once, straight into a temporary
-file in the week's folder, its sha256 computed from the bytes as they are written, and renamed
-into place under its content-addressed name; files of the previous publication are removed only
-after the new rows are committed (`remove_stale`), so a failure at any instant leaves the
-previous publication and its rows intact, and a re-run repairs whatever a killed run left behind.
+same name and a changed image a new one. Each image is encoded once and signed (below), its
+signed bytes written into a temporary file in the week's folder, their sha256 computed as they
+are written, and renamed into place under its content-addressed name; files of the previous
+publication are removed only after the new rows are committed (`remove_stale`), so a failure at
+any instant leaves the previous publication and its rows intact, and a re-run repairs whatever a
+killed run left behind.
 
 Signing: the PNG is encoded (unsigned) into memory, its manifest embedded by the C2PA library,
 and the signed bytes written as above, named by their own sha256. A manifest carries random
