@@ -461,6 +461,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.what == "clip":
         return _bench_clip(args)
+    if args.what == "renditions":
+        return _bench_renditions(args)
     if args.what == "e2e":
         print(
             f"bench e2e: {args.n} artifacts of {args.megapixels} MP over {args.weeks} weeks, "
@@ -488,6 +490,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         result = bench.bench_quality(args.artifacts, args.megapixels, args.repeat)
     print(json.dumps(result))
+    return 0
+
+
+def _bench_renditions(args: argparse.Namespace) -> int:
+    import json
+
+    from retouch_assets.delivery.bench import bench_renditions
+
+    width = args.width
+    print(f"bench renditions: 5 real photographs at {width} px wide...", file=sys.stderr)
+    for figures in bench_renditions(width, args.repeat or 3):
+        print(json.dumps(figures), flush=True)
     return 0
 
 
@@ -656,7 +670,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     bench = commands.add_parser("bench", help="benchmarks with a same-run baseline (JSON last)")
-    bench.add_argument("what", choices=["delta-e", "quality", "clip", "e2e"])
+    bench.add_argument("what", choices=["delta-e", "quality", "clip", "e2e", "renditions"])
+    bench.add_argument("--width", type=int, default=480, help="renditions: pixels wide")
     bench.add_argument("n", nargs="?", type=int, default=400, help="e2e: artifacts (400)")
     bench.add_argument("--megapixels", type=float, default=None, help="image size (4.2 / 1.0)")
     bench.add_argument("--repeat", type=int, default=None, help="best of N runs (default 3; e2e 1)")

@@ -85,10 +85,13 @@ GATED_OUTPUTS = Table(
         column("hold_reason", VARCHAR),
         column("output_sha256", VARCHAR),
         column("sidecar_sha256", VARCHAR),
+        column("delivery_manifest_path", VARCHAR),
+        column("delivery_manifest_sha256", VARCHAR),
     ),
     "Every artifact's publication outcome: approved and healed images published as sRGB PNG "
-    "with XMP provenance and a JSON sidecar (paths and the sha256 of both), or why not (status, "
-    "hold reason).",
+    "with XMP provenance and a JSON sidecar (paths and the sha256 of both) and their web "
+    "delivery manifest (renditions' srcset, alt text, JSON-LD, usage rights), or why not "
+    "(status, hold reason).",
 )
 
 TEMPLATE_LOCKS = Table(

@@ -1,0 +1,143 @@
+"""Delivery layer: channel renditions (WebP, AVIF, JPEG within byte budgets and a quality
+floor) of every approved or healed image of the week.
+
+Where it sits in the graph, and why it makes no cycle. Publication (`gated_outputs`) depends
+on the PREVIOUS week's `error_budget` (the freezes in force), and the SLI facts depend on this
+week's gate results. A rendition failure counts toward the delivery SLO, so the facts must see
+rendition outcomes: `renditions` therefore runs right after `evaluate_gates`, from the final
+approved/healed pixels (the same pixels publication writes), and before both `sli_facts` and
+`gated_outputs`, which depend on it:
+
+    evaluate_gates -> renditions -> sli_facts -> error_budget(week) -> gated_outputs(week + 1)
+                                 \\-> gated_outputs(week)
+
+Nothing here depends on a budget, so no key-level cycle arises. Renditions are made for every
+publishable image, also one a freeze or a template lock will hold (a hold is decided by
+publication, after the facts); publication then carries the renditions of what it publishes:
+its web delivery manifest lists them, and an image held has renditions but no manifest.
+Its rows go to `retouch.renditions`, and the delivery gate's per-rendition rows (phase
+`rendition`) to `retouch.gate_results`, both replaced per week in one transaction.
+"""
+
+from collections import Counter
+
+import dagster as dg
+
+from retouch_assets.defs.shared import (
+    key_of,
+    md,
+    progress_logger,
+    week_of_context,
+    weekly_table_asset,
+)
+from retouch_assets.delivery.queries import replace_renditions
+from retouch_assets.delivery.renditions import (
+    Finalise,
+    ImageJob,
+    render_week,
+    renditions_folder,
+)
+from retouch_assets.delivery.tables import RENDITIONS
+from retouch_assets.gates import queries as gate_queries
+from retouch_assets.gates.publish import provenance, week_folder, xmp_packet
+from retouch_assets.gates.tables import GATE_DECISIONS, GATE_RESULTS
+from retouch_assets.gates.week import final_pixels
+from retouch_assets.ingest.tables import GENERATIONS
+from retouch_assets.quality.measures import hex_to_rgb
+from retouch_assets.resources import (
+    LandingResource,
+    OutputsResource,
+    RetouchConfigResource,
+    WarehouseResource,
+)
+from retouch_assets.safe_paths import remove_stale
+from retouch_assets.vocabulary import PUBLISHABLE, RENDITION
+
+
+def rendition_finaliser() -> Finalise | None:
+    """The hook every rendition's bytes pass through before the budget is judged and the file
+    written (e.g. a C2PA signer); None: the encoded bytes as they are."""
+    return None
+
+
+@weekly_table_asset(
+    RENDITIONS,
+    "delivery",
+    deps=[key_of(GATE_DECISIONS), key_of(GATE_RESULTS), key_of(GENERATIONS)],
+    kinds=("duckdb", "python", "image"),
+)
+def renditions(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    landing: LandingResource,
+    outputs: OutputsResource,
+    retouch_config: RetouchConfigResource,
+) -> dg.MaterializeResult:
+    week = week_of_context(context)
+    config = retouch_config.load()
+    background = hex_to_rgb(config.quality.alpha_background)
+    with warehouse.connect() as con:
+        rows = [r for r in gate_queries.week_to_publish(con, week) if r["status"] in PUBLISHABLE]
+        gates_of = gate_queries.final_gates_by_artifact(con, week)
+    jobs = []
+    for row in rows:
+        # The gate rows of `evaluate_gates` only: the previous run's rendition rows must not
+        # change the provenance (and so the bytes) of this run's renditions.
+        gates = [g for g in gates_of.get((row["artifact_id"], row["attempt"]), [])]
+        facts = provenance(row, [g for g in gates if g["phase"] != RENDITION])
+        image = landing.file(row, "image")
+        jobs.append(
+            ImageJob(
+                row["artifact_id"],
+                row["attempt"],
+                row["channel"],
+                lambda image=image, row=row: final_pixels(image, row, background),
+                xmp_packet(facts),
+                facts,
+            )
+        )
+    folder = renditions_folder(week_folder(outputs.root, week))
+    made = render_week(
+        jobs,
+        config.channels,
+        config.renditions,
+        folder,
+        week,
+        finalise=rendition_finaliser(),
+        on_done=progress_logger(context, "rendered"),
+    )
+    with warehouse.connect() as con:
+        replace_renditions(con, week, made.rows, made.gate_rows)
+    removed = remove_stale(folder, keep=made.paths)
+    return dg.MaterializeResult(
+        metadata=_metadata(made.rows, made.not_rendered, made.seconds, len(removed))
+    )
+
+
+def _metadata(rows: list[dict], not_rendered: dict[str, int], seconds: float, removed: int) -> dict:
+    by_channel = Counter(r["channel"] for r in rows)
+    over = Counter(r["channel"] for r in rows if not r["within_budget"])
+    below = Counter(r["channel"] for r in rows if not r["meets_floor"])
+    count = Counter(r["format"] for r in rows)
+    size = Counter()
+    for r in rows:
+        size[r["format"]] += r["bytes"]
+    images = len({(r["artifact_id"], r["attempt"]) for r in rows})
+    return {
+        "dagster/row_count": len(rows),
+        "images": images,
+        "within_budget_and_floor": sum(1 for r in rows if r["within_budget"] and r["meets_floor"]),
+        "over_budget": over.total(),
+        "below_floor": below.total(),
+        "per_channel": md(
+            ("channel", "renditions", "over budget", "below floor"),
+            [(c, n, over[c], below[c]) for c, n in sorted(by_channel.items())],
+        ),
+        "per_format": md(
+            ("format", "renditions", "mean kB"),
+            [(f, n, f"{size[f] / n / 1000:.1f}") for f, n in sorted(count.items())],
+        ),
+        "not_rendered": md(("reason", "images"), sorted(not_rendered.items())),
+        "seconds": round(seconds, 2),
+        "stale_files_removed": removed,
+    }
