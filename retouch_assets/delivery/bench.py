@@ -68,7 +68,10 @@ def bench_renditions(width: int = 480, repeat: int = 3) -> Iterator[dict]:
             qualities.append(chosen.quality)
             sizes.append(len(chosen.data))
             encode_ms.append(
-                _ms(lambda: encode(ref.pixels, fmt, chosen.quality, "", settings), repeat)
+                _ms(
+                    lambda ref=ref, q=chosen.quality: encode(ref.pixels, fmt, q, "", settings),
+                    repeat,
+                )
             )
         return {
             "bench": "renditions",
