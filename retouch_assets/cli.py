@@ -316,6 +316,7 @@ def _summary(
     db: Path, outputs: str, batches, weeks: list[str], elapsed: float, business_dir: str
 ) -> str:
     from retouch_assets.business.summary import business_summary
+    from retouch_assets.delivery.summary import delivery_summary
     from retouch_assets.gates.queries import held_by_freeze
     from retouch_assets.ingest.landing import read_manifest_lines
     from retouch_assets.ops.queries import outbox_status_counts
@@ -363,6 +364,7 @@ def _summary(
         outbox = list(outbox_status_counts(con).items())
         business_lines = business_summary(con, business_dir)
         clip_lines = _clip_summary(con)
+        delivery_lines = delivery_summary(con)
         failed_gates = con.execute(
             "SELECT gate, count(*) FROM (SELECT unnest(failed_gates) AS gate "
             "FROM retouch.gate_decisions) GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -387,6 +389,7 @@ def _summary(
         f"  published {published} images to {outputs}, {review} in the human-review queue, "
         f"{held} held by SLO freezes"
     )
+    out += delivery_lines
     if budgets:
         out.append("  error budgets (overall, end of the last week):")
         for slo, consumed, state, sli, objective, excluded in budgets:
