@@ -270,3 +270,16 @@ def test_a_rendition_failure_counts_against_the_delivery_slo(sample_copy, tmp_pa
     assert all(ok[k] for k in keys if k not in over | slow)
     eligible, good = sli_events(facts, RetouchConfig().slo("delivery"))
     assert eligible.all() and good.sum() == len(set(keys) - over - slow)
+
+
+def test_renditions_sit_between_the_gates_and_both_publication_and_the_facts():
+    from retouch_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    key = key_of(RENDITIONS)
+    assert graph.get(key).group_name == "delivery"
+    assert {dg.AssetKey(["retouch", "gate_decisions"])} <= graph.get(key).parent_keys
+    for child in (["retouch", "gated_outputs"], ["slo", "sli_facts"], ["slo", "error_budget"]):
+        assert key in graph.get(dg.AssetKey(child)).parent_keys
+    # Nothing upstream of renditions depends on a budget: no cycle through the freezes.
+    assert dg.AssetKey(["slo", "error_budget"]) not in graph.get_ancestor_asset_keys(key)
