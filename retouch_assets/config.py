@@ -633,7 +633,7 @@ class Channel(_Strict):
 
 
 def _default_channels() -> dict[str, Channel]:
-    """Defaults chosen from `retouch bench renditions` (docs/benchmarks.md): at the default
+    """Defaults chosen from `retouch bench renditions` (docs/renditions.md): at the default
     floor, real 480 × 320 photographs take a median 11-14 kB as AVIF or WebP and 15-17 kB as
     JPEG, the hardest (a saturated, detailed motorcycle) up to 3× that, and the XMP provenance
     packet adds about 2.5 kB to each. Budgets cover the hardest photograph at each width

@@ -26,7 +26,7 @@ SUFFIX = {
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """Encoder effort, chosen from `retouch bench renditions` (see docs/benchmarks.md)."""
+    """Encoder effort, chosen from `retouch bench renditions` (see docs/renditions.md)."""
 
     avif_speed: int = 8  # libavif 0 (slowest, smallest) .. 10
     webp_method: int = 4  # libwebp 0 (fastest) .. 6

@@ -2,9 +2,12 @@
 widths, each encoded at the lowest quality that keeps the floor, passed through the optional
 `finalise` hook (e.g. a C2PA signer) and judged against the byte budget on the final bytes.
 
-Images are rendered in parallel threads: Pillow's JPEG, WebP and AVIF encoders and decoders,
-the ΔE kernel (numba, nogil) and most of SSIM (scipy.ndimage) release the GIL, so threads scale
-without a process pool (measured by `retouch bench renditions`, docs/benchmarks.md).
+Images are rendered in parallel threads, not processes: Pillow's AVIF encoder (`_avif.c`:
+avifEncoderAddImage and avifEncoderFinish outside the GIL) and WebP encoder (`_webp.c`:
+WebPEncode inside ImagingSectionEnter) release the GIL, and so does the ΔE kernel (numba,
+nogil); the rest (JPEG's few ms, SSIM, array glue) is the smaller part of a probe. A thread
+needs no pickling of pixels and shares the sRGB profile and the encoded bytes with the writer.
+`retouch bench renditions` prints the 1-thread / 2-thread wall times (docs/renditions.md).
 """
 
 import json
