@@ -24,7 +24,8 @@ from retouch_assets.config import Channel, Renditions
 from retouch_assets.delivery.encode import MIME, SUFFIX, EncoderSettings, resize, target_size
 from retouch_assets.delivery.fidelity import Reference
 from retouch_assets.delivery.search import Floor, search_quality
-from retouch_assets.gates.publish import write_hashed
+from retouch_assets.gates.publish import provenance, write_hashed, xmp_packet
+from retouch_assets.gates.week import final_pixels
 from retouch_assets.safe_paths import inside, safe_stem, slug
 from retouch_assets.vocabulary import RENDITION, Gate, RenditionFormat
 
@@ -182,6 +183,35 @@ class ImageJob:
     pixels: Callable[[], np.ndarray | None]  # None: the image no longer decodes
     xmp: str
     provenance: dict = field(default_factory=dict)
+
+
+def image_jobs(
+    rows: list[dict],
+    gates_of: dict[tuple, list[dict]],
+    file: Callable[[dict], Path],
+    background: tuple[int, int, int],
+) -> list[ImageJob]:
+    """One job per publishable row (`gates.queries.week_to_publish`): its final pixels (the
+    delivered image with the kept healing correction, as publication writes them) and the
+    XMP provenance of `evaluate_gates`' final gate rows. The previous run's rendition rows are
+    left out, so they cannot change the provenance (and so the bytes) of this run's files."""
+    jobs = []
+    for row in rows:
+        key = (row["artifact_id"], row["attempt"])
+        gates = [g for g in gates_of.get(key, []) if g["phase"] != RENDITION]
+        facts = provenance(row, gates)
+        image = file(row)
+        jobs.append(
+            ImageJob(
+                row["artifact_id"],
+                row["attempt"],
+                row["channel"],
+                lambda image=image, row=row: final_pixels(image, row, background),
+                xmp_packet(facts),
+                facts,
+            )
+        )
+    return jobs
 
 
 @dataclass

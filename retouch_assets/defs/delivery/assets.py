@@ -33,15 +33,14 @@ from retouch_assets.defs.shared import (
 from retouch_assets.delivery.queries import replace_renditions
 from retouch_assets.delivery.renditions import (
     Finalise,
-    ImageJob,
+    image_jobs,
     render_week,
     renditions_folder,
 )
 from retouch_assets.delivery.tables import RENDITIONS
 from retouch_assets.gates import queries as gate_queries
-from retouch_assets.gates.publish import provenance, week_folder, xmp_packet
+from retouch_assets.gates.publish import week_folder
 from retouch_assets.gates.tables import GATE_DECISIONS, GATE_RESULTS
-from retouch_assets.gates.week import final_pixels
 from retouch_assets.ingest.tables import GENERATIONS
 from retouch_assets.quality.measures import hex_to_rgb
 from retouch_assets.resources import (
@@ -51,7 +50,7 @@ from retouch_assets.resources import (
     WarehouseResource,
 )
 from retouch_assets.safe_paths import remove_stale
-from retouch_assets.vocabulary import PUBLISHABLE, RENDITION
+from retouch_assets.vocabulary import PUBLISHABLE
 
 
 def rendition_finaliser() -> Finalise | None:
@@ -79,23 +78,7 @@ def renditions(
     with warehouse.connect() as con:
         rows = [r for r in gate_queries.week_to_publish(con, week) if r["status"] in PUBLISHABLE]
         gates_of = gate_queries.final_gates_by_artifact(con, week)
-    jobs = []
-    for row in rows:
-        # The gate rows of `evaluate_gates` only: the previous run's rendition rows must not
-        # change the provenance (and so the bytes) of this run's renditions.
-        gates = [g for g in gates_of.get((row["artifact_id"], row["attempt"]), [])]
-        facts = provenance(row, [g for g in gates if g["phase"] != RENDITION])
-        image = landing.file(row, "image")
-        jobs.append(
-            ImageJob(
-                row["artifact_id"],
-                row["attempt"],
-                row["channel"],
-                lambda image=image, row=row: final_pixels(image, row, background),
-                xmp_packet(facts),
-                facts,
-            )
-        )
+    jobs = image_jobs(rows, gates_of, lambda row: landing.file(row, "image"), background)
     folder = renditions_folder(week_folder(outputs.root, week))
     made = render_week(
         jobs,
