@@ -283,3 +283,18 @@ def test_renditions_sit_between_the_gates_and_both_publication_and_the_facts():
         assert key in graph.get(dg.AssetKey(child)).parent_keys
     # Nothing upstream of renditions depends on a budget: no cycle through the freezes.
     assert dg.AssetKey(["slo", "error_budget"]) not in graph.get_ancestor_asset_keys(key)
+
+
+def test_the_run_summary_counts_renditions_per_channel_and_missing_alt_text(sample_run):
+    from retouch_assets.delivery.summary import delivery_summary
+
+    with duckdb.connect(str(sample_run.db), read_only=True) as con:
+        lines = delivery_summary(con)
+    total = sample_run.query("SELECT count(*) FROM retouch.renditions")[0][0]
+    manifests = sample_run.query(
+        "SELECT count(*) FROM retouch.gated_outputs WHERE delivery_manifest_path IS NOT NULL"
+    )[0][0]
+    assert lines[0].startswith(f"  renditions: {total} (")
+    assert f"within budget and floor {total}/{total} (100.0%)" in lines[0]
+    assert "budget failures 0, floor failures 0" in lines[0]
+    assert lines[1].startswith(f"  web delivery manifests: {manifests}")
