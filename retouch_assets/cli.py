@@ -372,6 +372,7 @@ def _summary(
     db: Path, outputs: str, batches, weeks: list[str], elapsed: float, business_dir: str
 ) -> str:
     from retouch_assets.business.summary import business_summary
+    from retouch_assets.delivery.summary import delivery_summary
     from retouch_assets.gates.queries import held_by_freeze
     from retouch_assets.ingest.landing import read_manifest_lines
     from retouch_assets.ops.queries import outbox_status_counts
@@ -419,6 +420,7 @@ def _summary(
         outbox = list(outbox_status_counts(con).items())
         business_lines = business_summary(con, business_dir)
         clip_lines = _clip_summary(con)
+        delivery_lines = delivery_summary(con)
         failed_gates = con.execute(
             "SELECT gate, count(*) FROM (SELECT unnest(failed_gates) AS gate "
             "FROM retouch.gate_decisions) GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -443,6 +445,7 @@ def _summary(
         f"  published {published} images to {outputs}, {review} in the human-review queue, "
         f"{held} held by SLO freezes"
     )
+    out += delivery_lines
     if budgets:
         out.append("  error budgets (overall, end of the last week):")
         for slo, consumed, state, sli, objective, excluded in budgets:
@@ -545,6 +548,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.what == "clip":
         return _bench_clip(args)
+    if args.what == "renditions":
+        return _bench_renditions(args)
     if args.what == "e2e":
         print(
             f"bench e2e: {args.n} artifacts of {args.megapixels} MP over {args.weeks} weeks, "
@@ -572,6 +577,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         result = bench.bench_quality(args.artifacts, args.megapixels, args.repeat)
     print(json.dumps(result))
+    return 0
+
+
+def _bench_renditions(args: argparse.Namespace) -> int:
+    import json
+
+    from retouch_assets.delivery.bench import bench_renditions
+
+    width = args.width
+    print(f"bench renditions: 5 real photographs at {width} px wide...", file=sys.stderr)
+    for figures in bench_renditions(width, args.repeat or 3):
+        print(json.dumps(figures), flush=True)
     return 0
 
 
@@ -756,7 +773,8 @@ def build_parser() -> argparse.ArgumentParser:
     test_chain.set_defaults(func=_cmd_provenance_test_chain)
 
     bench = commands.add_parser("bench", help="benchmarks with a same-run baseline (JSON last)")
-    bench.add_argument("what", choices=["delta-e", "quality", "clip", "e2e"])
+    bench.add_argument("what", choices=["delta-e", "quality", "clip", "e2e", "renditions"])
+    bench.add_argument("--width", type=int, default=480, help="renditions: pixels wide")
     bench.add_argument("n", nargs="?", type=int, default=400, help="e2e: artifacts (400)")
     bench.add_argument("--megapixels", type=float, default=None, help="image size (4.2 / 1.0)")
     bench.add_argument("--repeat", type=int, default=None, help="best of N runs (default 3; e2e 1)")

@@ -243,8 +243,9 @@ SliMetric = Literal[
     "passed_gates",
     "reprocess_success",
     "prompt_drift",
+    "delivery_ok",
 ]
-BOOLEAN_METRICS = {"wcag_aa_pass", "passed_gates", "reprocess_success"}
+BOOLEAN_METRICS = {"wcag_aa_pass", "passed_gates", "reprocess_success", "delivery_ok"}
 Dimension = Literal["campaign_id", "template_id", "channel"]
 
 
@@ -290,7 +291,14 @@ _BRIEF_SLOS: list[tuple[str, str, str, str, float | bool, float]] = [
         0.95,
     ),
     ("accessibility", "every text layer meets WCAG 2.x AA", "wcag_aa_pass", "==", True, 0.99),
-    ("delivery", "artifacts processed in under 90 seconds", "processing_seconds", "<", 90, 0.95),
+    (
+        "delivery",
+        "processed in under 90 seconds, every channel rendition within budget and floor",
+        "delivery_ok",
+        "==",
+        True,
+        0.95,
+    ),
     (
         "reprocess-success",
         "reprocessing attempts that pass their gates",
@@ -583,6 +591,142 @@ class ExclusionWindow(_Strict):
         return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:16]
 
 
+# --- Channel renditions and the web delivery manifest (issue 15 parts 1 and 5) -------------
+
+RenditionFormatName = Literal["avif", "webp", "jpeg"]
+
+
+class RenditionWidth(_Strict):
+    """One rendition size of a channel: its width in pixels (height keeps the aspect ratio; a
+    source narrower than this is never upscaled, it is rendered at its own width) and the
+    byte budget of every rendition at that width."""
+
+    width: int = Field(ge=16, le=16383, description="pixels; AVIF and WebP allow up to 16383")
+    max_kb: float = Field(gt=0, le=100_000, description="byte budget in kB (1000 bytes)")
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_kb * 1000)
+
+
+class QualityFloor(_Strict):
+    """How close every rendition must stay to the published image at the same size."""
+
+    delta_e_mean_max: float = Field(default=3.0, gt=0, le=100, description="CIEDE2000 mean")
+    ssim_min: float = Field(default=0.95, gt=0, le=1, description="SSIM on luminance")
+
+
+class Channel(_Strict):
+    """A delivery channel's renditions: formats × widths, each within its byte budget and
+    above the quality floor, and the HTML `sizes` attribute of its web delivery manifest."""
+
+    formats: list[RenditionFormatName] = Field(min_length=1, max_length=3)
+    widths: list[RenditionWidth] = Field(min_length=1, max_length=12)
+    floor: QualityFloor = QualityFloor()
+    sizes: str = Field(default="100vw", min_length=1, max_length=500)
+
+    @field_validator("formats")
+    @classmethod
+    def _unique_formats(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise PydanticCustomError(
+                "config_fix",
+                "formats are repeated: {value}",
+                {"value": value, "fix": "list each of avif, webp, jpeg at most once"},
+            )
+        return value
+
+    @field_validator("widths")
+    @classmethod
+    def _unique_widths(cls, value: list[RenditionWidth]) -> list[RenditionWidth]:
+        widths = [w.width for w in value]
+        if len(set(widths)) != len(widths):
+            raise PydanticCustomError(
+                "config_fix",
+                "widths are repeated: {value}",
+                {"value": widths, "fix": "give each width once, with its max_kb"},
+            )
+        return sorted(value, key=lambda w: w.width)
+
+
+def _default_channels() -> dict[str, Channel]:
+    """Defaults chosen from `retouch bench renditions` (docs/renditions.md): at the default
+    floor, real 480 × 320 photographs take a median 11-14 kB as AVIF or WebP and 15-17 kB as
+    JPEG, the hardest (a saturated, detailed motorcycle) up to 3× that, and the XMP provenance
+    packet adds about 2.5 kB to each. Budgets cover the hardest photograph at each width
+    with headroom, so a failure means an image much harder to compress than these
+    photographs (or a floor set too high)."""
+    return {
+        name: Channel.model_validate(channel)
+        for name, channel in {
+            "web": {
+                "formats": ["avif", "webp"],
+                "widths": [{"width": 320, "max_kb": 40}, {"width": 640, "max_kb": 100}],
+                "sizes": "(max-width: 640px) 100vw, 640px",
+            },
+            "social": {
+                "formats": ["webp", "jpeg"],
+                "widths": [{"width": 1080, "max_kb": 250}],
+                "sizes": "100vw",
+            },
+            "email": {
+                "formats": ["jpeg"],
+                "widths": [{"width": 600, "max_kb": 80}],
+                "sizes": "(max-width: 600px) 100vw, 600px",
+            },
+            "display": {
+                "formats": ["webp", "jpeg"],
+                "widths": [{"width": 300, "max_kb": 40}],
+                "sizes": "300px",
+            },
+        }.items()
+    }
+
+
+class Renditions(_Strict):
+    """How renditions are searched, encoded and addressed: the bounded quality search, encoder
+    effort, worker threads and the web delivery manifest's base URL."""
+
+    quality_min: int = Field(default=30, ge=1, le=100)
+    quality_max: int = Field(default=92, ge=1, le=100)
+    max_probes: int = Field(default=4, ge=1, le=8, description="encodes per rendition at most")
+    avif_speed: int = Field(default=9, ge=0, le=10, description="libavif speed 0 (slow) .. 10")
+    webp_method: int = Field(default=4, ge=0, le=6, description="libwebp method 0 (fast) .. 6")
+    workers: Literal["auto"] | Annotated[int, Field(ge=1, le=256)] = Field(
+        default="auto", description="threads rendering images in parallel (auto: one per core)"
+    )
+    base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s\"'<>]+/$",
+        description="prefix of rendition URLs in the web manifest; None: relative paths",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Renditions":
+        if self.quality_min > self.quality_max:
+            raise PydanticCustomError(
+                "config_fix",
+                "quality_min ({low}) is above quality_max ({high})",
+                {
+                    "low": self.quality_min,
+                    "high": self.quality_max,
+                    "fix": "give quality_min <= quality_max, e.g. 30 and 92",
+                },
+            )
+        return self
+
+
+def channel_problems(config: "RetouchConfig") -> list[str]:
+    """Rendition channels the ingest contract does not know (no artifact could use them)."""
+    known = config.ingest.channels
+    return [
+        f"channels.{name}: is not one of ingest.channels (got {name!r}). Fix: use one of "
+        f"{', '.join(known)}, or add it to ingest.channels"
+        for name in config.channels
+        if name not in known
+    ]
+
+
 class RetouchConfig(_Strict):
     """The whole of `retouch-slo.yaml`."""
 
@@ -608,6 +752,11 @@ class RetouchConfig(_Strict):
     exclusions: Annotated[
         list[ExclusionWindow], BeforeValidator(lambda v: [] if v is None else v)
     ] = Field(default_factory=list)
+    # Channel renditions (issue 15 part 1): channel name (an ingest channel) -> its renditions.
+    channels: Annotated[dict[str, Channel], BeforeValidator(lambda v: {} if v is None else v)] = (
+        Field(default_factory=_default_channels)
+    )
+    renditions: Renditions = Renditions()
 
     @model_validator(mode="after")
     def _unique_slo_names(self) -> "RetouchConfig":
@@ -662,6 +811,7 @@ _PATTERN_FIXES = {
     "currency": "write an ISO 4217 currency code in capitals, e.g. EUR",
     "reason": "say why the window is excluded, e.g. the maintenance ticket",
     "approved_by": "name who approved the window",
+    "base_url": "write an http(s) URL ending in /, e.g. https://cdn.example.com/retouch/",
 }
 
 
@@ -721,7 +871,7 @@ def parse_config(data: Any, source: str) -> RetouchConfig:
         config = RetouchConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(source, exc)) from None
-    problems = exclusion_problems(config)
+    problems = exclusion_problems(config) + channel_problems(config)
     if problems:
         raise ConfigError("\n".join(f"{source}: {problem}" for problem in problems))
     return config

@@ -19,6 +19,7 @@ import duckdb
 
 from retouch_assets.baselines import tables as baselines_tables
 from retouch_assets.business import tables as business_tables
+from retouch_assets.delivery import tables as delivery_tables
 from retouch_assets.gates import tables as gates_tables
 from retouch_assets.ingest import tables as ingest_tables
 from retouch_assets.ops import tables as ops_tables
@@ -36,6 +37,7 @@ ALL_TABLES: tuple[Table, ...] = (
     *ops_tables.TABLES,
     *business_tables.TABLES,
     *qa_tables.TABLES,
+    *delivery_tables.TABLES,
 )
 
 
@@ -146,6 +148,23 @@ MIGRATIONS: tuple[Migration, ...] = (
                 "ALTER TABLE slo.error_budget ADD COLUMN IF NOT EXISTS excluded BIGINT DEFAULT 0",
             ),
             _create_tables(slo_tables.EXCLUSION_WINDOWS),
+        ),
+    ),
+    Migration(
+        13,
+        "channel renditions, the web delivery manifest, alt text and usage rights",
+        _then(
+            _create_tables(*delivery_tables.TABLES),
+            _statements(
+                *(
+                    f"ALTER TABLE retouch.generations ADD COLUMN IF NOT EXISTS {name} {kind.sql}"
+                    for name, kind in ingest_tables.RIGHTS_COLUMNS
+                ),
+                "ALTER TABLE retouch.gated_outputs "
+                "ADD COLUMN IF NOT EXISTS delivery_manifest_path VARCHAR",
+                "ALTER TABLE retouch.gated_outputs "
+                "ADD COLUMN IF NOT EXISTS delivery_manifest_sha256 VARCHAR",
+            ),
         ),
     ),
     Migration(

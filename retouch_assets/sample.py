@@ -138,6 +138,23 @@ class SampleSummary:
     defects: dict[str, int] = field(default_factory=dict)
 
 
+def _delivery_fields(record: dict[str, Any], spec: TemplateSpec, counter: int) -> None:
+    """The optional delivery fields of issue 15 part 5 (owned by the renditions work): alt text
+    and usage rights on most lines; every ninth artifact has no alt text and every fourth no
+    rights (reported by the run, never rejected). Derived from the counter, not drawn from the
+    random stream, so the rest of the sample is byte for byte what it was."""
+    if counter % 9:
+        record["alt_text"] = f"{spec.headline}: {spec.prompt.split(',')[0]}"
+    if counter % 4:
+        record["creator"] = "Retouch Studio"
+        record["credit_text"] = "Retouch Studio / generated with sdxl"
+        record["copyright_notice"] = "© 2026 Example Brands GmbH"
+        record["usage_terms"] = f"Campaign {spec.campaign_id} only; web and social channels"
+        record["license_url"] = "https://brands.example.com/licenses/campaign-2026"
+        record["acquire_license_url"] = "https://brands.example.com/licensing"
+        record["rights_expire_at"] = "2027-06-30T23:59:59+02:00"
+
+
 def _photo(name: str) -> np.ndarray:
     from skimage import data
 
@@ -476,6 +493,7 @@ def generate_sample(
                     record["reviewer"] = ["ana", "ben", "chloe"][int(rng.integers(3))]
                     record["review_seconds"] = float(round(rng.lognormal(np.log(120), 0.7), 1))
                     record["review_labels"] = ["colour"] if "cast" in attempt_defect else ["ok"]
+                _delivery_fields(record, spec, counter)
                 line = json.dumps(record, ensure_ascii=False)
                 batch_lines[batch_id].append(line)
                 written_lines.append(line)

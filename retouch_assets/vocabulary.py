@@ -40,6 +40,16 @@ BLOCKING_GATES = (Gate.COLOUR_FIDELITY, Gate.ACCESSIBILITY, Gate.PROMPT_DRIFT, G
 
 # The phase of gate rows measured on the image as delivered (healing rows carry the preset).
 MEASURED = "measured"
+# The phase of the delivery gate's rows about channel renditions (`retouch.renditions`).
+RENDITION = "rendition"
+
+
+class RenditionFormat(StrEnum):
+    """Encoded formats of channel renditions."""
+
+    AVIF = "avif"
+    WEBP = "webp"
+    JPEG = "jpeg"
 
 
 class MeasureError(StrEnum):
@@ -200,6 +210,7 @@ class QuarantineReason(StrEnum):
     NOT_A_FILE = "not_a_file"
     UNDECODABLE_IMAGE = "undecodable_image"
     LINE_TOO_LONG = "line_too_long"
+    BAD_URL = "bad_url"  # a delivery field (license_url, ...) that is not an http(s) URL
 
 
 class Dimension(StrEnum):

@@ -260,9 +260,13 @@ def copy_sample_run(sample_run: SampleRun, root: Path) -> Settings:
         reports_dir=str(root / "reports"),
     )
     with duckdb.connect(settings.duckdb_path) as con:
-        for column in ("output_path", "sidecar_path"):
+        for column in ("output_path", "sidecar_path", "delivery_manifest_path"):
             con.execute(
                 f"UPDATE retouch.gated_outputs SET {column} = replace({column}, $old, $new)",
                 {"old": sample_run.settings.outputs_dir, "new": settings.outputs_dir},
             )
+        con.execute(
+            "UPDATE retouch.renditions SET path = replace(path, $old, $new)",
+            {"old": sample_run.settings.outputs_dir, "new": settings.outputs_dir},
+        )
     return settings

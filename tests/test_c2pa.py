@@ -14,6 +14,7 @@ from PIL import Image
 from retouch_assets.cli import main
 from retouch_assets.config import RetouchConfig, parse_config
 from retouch_assets.defs.shared import key_of
+from retouch_assets.delivery.tables import RENDITIONS
 from retouch_assets.gates.publish import PNG_MIME
 from retouch_assets.gates.tables import GATED_OUTPUTS
 from retouch_assets.provenance.c2pa_io import (
@@ -41,6 +42,7 @@ from retouch_assets.provenance.testchain import TestChainError, make_test_chain,
 from retouch_assets.safe_paths import sha256_bytes, sha256_file
 from retouch_assets.settings import ENV_C2PA_CERT, ENV_C2PA_KEY, ENV_C2PA_TRUST_ANCHOR
 from tests.conftest import SAMPLE_WEEKS, SampleRun
+from tests.test_pipeline import _check as check_alone
 
 WEEK = SAMPLE_WEEKS[0]
 C2PA_CHECK = dg.AssetCheckKey(key_of(GATED_OUTPUTS), "published_images_carry_valid_c2pa")
@@ -193,21 +195,29 @@ def test_a_new_signing_certificate_signs_every_image_again(sample_copy, tmp_path
     monkeypatch.setenv(ENV_C2PA_TRUST_ANCHOR, str(chain.root))
     before = dict(
         sample_copy.query(
-            "SELECT output_path, unsigned_sha256 FROM retouch.gated_outputs WHERE week = $w AND output_path IS NOT NULL",
+            "SELECT output_path, artifact_id || '/' || attempt FROM retouch.gated_outputs WHERE week = $w AND output_path IS NOT NULL",
             {"w": date.fromisoformat(WEEK)},
         )
     )
     assert run_weeks(sample_copy.settings, [WEEK])[WEEK].success
     after = dict(
         sample_copy.query(
-            "SELECT output_path, unsigned_sha256 FROM retouch.gated_outputs WHERE week = $w AND output_path IS NOT NULL",
+            "SELECT output_path, artifact_id || '/' || attempt FROM retouch.gated_outputs WHERE week = $w AND output_path IS NOT NULL",
             {"w": date.fromisoformat(WEEK)},
         )
     )
-    assert sorted(before.values()) == sorted(after.values())  # the same images
-    assert not set(before) & set(after)  # every one signed anew
+    # The same artifacts, every one signed anew (their XMP names the renditions' re-signed
+    # byte counts, so even the unsigned PNG may differ).
+    assert sorted(before.values()) == sorted(after.values())
+    assert not set(before) & set(after)
     for path in after:
         assert read_manifest(Path(path), PNG_MIME, chain.root.read_bytes()).state == TRUSTED
+    renditions = sample_copy.query(
+        "SELECT path, mime FROM retouch.renditions WHERE week = $w", {"w": date.fromisoformat(WEEK)}
+    )
+    assert renditions
+    for path, mime in renditions:
+        assert read_manifest(Path(path), mime, chain.root.read_bytes()).state == TRUSTED
 
 
 def test_without_an_identity_publication_fails_before_writing(sample_copy, monkeypatch):
@@ -219,7 +229,8 @@ def test_without_an_identity_publication_fails_before_writing(sample_copy, monke
     result = run_weeks(sample_copy.settings, [WEEK])[WEEK]
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert failure.step_key == "retouch__gated_outputs"
+    # Renditions are the first files signed; nothing is rendered or published unsigned.
+    assert failure.step_key == "retouch__renditions"
     message = str(failure.step_failure_data.error)
     assert "provenance.cert_chain" in message and "retouch provenance test-chain" in message
     assert sorted(sample_copy.outputs.rglob("*")) == files
@@ -490,3 +501,58 @@ def test_every_kept_correction_and_only_those_becomes_an_edit_action():
     (gate_data,) = [a["data"] for a in definition["assertions"] if a["label"] == GATES_LABEL]
     assert gates["gates"][0]["gate"] == "colour_fidelity" and gate_data["gates"][0]["value"] is None
     assert json.dumps(definition, allow_nan=False)
+
+
+# ----- renditions: signed in the pipeline, read back by their own blocking check -----
+
+RENDITION_CHECK = dg.AssetCheckKey(key_of(RENDITIONS), "renditions_carry_valid_c2pa")
+
+
+def _rendition(run: SampleRun, fmt: str) -> tuple[str, int, Path, str]:
+    artifact, attempt, path, mime = run.query(
+        "SELECT artifact_id, attempt, path, mime FROM retouch.renditions "
+        "WHERE week = $w AND format = $f ORDER BY artifact_id, attempt, channel, width LIMIT 1",
+        {"w": date.fromisoformat(WEEK), "f": fmt},
+    )[0]
+    return artifact, attempt, Path(path), mime
+
+
+@pytest.mark.parametrize("fmt", ["avif", "webp", "jpeg"])
+def test_every_pipeline_rendition_reads_back_trusted_naming_its_artifact(sample_run, fmt):
+    rows = sample_run.query(
+        "SELECT artifact_id, attempt, path, mime, width, height FROM retouch.renditions "
+        "WHERE format = $f",
+        {"f": fmt},
+    )
+    assert rows
+    for artifact, attempt, path, mime, width, height in rows[:5]:
+        back = read_manifest(Path(path), mime, _anchor())
+        assert back.state == TRUSTED, (path, back.failures)
+        actions = [a["action"] for a in _actions(back.manifest or {})]
+        assert actions[0] == "c2pa.created" and actions[-2:] == ["c2pa.resized", "c2pa.converted"]
+        resized = _actions(back.manifest or {})[-2]
+        assert resized["parameters"] == {"width": width, "height": height}
+        generation = back.assertion(GENERATION_LABEL) or {}
+        assert (generation["artifact_id"], generation["attempt"]) == (artifact, attempt)
+    evaluation = check_alone(sample_run, RENDITION_CHECK)
+    assert evaluation.passed and evaluation.metadata["violations"].value == 0
+
+
+def test_a_tampered_rendition_fails_the_renditions_check(sample_copy):
+    artifact, _, path, mime = _rendition(sample_copy, "jpeg")
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # inside the JPEG's entropy-coded image data, before EOI
+    path.write_bytes(bytes(data))
+    assert read_manifest(path, mime, _anchor()).state == INVALID
+    evaluation = check_alone(sample_copy, RENDITION_CHECK)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["violations"].value == 1
+    assert artifact in evaluation.metadata["worst_offenders"].value
+
+
+def test_the_renditions_check_is_blocking():
+    from retouch_assets.definitions import build_definitions
+    from retouch_assets.settings import Settings
+
+    graph = build_definitions(Settings()).resolve_asset_graph()
+    assert graph.get_check_spec(RENDITION_CHECK).blocking

@@ -184,12 +184,16 @@ def test_the_shipped_slos_are_the_brief_defaults():
     assert objectives == {
         "colour-fidelity": (0.95, 1.0),
         "accessibility": (0.99, True),
-        "delivery": (0.95, 90),
+        # Processing under gates.delivery.processing_seconds_max (90 s) and every channel
+        # rendition within budget and floor.
+        "delivery": (0.95, True),
         "reprocess-success": (0.98, True),
         # The article's prompt-drift gate (cosine distance <= 0.2) as an objective.
         "prompt-fidelity": (0.95, 0.2),
     }
     assert [s.window.days for s in config.slos] == [30] * 5
+    assert config.slo("delivery").indicator.metric == "delivery_ok"
+    assert config.gates.delivery.processing_seconds_max == 90
 
 
 @pytest.mark.parametrize(

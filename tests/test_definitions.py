@@ -21,6 +21,7 @@ LAYERS = {
     "ops/events": "gates",
     "retouch/gated_outputs": "gates",
     "retouch/template_locks": "gates",
+    "retouch/renditions": "delivery",
     "slo/sli_facts": "slo",
     "slo/error_budget": "slo",
     "slo/burn_alerts": "slo",

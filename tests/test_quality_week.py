@@ -226,10 +226,14 @@ _TABLES = {
 
 
 def _week_rows(db: Path) -> dict[str, list[tuple]]:
+    # The delivery gate's rendition rows are written by the renditions step, which these
+    # re-runs do not select (re-running the gates clears them until it runs again).
     with duckdb.connect(str(db), read_only=True) as con:
         return {
             table: con.execute(
-                f"SELECT * EXCLUDE (week) FROM {table} WHERE week = $week ORDER BY {order}",
+                f"SELECT * EXCLUDE (week) FROM {table} WHERE week = $week "
+                + ("AND phase <> 'rendition' " if table == "retouch.gate_results" else "")
+                + f"ORDER BY {order}",
                 {"week": WEEK},
             ).fetchall()
             for table, order in _TABLES.items()

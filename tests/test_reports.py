@@ -189,6 +189,7 @@ def test_drivers_rank_by_budget_burn_with_the_weekly_move():
                 "wcag_aa_pass": True,
                 "processing_seconds": 10.0,
                 "passed_gates": True,
+                "delivery_ok": True,
                 "prompt_drift": None,
                 "prompt_version": "p1",
                 "model_version": "m-2" if this_week and i % 2 == 0 else "m-1",

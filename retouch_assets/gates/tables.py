@@ -85,12 +85,15 @@ GATED_OUTPUTS = Table(
         column("hold_reason", VARCHAR),
         column("output_sha256", VARCHAR),
         column("sidecar_sha256", VARCHAR),
+        column("delivery_manifest_path", VARCHAR),
+        column("delivery_manifest_sha256", VARCHAR),
         column("unsigned_sha256", VARCHAR),
         column("c2pa_input_sha256", VARCHAR),
     ),
     "Every artifact's publication outcome: approved and healed images published as sRGB PNG "
-    "with XMP provenance and a signed C2PA manifest, and a JSON sidecar (paths and the sha256 "
-    "of both; the sha256 of the PNG before signing, and of everything the signature covers, "
+    "with XMP provenance and a signed C2PA manifest, a JSON sidecar and their web delivery "
+    "manifest (renditions' srcset, alt text, JSON-LD, usage rights), with the paths and sha256 "
+    "of each (and the sha256 of the PNG before signing and of everything the signature covers, "
     "by which a re-run keeps an unchanged signed file), or why not (status, hold reason).",
 )
 

@@ -228,6 +228,23 @@ _IDENTIFIER = _refusing(identifier_problem, R.BAD_IDENTIFIER.value)
 _STORABLE = _refusing(unencodable_problem, R.INVALID_ENCODING.value)
 _RELATIVE = _refusing(relative_path_error, R.UNSAFE_PATH.value)
 
+# Free text of the delivery fields (alt text, credits, terms) is at most this long.
+MAX_DELIVERY_TEXT_CHARS = 2000
+
+
+def url_problem(value: str) -> str | None:
+    """Why `value` is not an absolute http(s) URL of bounded length, or None."""
+    if len(value) > MAX_PATH_CHARS:
+        return f"is longer than {MAX_PATH_CHARS} characters"
+    if not _URL.fullmatch(value):
+        return f"{quoted(value)} is not an absolute http(s) URL"
+    return None
+
+
+# An absolute http(s) URL without whitespace, quotes or angle brackets (it ends up in JSON-LD
+# and in HTML attributes of a CMS).
+_URL = re.compile(r"https?://[^\s\"'<>\\]+")
+
 
 def _non_negative_time(value: float) -> float:
     if value < 0:
@@ -235,6 +252,7 @@ def _non_negative_time(value: float) -> float:
     return value
 
 
+_URL_FIELD = _refusing(url_problem, R.BAD_URL.value)
 Identifier = Annotated[str, _IDENTIFIER]
 Text = Annotated[str, _STORABLE]
 Colour = Annotated[str, AfterValidator(_colour)]
@@ -242,6 +260,8 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # Validators run in order: a path that cannot be encoded cannot name a file either.
 RelativePath = Annotated[str, _STORABLE, _RELATIVE]
 UtcTimestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
+DeliveryText = Annotated[str, _STORABLE, Field(max_length=MAX_DELIVERY_TEXT_CHARS)]
+Url = Annotated[str, _STORABLE, _URL_FIELD]
 
 
 class TextLayer(BaseModel):
@@ -308,6 +328,16 @@ class ManifestRecord(BaseModel):
     reviewer: Text | None = None
     review_seconds: Annotated[FiniteFloat, AfterValidator(_non_negative_time)] | None = None
     review_labels: list[Text] = Field(default_factory=list)
+    # Optional delivery fields (the web delivery manifest's alt text, credits and usage
+    # rights). A missing alt text is reported by the run, never rejected.
+    alt_text: DeliveryText | None = None
+    creator: DeliveryText | None = None
+    credit_text: DeliveryText | None = None
+    copyright_notice: DeliveryText | None = None
+    usage_terms: DeliveryText | None = None
+    license_url: Url | None = None
+    acquire_license_url: Url | None = None
+    rights_expire_at: UtcTimestamp | None = None
 
     @model_validator(mode="after")
     def _prompt_hash_matches(self) -> "ManifestRecord":

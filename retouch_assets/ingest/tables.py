@@ -24,6 +24,19 @@ TEXT_LAYER = struct_of(
     bold=BOOLEAN,
 )
 
+# Optional delivery fields of a manifest line (issue 15 part 5): the alt text and the usage
+# rights the web delivery manifest and its JSON-LD carry. Migration 13 adds them.
+RIGHTS_COLUMNS = (
+    ("alt_text", VARCHAR),
+    ("creator", VARCHAR),
+    ("credit_text", VARCHAR),
+    ("copyright_notice", VARCHAR),
+    ("usage_terms", VARCHAR),
+    ("license_url", VARCHAR),
+    ("acquire_license_url", VARCHAR),
+    ("rights_expire_at", TIMESTAMPTZ),
+)
+
 GENERATIONS = Table(
     "retouch.generations",
     (
@@ -53,6 +66,7 @@ GENERATIONS = Table(
         column("batch_id", VARCHAR, required=True),
         column("line_no", BIGINT, required=True),
         column("week", DATE, required=True),
+        *(column(name, kind) for name, kind in RIGHTS_COLUMNS),
     ),
     "Accepted generations of the week: every contract field plus batch_id, line_no and week.",
 )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from retouch_assets.config import ConfigError, ExclusionWindow, RetouchConfig
+from retouch_assets.config import ConfigError, ExclusionWindow, RetouchConfig, Slo
 from retouch_assets.ingest.queries import FirstSeen
 from retouch_assets.ops.events import stable_id
 from retouch_assets.slo import queries
@@ -39,7 +39,9 @@ def relaxations(old: RetouchConfig, new: RetouchConfig) -> list[Relaxation]:
                 Relaxation(before.name, f"objective {before.objective} -> {after.objective}")
             )
         b, a = before.indicator, after.indicator
-        if (a.metric, a.op) != (b.metric, b.op):
+        if _delivery_ok_tightens(before, after, new):
+            pass  # processing time under a limit -> delivery_ok: asks more, not less
+        elif (a.metric, a.op) != (b.metric, b.op):
             found.append(
                 Relaxation(
                     before.name, f"indicator changed ({b.metric} {b.op} -> {a.metric} {a.op})"
@@ -52,6 +54,21 @@ def relaxations(old: RetouchConfig, new: RetouchConfig) -> list[Relaxation]:
         if after.window < before.window:
             found.append(Relaxation(before.name, "window shortened"))
     return found
+
+
+def _delivery_ok_tightens(before: Slo, after: Slo, new: RetouchConfig) -> bool:
+    """Whether `before` (processing_seconds < or <= T) becoming `after` (delivery_ok) asks
+    more: delivery_ok needs processing under `gates.delivery.processing_seconds_max` (strictly)
+    AND every channel rendition within budget and floor, so with that limit at most T every
+    event good under `after` was good under `before`."""
+    b, a = before.indicator, after.indicator
+    return (
+        b.metric == "processing_seconds"
+        and b.op in ("<", "<=")
+        and a.metric == "delivery_ok"
+        and not isinstance(b.threshold, bool)
+        and new.gates.delivery.processing_seconds_max <= b.threshold
+    )
 
 
 def config_hash(config: RetouchConfig) -> str:

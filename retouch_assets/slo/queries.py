@@ -14,12 +14,14 @@ _FINAL_COLOUR_METRIC = "delta_e_mean"
 
 # One row per artifact attempt with everything an SLI may count. `passed_gates`: no blocking
 # gate failed in its final measurement (colour, accessibility, input integrity).
+# `delivery_ok`: no final delivery-gate row failed (processing time, channel renditions).
 _FACTS = """
 SELECT g.artifact_id, g.attempt, g.generated_at, g.campaign_id, g.template_id, g.channel,
        g.processing_ms / 1000.0 AS processing_seconds,
        q.delta_e_mean, q.hist_delta, q.min_contrast_ratio, q.wcag_aa_pass,
        fc.final_delta_e_mean, fd.prompt_drift,
-       coalesce(ff.failed, 0) = 0 AS passed_gates
+       coalesce(ff.failed, 0) = 0 AS passed_gates,
+       coalesce(fdl.failed, 0) = 0 AS delivery_ok
 FROM retouch.generations g
 JOIN retouch.artifact_quality q USING (artifact_id, attempt)
 LEFT JOIN (
@@ -27,6 +29,13 @@ LEFT JOIN (
     WHERE final AND NOT passed AND list_contains($blocking_gates, gate)
     GROUP BY ALL
 ) ff USING (artifact_id, attempt)
+LEFT JOIN (
+    -- The delivery gate: processing time, and every channel rendition within its byte budget
+    -- and quality floor (its rows of phase `rendition`, written by the renditions step).
+    SELECT artifact_id, attempt, count(*) AS failed FROM retouch.gate_results
+    WHERE final AND NOT passed AND gate = $delivery_gate
+    GROUP BY ALL
+) fdl USING (artifact_id, attempt)
 LEFT JOIN (
     SELECT artifact_id, attempt, value AS final_delta_e_mean FROM retouch.gate_results
     WHERE final AND gate = $colour_gate AND metric = $colour_metric
@@ -49,6 +58,7 @@ def load_facts(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -
         "colour_gate": Gate.COLOUR_FIDELITY,
         "colour_metric": _FINAL_COLOUR_METRIC,
         "drift_gate": Gate.PROMPT_DRIFT,
+        "delivery_gate": Gate.DELIVERY,
         "start": start,
         "end": end,
     }

@@ -14,6 +14,9 @@ from retouch_assets.defs.shared import (
     weekly_multi_asset,
     weekly_table_asset,
 )
+from retouch_assets.delivery.manifest import attach_manifests, published_without_alt_text
+from retouch_assets.delivery.queries import week_renditions
+from retouch_assets.delivery.tables import RENDITIONS
 from retouch_assets.faults import checkpoint
 from retouch_assets.gates import queries
 from retouch_assets.gates.locks import active_locks
@@ -122,6 +125,8 @@ def evaluate_gates(
     deps=[
         key_of(GATE_DECISIONS),
         key_of(GATE_RESULTS),
+        # Publication carries the renditions of what it publishes (its delivery manifests).
+        key_of(RENDITIONS),
         # Freezes in force for a week are those of the previous week's budget evaluation.
         dg.AssetDep(
             key_of(ERROR_BUDGET),
@@ -162,12 +167,16 @@ def gated_outputs(
         )
         new_work = queries.new_work_freezes(con, week_start)
         rows = queries.week_to_publish(con, week)
+        renditions_of = week_renditions(con, week)
+    folder = week_folder(outputs.root, week)
     records = publish_week(rows, plan, outputs.root, week)
+    records = attach_manifests(
+        records, rows, renditions_of, config.channels, config.renditions.base_url, folder, week
+    )
     checkpoint(faults.PUBLICATION_FILES_WRITTEN)
     with warehouse.connect() as con:
         replace_partition(con, {GATED_OUTPUTS: records}, week=week)
     checkpoint(faults.PUBLICATION_COMMITTED)
-    folder = week_folder(outputs.root, week)
     removed = remove_stale(folder, keep=[p for r in records for p in _paths(r)])
     published = sum(1 for r in records if r.get("output_path"))
     kept = sum(1 for r in records if r.get("output_path") and _unchanged(r, previous))
@@ -185,6 +194,8 @@ def gated_outputs(
             "c2pa_signed_now": published - kept,
             "c2pa_kept_unchanged": kept,
             "c2pa_signer": signer.identity.describe(),
+            "delivery_manifests": sum(1 for r in records if r.get("delivery_manifest_path")),
+            "published_without_alt_text": published_without_alt_text(records, rows),
             "slo_freezes_in_force": [f.key for f in plan.freezes],
             "freeze_new_work_scopes": new_work,
             "outputs_folder": dg.MetadataValue.path(str(folder)),
@@ -193,7 +204,8 @@ def gated_outputs(
 
 
 def _paths(record: dict) -> list[str]:
-    return [record[k] for k in ("output_path", "sidecar_path") if record.get(k)]
+    kinds = ("output_path", "sidecar_path", "delivery_manifest_path")
+    return [record[k] for k in kinds if record.get(k)]
 
 
 def _unchanged(record: dict, previous: dict[tuple, dict]) -> bool:

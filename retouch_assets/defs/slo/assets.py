@@ -14,6 +14,7 @@ from retouch_assets.defs.shared import (
     weekly_multi_asset,
     weekly_table_asset,
 )
+from retouch_assets.delivery.tables import RENDITIONS
 from retouch_assets.faults import checkpoint
 from retouch_assets.gates.tables import GATE_RESULTS
 from retouch_assets.ingest.tables import GENERATIONS
@@ -33,7 +34,9 @@ from retouch_assets.slo.tables import BURN_ALERTS, ERROR_BUDGET, SLI_FACTS
 from retouch_assets.vocabulary import OVERALL, AlertSeverity, EventSource, PolicyState
 from retouch_assets.warehouse import replace_partition
 
-_FACTS = [key_of(t) for t in (GENERATIONS, ARTIFACT_QUALITY, GATE_RESULTS)]
+# Renditions: their delivery-gate rows (in gate_results) count toward the delivery SLO, so the
+# facts wait for them (see defs/delivery/assets.py for why this makes no cycle).
+_FACTS = [key_of(t) for t in (GENERATIONS, ARTIFACT_QUALITY, GATE_RESULTS, RENDITIONS)]
 # Budgets read the longest SLO window (30 days by default, 5 weeks) before each of the weeks
 # a freeze's start is searched back over.
 _HISTORY = dg.TimeWindowPartitionMapping(start_offset=-(FREEZE_LOOKBACK_WEEKS + 5))
