@@ -148,6 +148,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             _create_tables(slo_tables.EXCLUSION_WINDOWS),
         ),
     ),
+    Migration(
+        12,
+        "sharpness of each artifact and its master in the artifact quality rows",
+        _statements(
+            "ALTER TABLE retouch.artifact_quality ADD COLUMN IF NOT EXISTS sharpness DOUBLE",
+            "ALTER TABLE retouch.artifact_quality ADD COLUMN IF NOT EXISTS master_sharpness DOUBLE",
+            "ALTER TABLE retouch.artifact_quality ADD COLUMN IF NOT EXISTS sharpness_ratio DOUBLE",
+        ),
+    ),
 )
 
 

@@ -118,3 +118,16 @@ def held_count(con: duckdb.DuckDBPyConnection, status: Status, week: date | None
 def held_by_freeze(con: duckdb.DuckDBPyConnection, week: date | None = None) -> int:
     """Artifacts held from publication by an SLO freeze (in a week, or in all weeks)."""
     return held_count(con, Status.HELD_BY_FREEZE, week)
+
+
+_HEAL_PRESET_COUNTS = """
+SELECT action ->> 'preset' AS preset, count(*) AS tried,
+       count(*) FILTER (WHERE (action ->> 'passed')::BOOLEAN) AS healed
+FROM (SELECT unnest(from_json(heal_actions, '["JSON"]')) AS action FROM retouch.gate_decisions)
+GROUP BY 1
+"""
+
+
+def heal_preset_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Preset -> (attempts recorded, artifacts it healed) over every gated week."""
+    return {p: (tried, healed) for p, tried, healed in con.execute(_HEAL_PRESET_COUNTS).fetchall()}

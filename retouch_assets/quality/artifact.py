@@ -1,5 +1,6 @@
 """Measure a week of artifacts against their masters and briefs: ΔE00 (mean, p95), histogram
-delta, WCAG contrast per text layer, perceptual hash, and duplicates within a campaign.
+delta, sharpness relative to the master (gradient energy of luma), WCAG contrast per text
+layer, perceptual hash, and duplicates within a campaign.
 
 Artifacts run on a thread pool: decoding (Pillow, LittleCMS) and the ΔE kernel release the GIL.
 A master's Lab is computed once per master content and reused by every attempt that shares it
@@ -25,10 +26,12 @@ from retouch_assets.quality.measures import (
     AA_LARGE,
     AA_NORMAL,
     LayerContrast,
+    gradient_energy,
     hex_to_rgb,
     histogram_delta_pct,
     layer_contrast,
     phash_hex,
+    sharpness_ratio,
 )
 from retouch_assets.vocabulary import MeasureError
 
@@ -57,6 +60,11 @@ class ArtifactMeasurement:
     delta_e_mean: float | None = None
     delta_e_p95: float | None = None
     hist_delta: float | None = None
+    # Gradient energy of the luma of the artifact and of its master, and their ratio
+    # (`measures.sharpness_ratio`); None on rows measured before sharpness was.
+    sharpness: float | None = None
+    master_sharpness: float | None = None
+    sharpness_ratio: float | None = None
     min_contrast_ratio: float | None = None
     wcag_aa_pass: bool | None = None
     phash: str | None = None
@@ -140,6 +148,9 @@ def measure_artifact(
         return result
     result.delta_e_mean, result.delta_e_p95 = delta_e_summary(delta_e_map(pixels, master_lab))
     result.hist_delta = histogram_delta_pct(pixels, master.pixels)
+    result.sharpness = gradient_energy(pixels)
+    result.master_sharpness = gradient_energy(master.pixels)
+    result.sharpness_ratio = sharpness_ratio(result.sharpness, result.master_sharpness)
     return result
 
 
@@ -259,6 +270,9 @@ _MEASURED_FIELDS = (
     "delta_e_mean",
     "delta_e_p95",
     "hist_delta",
+    "sharpness",
+    "master_sharpness",
+    "sharpness_ratio",
     "min_contrast_ratio",
     "wcag_aa_pass",
     "phash",

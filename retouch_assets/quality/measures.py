@@ -155,3 +155,31 @@ def phash_hex(pixels: np.ndarray) -> str:
 
 def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+# Rec. 709 luma weights on the encoded values, scaled so that luma runs 0..1.
+_LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32) / 255.0
+
+
+def luma(pixels: np.ndarray) -> np.ndarray:
+    """Luma (Y', 0..1) of 8-bit sRGB pixels, shape (H, W, 3) -> (H, W), float32."""
+    return pixels.astype(np.float32) @ _LUMA_WEIGHTS
+
+
+def gradient_energy_of_luma(y: np.ndarray) -> float:
+    """Mean squared horizontal plus mean squared vertical difference of neighbouring lumas:
+    dominated by the finest detail, so it drops sharply when an image goes soft."""
+    if y.shape[0] < 2 or y.shape[1] < 2:
+        return 0.0
+    return float(np.square(np.diff(y, axis=1)).mean() + np.square(np.diff(y, axis=0)).mean())
+
+
+def gradient_energy(pixels: np.ndarray) -> float:
+    """The sharpness of an 8-bit sRGB image: the gradient energy of its luma."""
+    return gradient_energy_of_luma(luma(pixels))
+
+
+def sharpness_ratio(energy: float, master_energy: float) -> float | None:
+    """An artifact's gradient energy relative to its master's (1 = as sharp, < 1 = softer);
+    None for a flat master, which has no detail to lose."""
+    return energy / master_energy if master_energy > 1e-9 else None
