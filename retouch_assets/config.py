@@ -164,7 +164,7 @@ class Masking(_Strict):
         default=3.0, gt=0, description="ΔE00 (9x9 mean) above which a pixel is damaged"
     )
     min_region_px: int = Field(
-        default=64, ge=1, description="damaged areas smaller than this are ignored"
+        default=256, ge=1, description="damaged areas smaller than this are ignored"
     )
     max_regions: int = Field(default=4, ge=1, le=32, description="regions fitted at most")
     min_excess_share: float = Field(

@@ -280,9 +280,9 @@ def _retouch_defect(image: np.ndarray, defect: str, rng: np.random.Generator) ->
 
 def _preset_defect(image: np.ndarray, defect: str, rng: np.random.Generator) -> np.ndarray:
     """A soft render of the photo (Gaussian blur, sigma 0.5-0.6: detail lost, colours kept; the
-    text layers composed on it afterwards stay crisp) or a local
-    tint (gains of 1 ± 0.15-0.25 in linear light under a soft-edged box of ~16 % of the
-    frame), as `PRESET_DEFECTS` draws them."""
+    text layers composed on it afterwards stay crisp) or a local tint of the composed frame
+    (gains of 1 ± 0.15-0.25 in linear light under a soft-edged box of ~16 % of the frame), as
+    `PRESET_DEFECTS` draws them."""
     from scipy.ndimage import gaussian_filter
 
     if defect == "soft":
