@@ -75,7 +75,7 @@ class ColourGate(_Strict):
     delta_e_mean_max: float = Field(default=0.8, gt=0)
     hist_delta_pct_max: float = Field(default=5.0, gt=0, le=100)
     sharpness_ratio_min: float = Field(
-        default=0.7,
+        default=0.85,
         gt=0,
         le=1,
         description="the artifact's luma gradient energy relative to its master's: below it "
@@ -144,6 +144,14 @@ class Sharpening(_Strict):
         le=10,
         description="largest unsharp-mask amount (a softer image "
         "than this can restore is not healed)",
+    )
+
+    detail_limit: float = Field(
+        default=8.0,
+        gt=0,
+        le=255,
+        description="the detail added back is clipped to ± this many code values, so that "
+        "edges already crisp (text layers) get no halo",
     )
 
     @model_validator(mode="after")

@@ -2,14 +2,16 @@
 applied to the image, then re-measured. The presets:
 
 - white balance and colour matrix: global colour corrections in linear light;
-- sharpening: an unsharp mask fitted so that the output is as sharp as the master (gradient
-  energy of luma), for an image softer than the gate allows;
+- sharpening: an unsharp mask fitted so that the output is as sharp as the master (the
+  median tile ratio of luma gradient energy, `measures.sharpness_ratio`), for an image softer
+  than the gate allows;
 - masking: gains fitted per region, blended in under feathered box masks, for damage
   the ΔE map shows to be local (a few regions hold most of the excess ΔE).
 
 A correction is stored as its parameters (`Correction.as_dict`), from which publication
 re-applies it to exactly the pixels that were re-measured."""
 
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,11 +21,13 @@ from retouch_assets.config import ColourGate, Healing, Masking, Sharpening
 from retouch_assets.quality.delta_e import delta_e_map, delta_e_summary, srgb_decoding_table
 from retouch_assets.quality.icc import srgb_transfer_decode
 from retouch_assets.quality.measures import (
-    gradient_energy,
-    gradient_energy_of_luma,
+    detailed_tiles,
+    gradient_maps,
     histogram_delta_pct,
     luma,
     sharpness_ratio,
+    tile_energies,
+    tile_sums,
 )
 
 _DECODE = srgb_decoding_table().astype(np.float32)
@@ -61,12 +65,14 @@ def _listed(matrix) -> list[list[float]]:
 class Correction:
     """The parameters of a kept correction, enough to re-apply it deterministically at
     publication (never pixels): a 3x3 matrix in linear light (white balance is its diagonal
-    special case), an unsharp mask (radius, amount), or matrices per masked region."""
+    special case), an unsharp mask (radius, amount, detail limit), or matrices per masked
+    region."""
 
     preset: str
     matrix: tuple[tuple[float, ...], ...] | None = None
     radius: float | None = None
     amount: float | None = None
+    limit: float | None = None
     regions: tuple[Region, ...] = ()
 
     def as_dict(self) -> dict:
@@ -74,7 +80,7 @@ class Correction:
         if self.matrix is not None:
             out["matrix"] = _listed(self.matrix)
         if self.radius is not None:
-            out["radius"], out["amount"] = self.radius, self.amount
+            out.update(radius=self.radius, amount=self.amount, limit=self.limit)
         if self.regions:
             out["regions"] = [region.as_dict() for region in self.regions]
         return out
@@ -92,6 +98,7 @@ class Correction:
             matrix=_rounded(matrix) if matrix is not None else None,
             radius=action.get("radius"),
             amount=action.get("amount"),
+            limit=action.get("limit"),
             regions=regions,
         )
 
@@ -163,57 +170,87 @@ def _apply_matrix(image: np.ndarray, matrix) -> np.ndarray:
     return _encode(_DECODE[image] @ np.asarray(matrix, dtype=np.float32).T)
 
 
-def unsharp_mask(image: np.ndarray, radius: float, amount: float) -> np.ndarray:
-    """image + amount · (image − Gaussian(image, radius)) on the encoded values, per channel."""
+def unsharp_detail(image: np.ndarray, radius: float, limit: float) -> np.ndarray:
+    """The detail an unsharp mask adds back: image − Gaussian(image, radius) per channel on the
+    encoded values, clipped to ± `limit` code values, so that edges already crisp (text
+    layers) get no halo beyond amount · limit."""
     from scipy.ndimage import gaussian_filter
 
     values = image.astype(np.float32)
     blurred = gaussian_filter(values, sigma=(radius, radius, 0), mode="nearest")
-    return np.clip(np.rint(values + amount * (values - blurred)), 0, 255).astype(np.uint8)
+    return np.clip(values - blurred, -limit, limit)
 
 
-def _energy_terms(y: np.ndarray, detail: np.ndarray) -> tuple[float, float, float]:
-    """A, B, C with gradient_energy(y + a·detail) = A + 2aB + a²C (before rounding)."""
-    terms = np.zeros(3)
-    for axis in (0, 1):
-        gy, gd = np.diff(y, axis=axis), np.diff(detail, axis=axis)
-        terms += [np.square(gy).mean(), (gy * gd).mean(), np.square(gd).mean()]
-    return float(terms[0]), float(terms[1]), float(terms[2])
+def unsharp_mask(image: np.ndarray, radius: float, amount: float, limit: float) -> np.ndarray:
+    """image + amount · `unsharp_detail`, rounded to 8 bits."""
+    detail = unsharp_detail(image, radius, limit)
+    return np.clip(np.rint(image.astype(np.float32) + amount * detail), 0, 255).astype(np.uint8)
+
+
+def _ratio_terms(
+    y: np.ndarray, detail: np.ndarray, master_tiles: np.ndarray, detailed: np.ndarray
+) -> np.ndarray:
+    """Per detailed tile, (A, B, C) with the tile's sharpness ratio after the mask
+    y + a·detail equal to A + 2aB + a²C (the mask is linear in a; before rounding)."""
+    yx, yy = gradient_maps(y)
+    dx, dy = gradient_maps(detail)
+    terms = [
+        tile_sums(np.square(yx) + np.square(yy)),
+        tile_sums(yx * dx + yy * dy),
+        tile_sums(np.square(dx) + np.square(dy)),
+    ]
+    return np.stack([t[detailed] / master_tiles[detailed] for t in terms])
+
+
+def _median_ratio(terms: np.ndarray, amount: float) -> float:
+    return float(np.median(terms[0] + 2 * amount * terms[1] + amount * amount * terms[2]))
+
+
+def _amount_for(terms: np.ndarray, high: float) -> float | None:
+    """The amount in [0, high] at which the median tile ratio reaches 1 (bisection: each
+    tile's ratio is a quadratic in the amount, growing over it); None beyond `high`."""
+    if _median_ratio(terms, high) < 1.0:
+        return None
+    low = 0.0
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if _median_ratio(terms, middle) < 1.0 else (low, middle)
+    return high
 
 
 def fit_sharpening(
     image: np.ndarray, master: np.ndarray, bounds: Sharpening
 ) -> tuple[Correction | None, str | None]:
-    """The unsharp mask whose output's sharpness equals the master's: for each radius in the
-    bounds the amount in closed form (gradient energy is quadratic in it, the mask being
-    linear), keeping the radius whose result is closest to the master's luma. (None, why)
-    when every radius needs more than `amount_max`."""
-    from scipy.ndimage import gaussian_filter
-
+    """The unsharp mask whose output is as sharp as the master (`sharpness_ratio` 1): for each
+    radius in the bounds, the amount solved on the per-tile quadratics; the radius whose
+    result is closest to the master's luma is kept. (None, why) when every radius needs more
+    than `amount_max`."""
     y, y_master = luma(image), luma(master)
-    target = gradient_energy_of_luma(y_master)
+    master_tiles = tile_energies(master)
+    detailed = detailed_tiles(master_tiles)
     best: tuple[float, float, float] | None = None  # (error, radius, amount)
-    least_needed = np.inf
+    reach = 0.0  # the best sharpness ratio the bound allows
     for radius in np.linspace(bounds.radius_min, bounds.radius_max, bounds.radius_steps):
         radius = round(float(radius), 4)
-        detail = y - gaussian_filter(y, radius, mode="nearest")
-        a, b, c = _energy_terms(y, detail)
-        if c <= 1e-12:
+        detail = luma(unsharp_detail(image, radius, bounds.detail_limit))
+        terms = _ratio_terms(y, detail, master_tiles, detailed)
+        amount = _amount_for(terms, bounds.amount_max)
+        if amount is None:
+            reach = max(reach, _median_ratio(terms, bounds.amount_max))
             continue
-        amount = (-b + np.sqrt(max(b * b - c * (a - target), 0.0))) / c
-        least_needed = min(least_needed, amount)
-        if amount > bounds.amount_max:
-            continue
+        amount = round(amount, 4)
         error = float(np.square(y + amount * detail - y_master).mean())
         if best is None or error < best[0]:
-            best = (error, radius, round(float(amount), 4))
+            best = (error, radius, amount)
     if best is None:
-        need = f"{least_needed:.2f}" if np.isfinite(least_needed) else "an unbounded amount"
         return None, (
-            f"too soft: matching the master's sharpness needs amount {need} > bound "
-            f"{bounds.amount_max}"
+            f"too soft: matching the master's sharpness needs an amount above the bound "
+            f"{bounds.amount_max}, which reaches a sharpness ratio of {reach:.2f}"
         )
-    return Correction("sharpening", radius=best[1], amount=best[2]), None
+    return (
+        Correction("sharpening", radius=best[1], amount=best[2], limit=bounds.detail_limit),
+        None,
+    )
 
 
 def _feathered(start: int, length: int, feather: int, size: int) -> tuple[slice, np.ndarray]:
@@ -257,7 +294,9 @@ def find_damage(delta_e: np.ndarray, gate_mean: float, bounds: Masking) -> Damag
     from scipy import ndimage
 
     smooth = ndimage.uniform_filter(delta_e.astype(np.float32), size=9, mode="nearest")
-    labels, count = ndimage.label(smooth > bounds.local_delta_e)
+    labels, count = typing.cast(
+        tuple[np.ndarray, int], ndimage.label(smooth > bounds.local_delta_e)
+    )
     if count == 0:
         return None
     index = np.arange(1, count + 1)
@@ -316,8 +355,9 @@ def apply_correction(image: np.ndarray, correction: Correction) -> np.ndarray:
     if correction.regions:
         return apply_regions(image, correction.regions)
     if correction.radius is not None:
-        assert correction.amount is not None  # stored together (`Correction.as_dict`)
-        return unsharp_mask(image, correction.radius, correction.amount)
+        # Stored together (`Correction.as_dict`).
+        assert correction.amount is not None and correction.limit is not None
+        return unsharp_mask(image, correction.radius, correction.amount, correction.limit)
     assert correction.matrix is not None  # the colour presets
     return _apply_matrix(image, correction.matrix)
 
@@ -332,7 +372,7 @@ def make_healer(
     """A `Healer` for one artifact: check that the preset applies, fit it within its bounds,
     apply it and re-measure ΔE, histogram and sharpness. Sharpening applies when the image is
     softer than the gate allows, masking when the damage is local (`find_damage`)."""
-    master_energy = gradient_energy(master)
+    master_tiles = tile_energies(master)
     found: dict[str, Damage | None] = {}
 
     def damage() -> Damage | None:
@@ -349,7 +389,7 @@ def make_healer(
             bound = healing.max_matrix_deviation
             return fit_colour_matrix(image, master, bound), f"matrix entry beyond I ± {bound}"
         if preset == "sharpening":
-            ratio = sharpness_ratio(gradient_energy(image), master_energy)
+            ratio = sharpness_ratio(tile_energies(image), master_tiles)
             if ratio is None or ratio >= colour.sharpness_ratio_min:
                 return None  # not soft
             return fit_sharpening(image, master, healing.sharpening)
@@ -373,7 +413,7 @@ def make_healer(
             mean,
             p95,
             histogram_delta_pct(healed, master),
-            sharpness_ratio(gradient_energy(healed), master_energy),
+            sharpness_ratio(tile_energies(healed), master_tiles),
         )
 
     return heal

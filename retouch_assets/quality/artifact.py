@@ -26,12 +26,12 @@ from retouch_assets.quality.measures import (
     AA_LARGE,
     AA_NORMAL,
     LayerContrast,
-    gradient_energy,
     hex_to_rgb,
     histogram_delta_pct,
     layer_contrast,
     phash_hex,
     sharpness_ratio,
+    tile_energies,
 )
 from retouch_assets.vocabulary import MeasureError
 
@@ -60,8 +60,9 @@ class ArtifactMeasurement:
     delta_e_mean: float | None = None
     delta_e_p95: float | None = None
     hist_delta: float | None = None
-    # Gradient energy of the luma of the artifact and of its master, and their ratio
-    # (`measures.sharpness_ratio`); None on rows measured before sharpness was.
+    # Gradient energy of the luma (per pixel) of the artifact and of its master, and the
+    # median of their tile-by-tile ratios (`measures.sharpness_ratio`); None on rows measured
+    # before sharpness was.
     sharpness: float | None = None
     master_sharpness: float | None = None
     sharpness_ratio: float | None = None
@@ -148,9 +149,11 @@ def measure_artifact(
         return result
     result.delta_e_mean, result.delta_e_p95 = delta_e_summary(delta_e_map(pixels, master_lab))
     result.hist_delta = histogram_delta_pct(pixels, master.pixels)
-    result.sharpness = gradient_energy(pixels)
-    result.master_sharpness = gradient_energy(master.pixels)
-    result.sharpness_ratio = sharpness_ratio(result.sharpness, result.master_sharpness)
+    tiles, master_tiles = tile_energies(pixels), tile_energies(master.pixels)
+    size = max(pixels.shape[0] - 1, 1) * max(pixels.shape[1] - 1, 1)
+    result.sharpness = float(tiles.sum()) / size
+    result.master_sharpness = float(master_tiles.sum()) / size
+    result.sharpness_ratio = sharpness_ratio(tiles, master_tiles)
     return result
 
 

@@ -166,20 +166,49 @@ def luma(pixels: np.ndarray) -> np.ndarray:
     return pixels.astype(np.float32) @ _LUMA_WEIGHTS
 
 
-def gradient_energy_of_luma(y: np.ndarray) -> float:
-    """Mean squared horizontal plus mean squared vertical difference of neighbouring lumas:
-    dominated by the finest detail, so it drops sharply when an image goes soft."""
-    if y.shape[0] < 2 or y.shape[1] < 2:
-        return 0.0
-    return float(np.square(np.diff(y, axis=1)).mean() + np.square(np.diff(y, axis=0)).mean())
+# Sharpness is compared tile by tile: crisp text layers or a local edit hold strong edges in a
+# few tiles, and a global energy would let them mask a soft photograph everywhere else.
+SHARPNESS_TILE = 32
+# Tiles with less detail than this share of the master's median tile are too flat to judge.
+FLAT_TILE_SHARE = 0.1
 
 
-def gradient_energy(pixels: np.ndarray) -> float:
-    """The sharpness of an 8-bit sRGB image: the gradient energy of its luma."""
-    return gradient_energy_of_luma(luma(pixels))
+def gradient_maps(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical differences of a luma plane, cropped to a common (H-1, W-1)."""
+    return np.diff(y, axis=1)[:-1, :], np.diff(y, axis=0)[:, :-1]
 
 
-def sharpness_ratio(energy: float, master_energy: float) -> float | None:
-    """An artifact's gradient energy relative to its master's (1 = as sharp, < 1 = softer);
-    None for a flat master, which has no detail to lose."""
-    return energy / master_energy if master_energy > 1e-9 else None
+def tile_sums(values: np.ndarray) -> np.ndarray:
+    """Sums over SHARPNESS_TILE-square tiles (the ragged edge left out; one tile of the whole
+    plane when it is smaller than a tile)."""
+    size = min(SHARPNESS_TILE, values.shape[0], values.shape[1])
+    if size < 1:
+        return np.zeros((0, 0), dtype=np.float64)
+    h, w = values.shape[0] // size * size, values.shape[1] // size * size
+    tiles = values[:h, :w].reshape(h // size, size, w // size, size)
+    return tiles.sum(axis=(1, 3), dtype=np.float64)
+
+
+def tile_energies(pixels: np.ndarray) -> np.ndarray:
+    """Gradient energy of the luma per tile (`tile_sums`)."""
+    gx, gy = gradient_maps(luma(pixels))
+    return tile_sums(np.square(gx) + np.square(gy))
+
+
+def sharpness_ratio(tiles: np.ndarray, master_tiles: np.ndarray) -> float | None:
+    """How sharp an artifact is relative to its master: the median over the master's detailed
+    tiles of the artifact's tile gradient energy over the master's (1 = as sharp, < 1 =
+    softer). None when the master has no detail to lose."""
+    if tiles.shape != master_tiles.shape:
+        return None
+    detailed = detailed_tiles(master_tiles)
+    if not detailed.any():
+        return None
+    return float(np.median(tiles[detailed] / master_tiles[detailed]))
+
+
+def detailed_tiles(master_tiles: np.ndarray) -> np.ndarray:
+    """The master's tiles with detail enough to judge sharpness on (a boolean mask)."""
+    if master_tiles.size == 0:
+        return np.zeros(master_tiles.shape, dtype=bool)
+    return master_tiles > max(float(np.median(master_tiles)) * FLAT_TILE_SHARE, 1e-9)
