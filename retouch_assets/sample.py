@@ -113,10 +113,11 @@ DEFECTS = [
 WEIGHTS_STABLE = [0.905, 0.02, 0.015, 0.005, 0.005, 0.01, 0.02, 0.02, 0.0]
 WEIGHTS_NEW_MODEL = [0.68, 0.08, 0.12, 0.03, 0.01, 0.03, 0.02, 0.03, 0.0]
 
-# Defects the healing presets exist for, turned from clean first attempts by a generator of
-# their own (so every other artifact keeps its bytes): a soft render (sharpening) and a local
-# tint under a soft-edged box (masking).
-PRESET_DEFECTS = {"soft": 0.04, "local_tint": 0.04}
+# Defects the healing presets exist for, turned from clean first attempts of the newer model
+# by a generator of their own (so every other artifact keeps its bytes), and forced once each
+# in the last week: a soft render (sharpening) and a local tint under a soft-edged box
+# (masking).
+PRESET_DEFECTS = {"soft": 0.06, "local_tint": 0.1}
 
 INVALID_KINDS = [
     "invalid_json",
@@ -419,9 +420,9 @@ def generate_sample(
                 moment = monday + timedelta(days=2, hours=10, minutes=2 * i)
                 model = "sdxl-turbo-1.1"
                 defect = "strong_cast" if i % 3 else "clean"
-            if defect == "clean" and week_index == 0 and forced_presets and i >= 1:
+            if defect == "clean" and week_index == weeks - 1 and forced_presets and i >= 1:
                 defect = forced_presets.pop(0)  # each preset's case at least once
-            elif defect == "clean":
+            elif defect == "clean" and model == "sdxl-turbo-1.1":
                 draw = float(preset_rng.random())
                 for preset_defect, share in PRESET_DEFECTS.items():
                     if draw < share:
