@@ -139,7 +139,7 @@ class Sharpening(_Strict):
     radius_max: float = Field(default=2.5, gt=0, le=20, description="Gaussian sigma, pixels")
     radius_steps: int = Field(default=5, ge=1, le=16, description="radii tried, evenly spaced")
     amount_max: float = Field(
-        default=2.5,
+        default=3.0,
         gt=0,
         le=10,
         description="largest unsharp-mask amount (a softer image "

@@ -219,36 +219,43 @@ def _amount_for(terms: np.ndarray, high: float) -> float | None:
 
 
 def fit_sharpening(
-    image: np.ndarray, master: np.ndarray, bounds: Sharpening
+    image: np.ndarray,
+    master: np.ndarray,
+    master_lab: np.ndarray,
+    bounds: Sharpening,
+    colour: ColourGate,
 ) -> tuple[Correction | None, str | None]:
     """The unsharp mask whose output is as sharp as the master (`sharpness_ratio` 1): for each
-    radius in the bounds, the amount solved on the per-tile quadratics; the radius whose
-    result is closest to the master's luma is kept. (None, why) when every radius needs more
-    than `amount_max`."""
-    y, y_master = luma(image), luma(master)
+    radius in the bounds, the amount solved on the per-tile quadratics; of those within
+    `amount_max`, the one closest to the master by the gate's own measures is kept (within the
+    ΔE and histogram limits first, then the lowest ΔE mean). (None, why) when every radius
+    needs more than `amount_max`."""
+    y = luma(image)
     master_tiles = tile_energies(master)
     detailed = detailed_tiles(master_tiles)
-    best: tuple[float, float, float] | None = None  # (error, radius, amount)
+    best: tuple[bool, float, float, float] | None = None  # (fails, ΔE mean, radius, amount)
     reach = 0.0  # the best sharpness ratio the bound allows
     for radius in np.linspace(bounds.radius_min, bounds.radius_max, bounds.radius_steps):
         radius = round(float(radius), 4)
-        detail = luma(unsharp_detail(image, radius, bounds.detail_limit))
-        terms = _ratio_terms(y, detail, master_tiles, detailed)
+        detail = unsharp_detail(image, radius, bounds.detail_limit)
+        terms = _ratio_terms(y, luma(detail), master_tiles, detailed)
         amount = _amount_for(terms, bounds.amount_max)
         if amount is None:
             reach = max(reach, _median_ratio(terms, bounds.amount_max))
             continue
         amount = round(amount, 4)
-        error = float(np.square(y + amount * detail - y_master).mean())
-        if best is None or error < best[0]:
-            best = (error, radius, amount)
+        candidate = unsharp_mask(image, radius, amount, bounds.detail_limit)
+        mean, _ = delta_e_summary(delta_e_map(candidate, master_lab))
+        fails = not colour.passes(mean, histogram_delta_pct(candidate, master), None)
+        if best is None or (fails, mean) < best[:2]:
+            best = (fails, mean, radius, amount)
     if best is None:
         return None, (
             f"too soft: matching the master's sharpness needs an amount above the bound "
             f"{bounds.amount_max}, which reaches a sharpness ratio of {reach:.2f}"
         )
     return (
-        Correction("sharpening", radius=best[1], amount=best[2], limit=bounds.detail_limit),
+        Correction("sharpening", radius=best[2], amount=best[3], limit=bounds.detail_limit),
         None,
     )
 
@@ -392,7 +399,7 @@ def make_healer(
             ratio = sharpness_ratio(tile_energies(image), master_tiles)
             if ratio is None or ratio >= colour.sharpness_ratio_min:
                 return None  # not soft
-            return fit_sharpening(image, master, healing.sharpening)
+            return fit_sharpening(image, master, master_lab, healing.sharpening, colour)
         where = damage()
         if where is None or where.excess_share < healing.masking.min_excess_share:
             return None  # no local damage: spread over the image, or none
