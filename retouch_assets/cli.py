@@ -421,6 +421,7 @@ def _summary(
         business_lines = business_summary(con, business_dir)
         clip_lines = _clip_summary(con)
         delivery_lines = delivery_summary(con)
+        heal_line = _heal_summary(con)
         failed_gates = con.execute(
             "SELECT gate, count(*) FROM (SELECT unnest(failed_gates) AS gate "
             "FROM retouch.gate_decisions) GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -441,6 +442,7 @@ def _summary(
         out.append(
             "  failed gates (before healing): " + ", ".join(f"{g} {n}" for g, n in failed_gates)
         )
+    out += heal_line
     out.append(
         f"  published {published} images to {outputs}, {review} in the human-review queue, "
         f"{held} held by SLO freezes"
@@ -501,6 +503,24 @@ def _provenance_summary(db: Path, signer) -> str:
             else " (no trust anchor configured: Valid = signature intact, signer untrusted)"
         )
     )
+
+
+def _heal_summary(con) -> list[str]:
+    """How many artifacts each healing preset healed, of the attempts it made."""
+    import typing
+
+    from retouch_assets.config import HealPreset
+    from retouch_assets.gates.queries import heal_preset_counts
+
+    counts = heal_preset_counts(con)
+    if not counts:
+        return []
+    order = [p for p in typing.get_args(HealPreset) if p in counts]
+    order += sorted(set(counts) - set(order))
+    return [
+        "  healing presets (healed / tried): "
+        + ", ".join(f"{p} {counts[p][1]} / {counts[p][0]}" for p in order)
+    ]
 
 
 def _clip_summary(con) -> list[str]:

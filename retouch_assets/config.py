@@ -74,6 +74,22 @@ class IngestConfig(_Strict):
 class ColourGate(_Strict):
     delta_e_mean_max: float = Field(default=0.8, gt=0)
     hist_delta_pct_max: float = Field(default=5.0, gt=0, le=100)
+    sharpness_ratio_min: float = Field(
+        default=0.85,
+        gt=0,
+        le=1,
+        description="the artifact's luma gradient energy relative to its master's: below it "
+        "the image is soft and fails colour fidelity (fidelity to the master)",
+    )
+
+    def passes(self, delta_e_mean: float, hist_delta: float, sharpness: float | None) -> bool:
+        """Whether measured (or re-measured) values pass the gate; no sharpness ratio (a row
+        measured before sharpness was, or a flat master) is not judged."""
+        return (
+            delta_e_mean <= self.delta_e_mean_max
+            and hist_delta <= self.hist_delta_pct_max
+            and (sharpness is None or sharpness >= self.sharpness_ratio_min)
+        )
 
 
 class AccessibilityGate(_Strict):
@@ -112,14 +128,76 @@ class Gates(_Strict):
     )
 
 
-HealPreset = Literal["white_balance", "colour_matrix"]
+HealPreset = Literal["white_balance", "colour_matrix", "sharpening", "masking"]
+
+
+class Sharpening(_Strict):
+    """A bounded unsharp mask, fitted so the output's sharpness matches the master's; tried
+    only when the sharpness ratio is below `gates.colour.sharpness_ratio_min`."""
+
+    radius_min: float = Field(default=0.5, gt=0, le=20, description="Gaussian sigma, pixels")
+    radius_max: float = Field(default=2.5, gt=0, le=20, description="Gaussian sigma, pixels")
+    radius_steps: int = Field(default=5, ge=1, le=16, description="radii tried, evenly spaced")
+    amount_max: float = Field(
+        default=3.0,
+        gt=0,
+        le=10,
+        description="largest unsharp-mask amount (a softer image "
+        "than this can restore is not healed)",
+    )
+
+    detail_limit: float = Field(
+        default=8.0,
+        gt=0,
+        le=255,
+        description="the detail added back is clipped to ± this many code values, so that "
+        "edges already crisp (text layers) get no halo",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Sharpening":
+        if self.radius_min > self.radius_max:
+            raise ValueError(
+                f"radius_min ({self.radius_min}) is greater than radius_max ({self.radius_max}); "
+                "set radius_min <= radius_max"
+            )
+        return self
+
+
+class Masking(_Strict):
+    """Bounded gains fitted per region on a feathered mask, where the ΔE map shows local
+    damage; never copies master pixels."""
+
+    local_delta_e: float = Field(
+        default=3.0, gt=0, description="ΔE00 (9x9 mean) above which a pixel is damaged"
+    )
+    min_region_px: int = Field(
+        default=256, ge=1, description="damaged areas smaller than this are ignored"
+    )
+    max_regions: int = Field(default=4, ge=1, le=32, description="regions fitted at most")
+    min_excess_share: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="masking applies only when the regions hold at least this share of the "
+        "ΔE in excess of the gate's mean (else the damage is not local)",
+    )
+    max_area_share: float = Field(
+        default=0.25, gt=0, le=1, description="bound: share of the image the masks may cover"
+    )
+    feather_px: int = Field(default=6, ge=0, le=64, description="mask edge ramp, pixels")
+    max_gain_deviation: float = Field(
+        default=0.4, gt=0, le=1, description="|gain - 1| per channel of a region's correction"
+    )
 
 
 class Healing(_Strict):
-    """Bounded, global corrections fitted against the master, tried in order."""
+    """Bounded corrections fitted against the master, tried in order: global colour (white
+    balance, colour matrix), sharpening, masking."""
 
     presets: list[HealPreset] = Field(
-        default_factory=lambda: ["white_balance", "colour_matrix"], max_length=4
+        default_factory=lambda: ["white_balance", "colour_matrix", "sharpening", "masking"],
+        max_length=4,
     )
     max_gain_deviation: float = Field(
         default=0.25, gt=0, le=1, description="|gain - 1| per channel"
@@ -127,6 +205,16 @@ class Healing(_Strict):
     max_matrix_deviation: float = Field(
         default=0.35, gt=0, le=2, description="largest |M - I| entry of the 3x3 colour matrix"
     )
+    sharpening: Sharpening = Sharpening()
+    masking: Masking = Masking()
+
+    @field_validator("presets")
+    @classmethod
+    def _unique(cls, presets: list[str]) -> list[str]:
+        twice = sorted({p for p in presets if presets.count(p) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed more than once; list each preset once")
+        return presets
 
 
 class Quality(_Strict):

@@ -151,6 +151,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        12,
+        "sharpness of each artifact and its master in the artifact quality rows",
+        _statements(
+            "ALTER TABLE retouch.artifact_quality ADD COLUMN IF NOT EXISTS sharpness DOUBLE",
+            "ALTER TABLE retouch.artifact_quality ADD COLUMN IF NOT EXISTS master_sharpness DOUBLE",
+            "ALTER TABLE retouch.artifact_quality ADD COLUMN IF NOT EXISTS sharpness_ratio DOUBLE",
+        ),
+    ),
+    Migration(
         13,
         "channel renditions, the web delivery manifest, alt text and usage rights",
         _then(

@@ -2,7 +2,8 @@
 
 Masters are real photos with each template's text layers rendered on them. Outputs are the
 "generated/retouched" versions with realistic, varied defects: global colour casts of different
-strengths (in linear light), local edits, low-contrast text, JPEG re-encodes, near-duplicates,
+strengths (in linear light), local edits, soft renders and local tints (the sharpening and
+masking presets' cases), low-contrast text, JPEG re-encodes, near-duplicates,
 slow processing, reprocessing attempts; across campaigns, templates, channels, prompt versions
 and model versions. A few lines of each kind the input contract rejects are mixed in.
 """
@@ -111,6 +112,12 @@ DEFECTS = [
 ]
 WEIGHTS_STABLE = [0.905, 0.02, 0.015, 0.005, 0.005, 0.01, 0.02, 0.02, 0.0]
 WEIGHTS_NEW_MODEL = [0.68, 0.08, 0.12, 0.03, 0.01, 0.03, 0.02, 0.03, 0.0]
+
+# Defects the healing presets exist for, turned from clean first attempts of the newer model
+# by a generator of their own (so every other artifact keeps its bytes), and forced once each
+# in the last week: a soft render (sharpening) and a local tint under a soft-edged box
+# (masking).
+PRESET_DEFECTS = {"soft": 0.06, "local_tint": 0.1}
 
 INVALID_KINDS = [
     "invalid_json",
@@ -289,6 +296,28 @@ def _retouch_defect(image: np.ndarray, defect: str, rng: np.random.Generator) ->
     return _to_srgb8(out)
 
 
+def _preset_defect(image: np.ndarray, defect: str, rng: np.random.Generator) -> np.ndarray:
+    """A soft render of the photo (Gaussian blur, sigma 0.5-0.6: detail lost, colours kept; the
+    text layers composed on it afterwards stay crisp) or a local tint of the composed frame
+    (gains of 1 ± 0.15-0.25 in linear light under a soft-edged box of ~16 % of the frame), as
+    `PRESET_DEFECTS` draws them."""
+    from scipy.ndimage import gaussian_filter
+
+    if defect == "soft":
+        sigma = float(rng.uniform(0.5, 0.6))
+        blurred = gaussian_filter(image.astype(np.float32), (sigma, sigma, 0), mode="nearest")
+        return np.clip(np.rint(blurred), 0, 255).astype(np.uint8)
+    h, w = image.shape[:2]
+    bh, bw = int(h * 0.4), int(w * 0.4)
+    y0, x0 = int(rng.integers(0, h - bh)), int(rng.integers(0, w - bw))
+    mask = np.zeros((h, w), np.float32)
+    mask[y0 : y0 + bh, x0 : x0 + bw] = 1.0
+    mask = gaussian_filter(mask, 3.0)[..., None]
+    gains = (1.0 + rng.uniform(0.15, 0.25, 3) * rng.choice([-1, 1], 3)).astype(np.float32)
+    linear = _to_linear(image)
+    return _to_srgb8(linear + (gains - 1.0) * linear * mask)
+
+
 def _near_duplicate(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     jitter = rng.integers(-2, 3, source.shape)
     return np.clip(source.astype(np.int16) + jitter, 0, 255).astype(np.uint8)
@@ -354,6 +383,8 @@ def generate_sample(
     # The shared masters come from a generator of their own, so the default sample's stream
     # of draws is the same with or without them.
     pool_rng = np.random.default_rng([seed, 1])
+    preset_rng = np.random.default_rng([seed, 2])
+    forced_presets = list(PRESET_DEFECTS)
     pool: list[tuple[str, TemplateSpec, np.ndarray, bytes]] = []
     for k in range(shared_masters or 0):
         pool_spec = TEMPLATES[k % len(TEMPLATES)]
@@ -406,6 +437,15 @@ def generate_sample(
                 moment = monday + timedelta(days=2, hours=10, minutes=2 * i)
                 model = "sdxl-turbo-1.1"
                 defect = "strong_cast" if i % 3 else "clean"
+            if defect == "clean" and week_index == weeks - 1 and forced_presets and i >= 1:
+                defect = forced_presets.pop(0)  # each preset's case at least once
+            elif defect == "clean" and model == "sdxl-turbo-1.1":
+                draw = float(preset_rng.random())
+                for preset_defect, share in PRESET_DEFECTS.items():
+                    if draw < share:
+                        defect = preset_defect
+                        break
+                    draw -= share
             artifact_id = f"art-{counter:05d}"
             # rt-2.4 rolls out in week 2; rt-2.5 arrives for half the work of a later last week.
             retouch_version = "rt-2.4" if week_index >= 1 else "rt-2.3"
@@ -435,11 +475,19 @@ def generate_sample(
                         headline_fg = LOW_CONTRAST_FG[spec.headline_fg]
                         if rng.random() < 0.5:
                             legal_fg = LOW_CONTRAST_FG[spec.legal_fg]
+                    generated = _generation_noise(photo, rng)
+                    if attempt_defect == "soft":
+                        # A soft render of the photo; the template's text layers stay crisp.
+                        generated = _preset_defect(generated, attempt_defect, preset_rng)
                     composed = _render_layers(
-                        _generation_noise(photo, rng),
-                        _layers(spec, headline_fg, legal_fg, image_size),
+                        generated, _layers(spec, headline_fg, legal_fg, image_size)
                     )
-                    pixels = _retouch_defect(composed, attempt_defect, rng)
+                    if attempt_defect == "local_tint":
+                        pixels = _preset_defect(composed, attempt_defect, preset_rng)
+                    elif attempt_defect == "soft":
+                        pixels = composed
+                    else:
+                        pixels = _retouch_defect(composed, attempt_defect, rng)
                 jpeg = attempt_defect == "jpeg"
                 image_rel = f"images/{artifact_id}_a{attempt}.{'jpg' if jpeg else 'png'}"
                 if attempt_defect == "display_p3":

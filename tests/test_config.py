@@ -109,7 +109,9 @@ def test_unknown_healing_preset_lists_the_allowed_ones(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, "healing:\n  presets: [white_balance, magic]\n"))
     message = str(err.value)
-    assert "healing.presets[1]" in message and "'white_balance' or 'colour_matrix'" in message
+    assert (
+        "healing.presets[1]" in message and "'colour_matrix', 'sharpening' or 'masking'" in message
+    )
 
 
 def test_bad_alpha_background_colour(tmp_path):

@@ -65,9 +65,7 @@ def _measure(tmp_path: Path, image: np.ndarray, master: np.ndarray, layers=(LAYE
 def _decide(tmp_path, image, master, layers=(LAYER,), ms=20_000):
     m = _measure(tmp_path, image, master, layers, ms)
     healer = (
-        make_healer(
-            image, master, lab_planes(master), {"white_balance": 0.25, "colour_matrix": 0.35}
-        )
+        make_healer(image, master, lab_planes(master), CONFIG.healing, CONFIG.gates.colour)
         if m.delta_e_mean is not None
         else None
     )
@@ -132,8 +130,10 @@ def test_a_local_edit_cannot_be_healed_globally_and_goes_to_review(tmp_path):
     m, d = _decide(tmp_path, image, master)
     assert d.status == Status.NEEDS_HUMAN_REVIEW
     assert d.unresolved_gates == [Gate.COLOUR_FIDELITY]
-    assert [a["preset"] for a in d.heal_actions] == ["white_balance", "colour_matrix"]
+    # The damage is local, so masking is tried too, and refused by its bounds.
+    assert [a["preset"] for a in d.heal_actions] == ["white_balance", "colour_matrix", "masking"]
     assert not any(a["passed"] for a in d.heal_actions)
+    assert "exceeds the bound" in d.heal_actions[-1]["note"]
     assert "colour fidelity" in d.review_reasons[0]
 
 

@@ -91,8 +91,11 @@ def remeasure_problems(m: ArtifactMeasurement, colour: ColourGate) -> list[str]:
     # Without a measure error, the colour metrics are set (`measure_artifact`).
     assert m.delta_e_mean is not None and m.hist_delta is not None
     problems = []
-    if m.delta_e_mean > colour.delta_e_mean_max or m.hist_delta > colour.hist_delta_pct_max:
-        problems.append(f"re-measured ΔE {m.delta_e_mean:.3f}, hist {m.hist_delta:.2f} %")
+    if not colour.passes(m.delta_e_mean, m.hist_delta, m.sharpness_ratio):
+        sharpness = f", sharpness {m.sharpness_ratio:.2f}" if m.sharpness_ratio is not None else ""
+        problems.append(
+            f"re-measured ΔE {m.delta_e_mean:.3f}, hist {m.hist_delta:.2f} %{sharpness}"
+        )
     if not m.wcag_aa_pass:
         problems.append(f"re-measured contrast {m.min_contrast_ratio:.2f}:1")
     return problems

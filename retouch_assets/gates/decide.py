@@ -1,8 +1,9 @@
 """The four gates of the article, per artifact: colour fidelity, accessibility, prompt drift
 and delivery SLA, with self-healing, and the resulting status.
 
-- colour fidelity: ΔE00 mean and histogram delta within limits, else try the healing presets
-  in order and keep the first that passes on re-measure (`healed`), else human review;
+- colour fidelity: ΔE00 mean and histogram delta within limits and the image as sharp as its
+  master (sharpness ratio at least the minimum), else try the healing presets that apply, in
+  order, and keep the first that passes on re-measure (`healed`), else human review;
 - accessibility: every text layer reaches WCAG AA; a failure gets the nearest accessible text
   colour proposed (the palette balancer) and goes to human review;
 - prompt drift: the cosine distance of the prompt's CLIP text embedding to the template's
@@ -54,9 +55,11 @@ class Decision:
     fallback_prompt_version: str | None = None
 
 
-def _colour_rows(de_mean: float, hist: float, phase: str, config: RetouchConfig) -> list[GateRow]:
+def _colour_rows(
+    de_mean: float, hist: float, sharpness: float | None, phase: str, config: RetouchConfig
+) -> list[GateRow]:
     gate = config.gates.colour
-    return [
+    rows = [
         GateRow(
             Gate.COLOUR_FIDELITY,
             "delta_e_mean",
@@ -74,16 +77,28 @@ def _colour_rows(de_mean: float, hist: float, phase: str, config: RetouchConfig)
             hist <= gate.hist_delta_pct_max,
         ),
     ]
+    if sharpness is not None:  # not judged on rows measured before sharpness was
+        rows.append(
+            GateRow(
+                Gate.COLOUR_FIDELITY,
+                "sharpness_ratio",
+                phase,
+                sharpness,
+                gate.sharpness_ratio_min,
+                sharpness >= gate.sharpness_ratio_min,
+            )
+        )
+    return rows
 
 
 def _finalise(rows: list[GateRow]) -> list[GateRow]:
     return [GateRow(r.gate, r.metric, r.phase, r.value, r.threshold, r.passed, True) for r in rows]
 
 
-def _remeasured(attempt: HealAttempt) -> tuple[float, float]:
+def _remeasured(attempt: HealAttempt) -> tuple[float, float, float | None]:
     # Only called for an attempt with a fitted correction, which `make_healer` re-measures.
     assert attempt.delta_e_mean is not None and attempt.hist_delta is not None
-    return attempt.delta_e_mean, attempt.hist_delta
+    return attempt.delta_e_mean, attempt.hist_delta, attempt.sharpness_ratio
 
 
 def _heal_action(attempt: HealAttempt, config: RetouchConfig) -> dict:
@@ -94,8 +109,8 @@ def _heal_action(attempt: HealAttempt, config: RetouchConfig) -> dict:
         return action
     # A fitted correction is always re-measured (`make_healer`).
     assert attempt.delta_e_p95 is not None
-    de_mean, hist = _remeasured(attempt)
-    rows = _colour_rows(de_mean, hist, attempt.preset, config)
+    de_mean, hist, sharpness = _remeasured(attempt)
+    rows = _colour_rows(de_mean, hist, sharpness, attempt.preset, config)
     action.update(
         attempt.correction.as_dict(),
         delta_e_mean=round(de_mean, 4),
@@ -103,13 +118,18 @@ def _heal_action(attempt: HealAttempt, config: RetouchConfig) -> dict:
         hist_delta_pct=round(hist, 4),
         passed=all(r.passed for r in rows),
     )
+    if sharpness is not None:
+        action["sharpness_ratio"] = round(sharpness, 4)
     return action
 
 
 def _describe(action: dict) -> str:
     if "delta_e_mean" not in action:
         return f"{action['preset']} ({action['note']})"
-    return f"{action['preset']} → ΔE {action['delta_e_mean']:.2f}"
+    sharpness = action.get("sharpness_ratio")
+    return f"{action['preset']} → ΔE {action['delta_e_mean']:.2f}" + (
+        f", sharpness {sharpness:.2f}" if sharpness is not None else ""
+    )
 
 
 def _prompt_drift(
@@ -168,7 +188,7 @@ def decide(
     decision = Decision(
         Status.APPROVED, final_delta_e_mean=m.delta_e_mean, final_hist_delta=m.hist_delta
     )
-    colour = _colour_rows(m.delta_e_mean, m.hist_delta, MEASURED, config)
+    colour = _colour_rows(m.delta_e_mean, m.hist_delta, m.sharpness_ratio, MEASURED, config)
     colour_ok = all(r.passed for r in colour)
     if colour_ok:
         decision.rows += _finalise(colour)
@@ -180,6 +200,8 @@ def decide(
         if healer:
             for preset in config.healing.presets:
                 attempt = healer(preset)
+                if attempt is None:
+                    continue  # the preset does not apply to this damage
                 decision.heal_actions.append(_heal_action(attempt, config))
                 if decision.heal_actions[-1]["passed"]:
                     kept = attempt
@@ -190,14 +212,20 @@ def decide(
         if kept:
             decision.status = Status.HEALED
             decision.correction = kept.correction
-            decision.final_delta_e_mean, decision.final_hist_delta = _remeasured(kept)
+            decision.final_delta_e_mean, decision.final_hist_delta, _ = _remeasured(kept)
         else:
             decision.rows[colour_at : colour_at + len(colour)] = _finalise(colour)
             decision.unresolved_gates.append(Gate.COLOUR_FIDELITY)
             tried = ", ".join(_describe(action) for action in decision.heal_actions)
+            soft = (
+                f", sharpness {m.sharpness_ratio:.2f} of the master's"
+                if m.sharpness_ratio is not None
+                and m.sharpness_ratio < config.gates.colour.sharpness_ratio_min
+                else ""
+            )
             decision.review_reasons.append(
                 f"colour fidelity: ΔE mean {m.delta_e_mean:.2f}, histogram delta "
-                f"{m.hist_delta:.1f} %; healing tried: {tried or 'none'}"
+                f"{m.hist_delta:.1f} %{soft}; healing tried: {tried or 'none'}"
             )
 
     for layer_result, layer in zip(m.layers, layers, strict=True):

@@ -132,3 +132,16 @@ def previous_publication(con: duckdb.DuckDBPyConnection, week: date) -> dict[tup
         (r["artifact_id"], r["attempt"]): r
         for r in fetch_dicts(con, _PREVIOUS_PUBLICATION, {"week": week})
     }
+
+
+_HEAL_PRESET_COUNTS = """
+SELECT action ->> 'preset' AS preset, count(*) AS tried,
+       count(*) FILTER (WHERE (action ->> 'passed')::BOOLEAN) AS healed
+FROM (SELECT unnest(from_json(heal_actions, '["JSON"]')) AS action FROM retouch.gate_decisions)
+GROUP BY 1
+"""
+
+
+def heal_preset_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Preset -> (attempts recorded, artifacts it healed) over every gated week."""
+    return {p: (tried, healed) for p, tried, healed in con.execute(_HEAL_PRESET_COUNTS).fetchall()}

@@ -72,12 +72,11 @@ def gate_input(row: dict, file: Callable[[dict, str], Path]) -> GateInput:
 
 
 def _needs_healing(m: ArtifactMeasurement, config: RetouchConfig) -> bool:
-    gate = config.gates.colour
     if m.measure_error is not None:
         return False
     # Without a measure error, the colour metrics are set (`measure_artifact`).
     assert m.delta_e_mean is not None and m.hist_delta is not None
-    return m.delta_e_mean > gate.delta_e_mean_max or m.hist_delta > gate.hist_delta_pct_max
+    return not config.gates.colour.passes(m.delta_e_mean, m.hist_delta, m.sharpness_ratio)
 
 
 def gate_week(
@@ -90,10 +89,6 @@ def gate_week(
     background = hex_to_rgb(config.quality.alpha_background)
     # Keyed by content: the copies of a master in every batch folder are decoded once.
     masters = MasterCache(config.quality.master_cache_mb << 20, background)
-    bounds = {
-        "white_balance": config.healing.max_gain_deviation,
-        "colour_matrix": config.healing.max_matrix_deviation,
-    }
 
     def one(item: GateInput) -> Decision:
         healer = None
@@ -101,7 +96,9 @@ def gate_week(
             try:
                 image = decode_srgb8(item.image_path, background).pixels
                 master = masters.get(item.master_path)
-                healer = make_healer(image, master.decoded.pixels, master.lab, bounds)
+                healer = make_healer(
+                    image, master.decoded.pixels, master.lab, config.healing, config.gates.colour
+                )
             except DecodeError:
                 healer = None  # changed on disk since measured: decided without healing
         template = config.templates.get(item.template_id)
@@ -292,5 +289,5 @@ def final_pixels(image_path: Path, row: dict, background) -> "np.ndarray | None"
         return None
     kept = [a for a in json.loads(row["heal_actions"]) if a.get("passed")]
     if kept:
-        pixels = apply_correction(pixels, Correction(kept[0]["preset"], kept[0]["matrix"]))
+        pixels = apply_correction(pixels, Correction.from_dict(kept[0]))
     return pixels

@@ -1,5 +1,6 @@
 """Measure a week of artifacts against their masters and briefs: ΔE00 (mean, p95), histogram
-delta, WCAG contrast per text layer, perceptual hash, and duplicates within a campaign.
+delta, sharpness relative to the master (gradient energy of luma), WCAG contrast per text
+layer, perceptual hash, and duplicates within a campaign.
 
 Artifacts run on a thread pool: decoding (Pillow, LittleCMS) and the ΔE kernel release the GIL.
 A master's Lab is computed once per master content and reused by every attempt that shares it
@@ -29,6 +30,8 @@ from retouch_assets.quality.measures import (
     histogram_delta_pct,
     layer_contrast,
     phash_hex,
+    sharpness_ratio,
+    tile_energies,
 )
 from retouch_assets.vocabulary import MeasureError
 
@@ -57,6 +60,12 @@ class ArtifactMeasurement:
     delta_e_mean: float | None = None
     delta_e_p95: float | None = None
     hist_delta: float | None = None
+    # Gradient energy of the luma (per pixel) of the artifact and of its master, and the
+    # median of their tile-by-tile ratios (`measures.sharpness_ratio`); None on rows measured
+    # before sharpness was.
+    sharpness: float | None = None
+    master_sharpness: float | None = None
+    sharpness_ratio: float | None = None
     min_contrast_ratio: float | None = None
     wcag_aa_pass: bool | None = None
     phash: str | None = None
@@ -140,6 +149,11 @@ def measure_artifact(
         return result
     result.delta_e_mean, result.delta_e_p95 = delta_e_summary(delta_e_map(pixels, master_lab))
     result.hist_delta = histogram_delta_pct(pixels, master.pixels)
+    tiles, master_tiles = tile_energies(pixels), tile_energies(master.pixels)
+    size = max(pixels.shape[0] - 1, 1) * max(pixels.shape[1] - 1, 1)
+    result.sharpness = float(tiles.sum()) / size
+    result.master_sharpness = float(master_tiles.sum()) / size
+    result.sharpness_ratio = sharpness_ratio(tiles, master_tiles)
     return result
 
 
@@ -259,6 +273,9 @@ _MEASURED_FIELDS = (
     "delta_e_mean",
     "delta_e_p95",
     "hist_delta",
+    "sharpness",
+    "master_sharpness",
+    "sharpness_ratio",
     "min_contrast_ratio",
     "wcag_aa_pass",
     "phash",

@@ -155,3 +155,60 @@ def phash_hex(pixels: np.ndarray) -> str:
 
 def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+# Rec. 709 luma weights on the encoded values, scaled so that luma runs 0..1.
+_LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32) / 255.0
+
+
+def luma(pixels: np.ndarray) -> np.ndarray:
+    """Luma (Y', 0..1) of 8-bit sRGB pixels, shape (H, W, 3) -> (H, W), float32."""
+    return pixels.astype(np.float32) @ _LUMA_WEIGHTS
+
+
+# Sharpness is compared tile by tile: crisp text layers or a local edit hold strong edges in a
+# few tiles, and a global energy would let them mask a soft photograph everywhere else.
+SHARPNESS_TILE = 32
+# Tiles with less detail than this share of the master's median tile are too flat to judge.
+FLAT_TILE_SHARE = 0.1
+
+
+def gradient_maps(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical differences of a luma plane, cropped to a common (H-1, W-1)."""
+    return np.diff(y, axis=1)[:-1, :], np.diff(y, axis=0)[:, :-1]
+
+
+def tile_sums(values: np.ndarray) -> np.ndarray:
+    """Sums over SHARPNESS_TILE-square tiles (the ragged edge left out; one tile of the whole
+    plane when it is smaller than a tile)."""
+    size = min(SHARPNESS_TILE, values.shape[0], values.shape[1])
+    if size < 1:
+        return np.zeros((0, 0), dtype=np.float64)
+    h, w = values.shape[0] // size * size, values.shape[1] // size * size
+    tiles = values[:h, :w].reshape(h // size, size, w // size, size)
+    return tiles.sum(axis=(1, 3), dtype=np.float64)
+
+
+def tile_energies(pixels: np.ndarray) -> np.ndarray:
+    """Gradient energy of the luma per tile (`tile_sums`)."""
+    gx, gy = gradient_maps(luma(pixels))
+    return tile_sums(np.square(gx) + np.square(gy))
+
+
+def sharpness_ratio(tiles: np.ndarray, master_tiles: np.ndarray) -> float | None:
+    """How sharp an artifact is relative to its master: the median over the master's detailed
+    tiles of the artifact's tile gradient energy over the master's (1 = as sharp, < 1 =
+    softer). None when the master has no detail to lose."""
+    if tiles.shape != master_tiles.shape:
+        return None
+    detailed = detailed_tiles(master_tiles)
+    if not detailed.any():
+        return None
+    return float(np.median(tiles[detailed] / master_tiles[detailed]))
+
+
+def detailed_tiles(master_tiles: np.ndarray) -> np.ndarray:
+    """The master's tiles with detail enough to judge sharpness on (a boolean mask)."""
+    if master_tiles.size == 0:
+        return np.zeros(master_tiles.shape, dtype=bool)
+    return master_tiles > max(float(np.median(master_tiles)) * FLAT_TILE_SHARE, 1e-9)

@@ -42,8 +42,12 @@ ARTIFACT_QUALITY = Table(
         column("prompt_drift_status", VARCHAR),
         column("clip_model_hash", VARCHAR),
         column("clip_untrained", BOOLEAN),
+        column("sharpness", DOUBLE),
+        column("master_sharpness", DOUBLE),
+        column("sharpness_ratio", DOUBLE),
     ),
-    "One row per artifact attempt: CIEDE2000 mean/p95 to the master, histogram delta, WCAG "
+    "One row per artifact attempt: CIEDE2000 mean/p95 to the master, histogram delta, "
+    "sharpness (gradient energy of luma) of the artifact and its master and their ratio, WCAG "
     "contrast of every text layer, perceptual hash and duplicates, processing time, and the "
     "CLIP prompt-image score and prompt drift (NULL when no CLIP model is configured; "
     "`prompt_drift_status` says whether the drift gate judged it, and `clip_untrained` marks "
