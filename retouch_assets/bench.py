@@ -406,6 +406,7 @@ def bench_e2e(
         raise ValueError("artifacts, weeks and repeat must be at least 1")
     per_week = -(-artifacts // weeks)
     config = Path(settings_from_env().slo_config).resolve()
+    load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="retouch-e2e-") as tmp:
         root = Path(tmp)
         landing, business = root / "landing", root / "business"
@@ -455,4 +456,14 @@ def bench_e2e(
         },
         "dbt": best["dbt"],
         "run_rc": best["rc"],
+        # The 1-minute load average when the benchmark started and when it ended: on a shared
+        # machine, other work slows the run and the floor alike, but not in proportion.
+        "load_avg": [load_before, _load_average()],
     }
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # not available on this platform
+        return None

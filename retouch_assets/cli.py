@@ -248,6 +248,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)  # fail fast, before any run starts
     # Every published image is signed: no identity, or one that cannot sign, stops here.
     signer = _signer_for_run(config, args)
+    _start_measurement_workers(config)
     settings = settings_module.settings_from_env().with_overrides(
         duckdb_path=str(args.db),
         landing_dir=str(landing),
@@ -267,6 +268,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with exclusive_run(args.db, timeout_s=settings.lock_timeout_s):
         _apply_config(config, args)
         return _run_weeks(args, landing, settings, signer)
+
+
+def _start_measurement_workers(config) -> None:
+    """The measurement workers' fork server warms up on an idle core during start-up."""
+    from retouch_assets.quality.week import MeasureOptions, start_worker_server
+
+    if MeasureOptions.from_config(config).workers > 1:
+        start_worker_server()
 
 
 def _business_dir(args: argparse.Namespace, landing: Path) -> str:

@@ -749,7 +749,7 @@ def _default_channels() -> dict[str, Channel]:
         for name, channel in {
             "web": {
                 "formats": ["avif", "webp"],
-                "widths": [{"width": 320, "max_kb": 40}, {"width": 640, "max_kb": 100}],
+                "widths": [{"width": 320, "max_kb": 48}, {"width": 640, "max_kb": 100}],
                 "sizes": "(max-width: 640px) 100vw, 640px",
             },
             "social": {
@@ -764,7 +764,7 @@ def _default_channels() -> dict[str, Channel]:
             },
             "display": {
                 "formats": ["webp", "jpeg"],
-                "widths": [{"width": 300, "max_kb": 40}],
+                "widths": [{"width": 300, "max_kb": 48}],
                 "sizes": "300px",
             },
         }.items()

@@ -28,7 +28,14 @@ def test_bench_e2e_runs_the_pipeline_against_the_decode_floor(capsys):
     assert main(["bench", "e2e", "6", "--weeks", "1", "--megapixels", "0.05"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     contract = {"artifacts", "weeks", "run_s", "decode_floor_s", "ratio", "artifacts_per_s"}
-    assert contract | {"peak_rss_mb", "peak_tree_mb", "startup_s", "steps", "dbt"} <= set(result)
+    assert contract | {
+        "peak_rss_mb",
+        "peak_tree_mb",
+        "startup_s",
+        "steps",
+        "dbt",
+        "load_avg",
+    } <= set(result)
     assert result["artifacts"] == 6 and result["weeks"] == 1
     assert result["ratio"] == pytest.approx(result["run_s"] / result["decode_floor_s"], rel=0.02)
     assert 0 < result["startup_s"] < result["run_s"] and result["peak_rss_mb"] > 0

@@ -121,3 +121,37 @@ def test_an_empty_week_passes_with_a_note(make_batch, resources):
     assert evaluation.passed and evaluation.metadata["rows"].value == 0
     assert evaluation.metadata["note"].value == "no generations this week"
     assert _counts(resources(landing)["warehouse"].path) == (0, 0)
+
+
+def test_the_basic_result_format_reports_what_gx_default_summary_does(
+    make_batch, resources, monkeypatch
+):
+    """The check validates with result_format BASIC (half the cost): on a week failing several
+    expectations, its outcome is the same as with GX's default SUMMARY."""
+    from retouch_assets.config import IngestConfig
+    from retouch_assets.ingest import expectations
+    from retouch_assets.ingest.queries import generations_frame
+    from retouch_assets.partitions import week_from_key
+
+    records = [
+        valid_record(artifact_id="art-1", channel="tiktok"),
+        valid_record(artifact_id="art-2", steps=5000),
+        valid_record(artifact_id="art-3", cfg_scale=99.0),
+        valid_record(artifact_id="art-4"),
+    ]
+    landing = make_batch("b1", records)
+    warehouse = resources(landing)["warehouse"]
+    _materialize(resources(landing), "2026-10-05")
+    with duckdb.connect(warehouse.path, read_only=True) as con:
+        frame = generations_frame(con, week_from_key("2026-10-05"))
+    frame = frame.assign(extra=1)  # and a drifted schema
+    outcomes = {}
+    for result_format in ("BASIC", "SUMMARY"):
+        monkeypatch.setattr(expectations, "RESULT_FORMAT", result_format)
+        outcomes[result_format] = expectations.validate_generations(
+            frame, tables.GENERATIONS.column_names, IngestConfig()
+        )
+    basic, summary = outcomes["BASIC"], outcomes["SUMMARY"]
+    assert len(basic.failures) >= 4
+    assert (basic.success, basic.statistics) == (summary.success, summary.statistics)
+    assert basic.failures == summary.failures

@@ -35,6 +35,7 @@ from retouch_assets.quality.week import (
     measure_week,
     plan_chunks,
     resolve_workers,
+    start_worker_server,
     work_items,
 )
 from retouch_assets.resources import LandingResource
@@ -175,6 +176,10 @@ def _with_extras(work: list[WorkItem], folder: Path) -> list[WorkItem]:
 
 def test_parallel_measurement_matches_the_serial_and_the_in_memory_paths(sample_run, tmp_path):
     settings = QualitySettings.from_config(sample_run.resources()["retouch_config"].load())
+    # As `retouch run` does at start-up: the workers then fork from a server already running
+    # (a second call changes nothing).
+    start_worker_server()
+    start_worker_server()
     rows = []
     for week in (date(2026, 10, 5), date(2026, 10, 12)):
         work, earlier = _work(sample_run, week)

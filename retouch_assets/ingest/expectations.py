@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 KEY_COLUMNS = ["artifact_id", "attempt"]
+RESULT_FORMAT = "BASIC"
 REQUIRED_COLUMNS = [
     "artifact_id",
     "attempt",
@@ -91,7 +92,10 @@ def validate_generations(
     suite = gx.ExpectationSuite(
         name="retouch_generations", expectations=build_expectations(expected_columns, config)
     )
-    result = batch.validate(suite)
+    # BASIC, not GX's default SUMMARY: the same counts, statistics and the first 20 unexpected
+    # values (`failures` keeps 5), without the value counts and index lists SUMMARY adds and
+    # nothing reads; it halves the validation (0.25-0.34 s -> 0.12-0.17 s a week).
+    result = batch.validate(suite, result_format=RESULT_FORMAT)
     failures = []
     for item in result.results:
         if item.success:

@@ -195,7 +195,8 @@ def to_srgb8(
     image: Image.Image, background: tuple[int, int, int] = DEFAULT_BACKGROUND
 ) -> DecodedImage:
     """Convert an open Pillow image; see the module docstring for the rules."""
-    image = ImageOps.exif_transpose(image)
+    # In place: an image without an EXIF rotation is not copied (the pixels are the same).
+    ImageOps.exif_transpose(image, in_place=True)
     icc = image.info.get("icc_profile")
     image = _to_8bit(image)
     had_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
@@ -210,7 +211,7 @@ def to_srgb8(
         rgba = image.convert("RGBA")
         base = Image.new("RGBA", rgba.size, (*background, 255))
         image = Image.alpha_composite(base, rgba)
-    pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    pixels = np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
     return DecodedImage(np.ascontiguousarray(pixels), profile_name, had_alpha)
 
 

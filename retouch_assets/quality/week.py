@@ -219,6 +219,27 @@ def measure_week(
     return result
 
 
+WORKER_PRELOAD = "retouch_assets.quality.worker_preload"
+
+
+def _worker_context():
+    context = multiprocessing.get_context("forkserver")
+    # Read when the server starts (once per process); later calls change nothing.
+    context.set_forkserver_preload([WORKER_PRELOAD])
+    return context
+
+
+def start_worker_server() -> None:
+    """Start the workers' fork server now, without waiting for it: it imports the measurement
+    code and loads the kernels (~1.5 s of CPU) on a core of its own while the caller is still
+    starting up (`retouch run`: imports, definitions), instead of when the first week's
+    measurement would wait for it. Nothing happens if it already runs."""
+    from multiprocessing import forkserver
+
+    _worker_context()
+    forkserver.ensure_running()
+
+
 def _on_workers(
     week: date,
     chunks: list[list[WorkItem]],
@@ -231,9 +252,7 @@ def _on_workers(
     this process, which runs Dagster's and DuckDB's threads) that has imported the
     measurement code and loaded the kernels once (`worker_preload`); at most two chunks per
     worker are queued, so pending work is not all pickled at once."""
-    context = multiprocessing.get_context("forkserver")
-    # Read when the server starts (once per process); later calls change nothing.
-    context.set_forkserver_preload(["retouch_assets.quality.worker_preload"])
+    context = _worker_context()
     workers = min(options.workers, len(chunks))
     with ProcessPoolExecutor(
         max_workers=workers,

@@ -62,20 +62,24 @@ def thumbnail_data_uri(path: Path, size: int = THUMB_PX) -> str | None:
 
 def review_images(rows: list[dict], landing_root: Path, report_dir: Path) -> dict:
     """Per review-queue row (artifact id, attempt): its thumbnail and the relative link to the
-    image in its landing batch (None when the file is gone)."""
-    out = {}
+    image in its landing batch (None when the file is gone). The thumbnails are made on one
+    thread per core (each decodes a whole image; Pillow releases the GIL while decoding)."""
+    paths: dict[tuple, Path | None] = {}
     for r in rows:
         try:  # ingest accepted only paths inside the batch; checked again all the same
             path = inside(landing_root, r["batch_id"], r["image"])
         except UnsafePath:
             path = None
-        if path is not None and path.is_file():
-            out[(r["artifact_id"], r["attempt"])] = ReviewImage(
-                thumbnail_data_uri(path), relative_href(path, report_dir)
-            )
-        else:
-            out[(r["artifact_id"], r["attempt"])] = ReviewImage(None, None)
-    return out
+        paths[(r["artifact_id"], r["attempt"])] = path if path and path.is_file() else None
+    found = [path for path in paths.values() if path is not None]
+    with ThreadPoolExecutor(max_workers=min(len(found), os.cpu_count() or 1) or 1) as pool:
+        thumbnails = dict(zip(found, pool.map(thumbnail_data_uri, found), strict=True))
+    return {
+        key: ReviewImage(thumbnails[path], relative_href(path, report_dir))
+        if path is not None
+        else ReviewImage(None, None)
+        for key, path in paths.items()
+    }
 
 
 class PdfUnavailable(RuntimeError):
