@@ -418,6 +418,7 @@ def _summary(
             {"overall": OVERALL},
         ).fetchall()
         held = held_by_freeze(con)
+        windows = fetch_value(con, "SELECT count(*) FROM slo.exclusion_windows")
         alerts = con.execute(
             "SELECT severity, count(*) FILTER (WHERE NOT low_traffic), "
             "count(*) FILTER (WHERE low_traffic) FROM slo.burn_alerts GROUP BY 1 ORDER BY 1"
@@ -467,6 +468,11 @@ def _summary(
                 f"    {slo:<20} {consumed:>7.0%} consumed  {state:<16} {level} / {objective}"
                 f"{left_out}"
             )
+        excluded_events = sum(row[5] or 0 for row in budgets)
+        out.append(
+            f"  exclusion windows: {windows} applied; {excluded_events} events excluded from the "
+            "budgets above" + ("" if windows else " (none configured: `exclusions:` in the config)")
+        )
     if alerts:
         out.append(
             "  burn-rate alerts: "
@@ -487,7 +493,7 @@ def _summary(
 
 
 def _provenance_summary(db: Path, signer) -> str:
-    """Every published image's C2PA manifest read back, by validation state."""
+    """Every published image's and rendition's C2PA manifest read back, by validation state."""
     from collections import Counter
 
     from retouch_assets.gates.publish import PNG_MIME
@@ -495,17 +501,20 @@ def _provenance_summary(db: Path, signer) -> str:
     from retouch_assets.warehouse import connect
 
     with connect(db, read_only=True) as con:
-        paths = con.execute(
-            "SELECT output_path FROM retouch.gated_outputs WHERE output_path IS NOT NULL"
+        files = con.execute(
+            "SELECT output_path, $png FROM retouch.gated_outputs WHERE output_path IS NOT NULL "
+            "UNION ALL SELECT path, mime FROM retouch.renditions",
+            {"png": PNG_MIME},
         ).fetchall()
     anchor = signer.identity.trust_anchor_pem
     states = Counter(
-        read_manifest(Path(path), PNG_MIME, anchor).state or "no manifest" for (path,) in paths
+        read_manifest(Path(path), mime, anchor).state or "no manifest" for path, mime in files
     )
+    images = sum(1 for _, mime in files if mime == PNG_MIME)
     found = ", ".join(f"{state} {n}" for state, n in states.most_common()) or "nothing published"
     return (
-        f"  C2PA: {len(paths)} published images signed as {signer.identity.subject!r}; "
-        f"read back: {found}"
+        f"  C2PA: {images} published images and {len(files) - images} renditions signed as "
+        f"{signer.identity.subject!r}; read back: {found}"
         + (
             ""
             if anchor
