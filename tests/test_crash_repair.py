@@ -101,8 +101,16 @@ class Runner:
 # the same image into different bytes: its name's hash part and its recorded sha256 differ.
 # They are compared without it: the same unsigned PNG (`unsigned_sha256`, and each file with
 # its manifest stripped), the same signing input, and a manifest that reads back valid.
-_SIGNED_NAME = re.compile(r"\.[0-9a-f]{12}\.(png|json)$")
-_SIGNED_HASH_COLUMNS = {"output_sha256"}
+# Renditions are signed too (`delivery.signing`): their names and sha256 differ the same way,
+# and so do the web delivery manifests that list them by name; renditions are compared by
+# their recorded unsigned sha256 and a manifest that reads back valid.
+_SIGNED_NAME = re.compile(r"\.[0-9a-f]{12}\.(png|json|delivery\.json|avif|webp|jpg)\b")
+_SIGNED_HASH_COLUMNS = {
+    "retouch.gated_outputs": {"output_sha256", "delivery_manifest_sha256"},
+    "retouch.renditions": {"sha256"},
+}
+_FULL_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+_RENDITION_MIME = {".avif": "image/avif", ".webp": "image/webp", ".jpg": "image/jpeg"}
 
 
 def _unsigned(value):
@@ -110,7 +118,16 @@ def _unsigned(value):
 
 
 def _file_state(path: Path):
-    if path.suffix != ".png" or "outputs" not in path.parts:
+    if "outputs" not in path.parts:
+        return sha256_file(path)
+    if path.name.endswith(".delivery.json"):
+        text = _FULL_HASH.sub("<sha256>", _unsigned(path.read_text()))
+        return sha256_bytes(text.encode())
+    if path.suffix in _RENDITION_MIME:
+        state = read_manifest(path.read_bytes(), _RENDITION_MIME[path.suffix]).state
+        assert state in (TRUSTED, VALID), path
+        return "signed rendition"
+    if path.suffix != ".png":
         return sha256_file(path)
     data = path.read_bytes()
     assert read_manifest(data, PNG_MIME).state in (TRUSTED, VALID), path
@@ -131,7 +148,7 @@ def _state(root: Path) -> dict:
             state[table.name] = [
                 tuple(
                     None
-                    if table.name == "retouch.gated_outputs" and name in _SIGNED_HASH_COLUMNS
+                    if name in _SIGNED_HASH_COLUMNS.get(table.name, ())
                     else _unsigned(v.replace(prefix, "<root>") if isinstance(v, str) else v)
                     for name, v in zip(names, row, strict=True)
                 )
