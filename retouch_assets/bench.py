@@ -325,6 +325,14 @@ def _process_kb(pid: int) -> int:
     return 0
 
 
+def _bench_test_chain(folder: Path) -> Path:
+    """A C2PA test chain for the benchmark's runs, made once in its folder."""
+    from retouch_assets.provenance.testchain import write_test_chain
+
+    write_test_chain(folder / "c2pa-test")
+    return folder / "c2pa-test"
+
+
 def _run_pipeline(
     root: Path, landing: Path, business: Path, config: Path, say: Callable[[str], object]
 ) -> dict:
@@ -349,6 +357,9 @@ def _run_pipeline(
         *("--landing", str(landing), "--business", str(business), "--config", str(config)),
         *("--db", str(root / "warehouse.duckdb"), "--analytics", str(root / "analytics.duckdb")),
         *("--outputs", str(root / "outputs"), "--reports", str(root / "reports")),
+        # Signed like any run: the caller's identity (RETOUCH_C2PA_*, provenance:) first, else a
+        # test chain made for the benchmark (`retouch provenance test-chain`).
+        *("--fallback-c2pa-identity", str(_bench_test_chain(root.parent))),
     ]
     started_at = time.time()
     started = time.perf_counter()
