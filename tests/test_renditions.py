@@ -18,7 +18,8 @@ from retouch_assets.config import Channel, ConfigError, Renditions, RetouchConfi
 from retouch_assets.defs.assembly import build_definitions
 from retouch_assets.defs.shared import key_of
 from retouch_assets.delivery.bench import photographs
-from retouch_assets.delivery.encode import decode
+from retouch_assets.delivery.encode import decode, encode
+from retouch_assets.delivery.fidelity import Reference, luminance
 from retouch_assets.delivery.renditions import (
     ImageJob,
     RenditionContext,
@@ -64,6 +65,24 @@ def test_sizes_keep_the_aspect_ratio_and_never_upscale():
         (RenditionFormat.JPEG, 480, 320, 80_000),
     ]
     assert len(targets) == 6
+
+
+@pytest.mark.parametrize("fmt", list(RenditionFormat))
+def test_the_cached_reference_ssim_is_skimages_gaussian_ssim(photo, fmt):
+    from skimage.metrics import structural_similarity
+
+    reference = Reference(photo)
+    for quality in (30, 60, 92):
+        decoded = decode(encode(photo, fmt, quality, ""))
+        expected = structural_similarity(
+            luminance(photo),
+            luminance(decoded),
+            data_range=255.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        assert reference.ssim(decoded) == pytest.approx(expected, abs=1e-6)
 
 
 def test_a_generous_budget_picks_a_quality_below_the_maximum_within_the_floor(photo):
