@@ -4,8 +4,9 @@ widths, each encoded at the lowest quality that keeps the floor, passed through 
 
 Images are rendered in parallel threads, not processes: Pillow's AVIF encoder (`_avif.c`:
 avifEncoderAddImage and avifEncoderFinish outside the GIL) and WebP encoder (`_webp.c`:
-WebPEncode inside ImagingSectionEnter) release the GIL, and so does the ΔE kernel (numba,
-nogil); the rest (JPEG's few ms, SSIM, array glue) is the smaller part of a probe. A thread
+WebPEncode inside ImagingSectionEnter) release the GIL, and so do the ΔE and SSIM kernels
+(numba, nogil); the rest (JPEG's few ms, decoding, array glue) is the smaller part of a probe
+(2 threads: ~175 % CPU, ×1.8 over one, docs/renditions.md). A thread
 needs no pickling of pixels and shares the sRGB profile and the encoded bytes with the writer.
 `retouch bench renditions` prints the 1-thread / 2-thread wall times (docs/renditions.md).
 """
