@@ -68,8 +68,10 @@ lint: $(STAMP)
 	$(BIN)/python -c "$(PREPARE_DBT)()"
 	VIRTUAL_ENV="$(CURDIR)/$(VENV)" PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dg check defs
 
+# Runs launched in the UI sign with your identity (RETOUCH_C2PA_*, provenance:), else with the
+# demo's TEST chain when `make demo` made one.
 ui: $(STAMP)
-	$(BIN)/dagster dev -w workspace.yaml
+	RETOUCH_C2PA_FALLBACK_DIR=$(DEMO_C2PA) $(BIN)/dagster dev -w workspace.yaml
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: $(STAMP)

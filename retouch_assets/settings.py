@@ -41,6 +41,9 @@ ENV_DEEP_VERIFY = "RETOUCH_DEEP_VERIFY"
 ENV_C2PA_CERT = "RETOUCH_C2PA_CERT"
 ENV_C2PA_KEY = "RETOUCH_C2PA_KEY"
 ENV_C2PA_TRUST_ANCHOR = "RETOUCH_C2PA_TRUST_ANCHOR"
+# A folder holding a test chain (`retouch provenance test-chain`) used only when neither these
+# variables nor `provenance:` name an identity (`make ui` points it at the demo's chain).
+ENV_C2PA_FALLBACK_DIR = "RETOUCH_C2PA_FALLBACK_DIR"
 C2PA_ENV = {
     "cert_chain": ENV_C2PA_CERT,
     "private_key": ENV_C2PA_KEY,
@@ -185,6 +188,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     raw_executor = env.get(ENV_EXECUTOR)
     if raw_executor:
         values["executor"] = _executor(raw_executor)
+    if env.get(ENV_C2PA_FALLBACK_DIR):
+        values["c2pa_fallback_dir"] = env[ENV_C2PA_FALLBACK_DIR]
     return Settings(**values, from_env=frozenset(from_env))
 
 

@@ -556,3 +556,27 @@ def test_the_renditions_check_is_blocking():
 
     graph = build_definitions(Settings()).resolve_asset_graph()
     assert graph.get_check_spec(RENDITION_CHECK).blocking
+
+
+def test_the_fallback_dir_from_the_environment_ranks_below_a_configured_identity(
+    tmp_path, monkeypatch
+):
+    from retouch_assets.resources import ProvenanceResource
+    from retouch_assets.settings import ENV_C2PA_FALLBACK_DIR, settings_from_env
+
+    for name in (ENV_C2PA_CERT, ENV_C2PA_KEY, ENV_C2PA_TRUST_ANCHOR):
+        monkeypatch.delenv(name, raising=False)
+    chain = write_test_chain(tmp_path / "demo-chain")
+    settings = settings_from_env({ENV_C2PA_FALLBACK_DIR: str(tmp_path / "demo-chain")})
+    assert settings.c2pa_fallback_dir == str(tmp_path / "demo-chain")
+    resource = ProvenanceResource(fallback_dir=settings.c2pa_fallback_dir)
+    # Nothing configured: the fallback chain signs.
+    paths = resource.paths(RetouchConfig(), str(tmp_path / "retouch-slo.yaml"))
+    assert paths.cert_chain == chain.chain
+    # A configured identity wins over the fallback.
+    other = write_test_chain(tmp_path / "own")
+    config = parse_config(
+        {"provenance": {"cert_chain": str(other.chain), "private_key": str(other.key)}},
+        str(tmp_path / "retouch-slo.yaml"),
+    )
+    assert resource.paths(config, str(tmp_path / "retouch-slo.yaml")).cert_chain == other.chain
