@@ -580,3 +580,42 @@ def test_the_fallback_dir_from_the_environment_ranks_below_a_configured_identity
         str(tmp_path / "retouch-slo.yaml"),
     )
     assert resource.paths(config, str(tmp_path / "retouch-slo.yaml")).cert_chain == other.chain
+
+
+def test_an_image_whose_master_is_gone_gets_no_renditions_and_the_step_succeeds(
+    sample_copy, tmp_path
+):
+    """Signing hashes the master into the manifest: a master deleted after measurement leaves
+    its images without renditions (counted as not rendered), not a failed step."""
+    import shutil
+    from dataclasses import replace
+
+    from retouch_assets.definitions import build_definitions
+
+    week = date.fromisoformat(WEEK)
+    landing = tmp_path / "landing"  # a private landing: the sample's is shared
+    shutil.copytree(sample_copy.settings.landing_dir, landing)
+    settings = replace(sample_copy.settings, landing_dir=str(landing))
+    [(artifact, attempt, master)] = sample_copy.query(
+        "SELECT g.artifact_id, g.attempt, g.master FROM retouch.generations g "
+        "JOIN retouch.renditions r USING (artifact_id, attempt) WHERE g.week = $w "
+        "ORDER BY 1, 2 LIMIT 1",
+        {"w": week},
+    )
+    gone = [p for p in landing.rglob("*") if p.is_file() and p.name == Path(master).name]
+    assert gone
+    for path in gone:
+        path.unlink()
+    only = dg.define_asset_job(
+        "only_renditions", selection=dg.AssetSelection.assets(key_of(RENDITIONS))
+    )
+    defs = dg.Definitions.merge(build_definitions(settings), dg.Definitions(jobs=[only]))
+    result = defs.resolve_job_def("only_renditions").execute_in_process(partition_key=WEEK)
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("retouch__renditions")
+    assert "master_unreadable" in materialization.metadata["not_rendered"].value
+    left = sample_copy.query(
+        "SELECT count(*) FROM retouch.renditions WHERE artifact_id = $a AND attempt = $n",
+        {"a": artifact, "n": attempt},
+    )
+    assert left == [(0,)]

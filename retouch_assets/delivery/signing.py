@@ -116,6 +116,16 @@ def _kept_file(previous: dict | None, inputs: str) -> bytes | None:
         return None
 
 
+def readable(path: Path) -> bool:
+    """Whether a master file can be read (signing hashes it into the manifest)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError:
+        return False
+    return True
+
+
 def previous_by_key(week_renditions: dict[tuple, list[dict]]) -> dict[RenditionKey, dict]:
     """The week's previous rendition rows (`delivery.queries.week_renditions`) by rendition."""
     return {
