@@ -14,15 +14,13 @@ unchanged (`c2pa_input_sha256`: the unsigned bytes, the claim and the certificat
 file is in place with its recorded hash — as publication does for the PNG.
 """
 
-import hashlib
-import json
 import threading
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
 from retouch_assets.delivery.renditions import RenditionContext
-from retouch_assets.gates.publish import Signer
+from retouch_assets.gates.publish import Signer, read_master, signing_input_sha256
 from retouch_assets.provenance.manifest import (
     Claim,
     master_ingredient,
@@ -53,12 +51,6 @@ def rendition_claim_of(
     )
 
 
-def signing_input_sha256(unsigned_sha256: str, claim: Claim, mime: str, signer_key: str) -> str:
-    """The hash of everything a rendition's signature covers but its random parts."""
-    content = [unsigned_sha256, claim.digest(mime), signer_key]
-    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
-
-
 class RenditionSigner:
     """`finalise(data, mime, context) -> signed bytes`, recording per rendition the unsigned
     bytes' hash and the signing input's (`columns(key)`) for the rendition's row.
@@ -78,13 +70,20 @@ class RenditionSigner:
         self.signed = 0
         self.kept = 0
         # Masters are shared by many renditions: each read once while it is in use.
-        self._master_bytes = lru_cache(maxsize=16)(lambda path: Path(path).read_bytes())
+        self._master_bytes = lru_cache(maxsize=16)(read_master)
+
+    def can_sign(self, artifact_id: str, attempt: int) -> bool:
+        """Whether the artifact's master can be read (it is every claim's ingredient)."""
+        return self._master_bytes(self._master_of(artifact_id, attempt)) is not None
 
     def __call__(self, data: bytes, mime: str, context: RenditionContext) -> bytes:
         master = self._master_of(context.artifact_id, context.attempt)
-        claim = rendition_claim_of(context, master.name, self._master_bytes(str(master)), mime)
+        master_bytes = self._master_bytes(master)
+        if master_bytes is None:  # `can_sign` keeps such an image out of the renditions
+            raise FileNotFoundError(f"master no longer readable: {master}")
+        claim = rendition_claim_of(context, master.name, master_bytes, mime)
         unsigned = sha256_bytes(data)
-        inputs = signing_input_sha256(unsigned, claim, mime, self._signer.key)
+        inputs = signing_input_sha256(unsigned, claim, self._signer.key, mime)
         key = rendition_key_of(context)
         kept = _kept_file(self._previous.get(key), inputs)
         signed = kept if kept is not None else self._signer.sign(data, mime, claim)
@@ -114,16 +113,6 @@ def _kept_file(previous: dict | None, inputs: str) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
-
-
-def readable(path: Path) -> bool:
-    """Whether a master file can be read (signing hashes it into the manifest)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.read(1)
-    except OSError:
-        return False
-    return True
 
 
 def previous_by_key(week_renditions: dict[tuple, list[dict]]) -> dict[RenditionKey, dict]:

@@ -1,12 +1,13 @@
 """What the blocking publication checks verify, as pure functions over plain rows."""
 
 import json
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from retouch_assets.config import ColourGate
 from retouch_assets.gates.publish import canonical_json
-from retouch_assets.provenance.c2pa_io import NO_MANIFEST, TRUSTED, VALID, ReadBack
+from retouch_assets.provenance.c2pa_io import NO_MANIFEST, TRUSTED, VALID, ReadBack, read_manifest
 from retouch_assets.provenance.manifest import GENERATION_LABEL
 from retouch_assets.quality.artifact import ArtifactMeasurement
 from retouch_assets.safe_paths import sha256_file
@@ -73,6 +74,25 @@ def c2pa_problems(row: dict, back: ReadBack, trusted_required: bool) -> list[str
     if named != (row["artifact_id"], row["attempt"]):
         return [f"C2PA manifest names artifact {named[0]!r} attempt {named[1]!r}"]
     return []
+
+
+def c2pa_read_back(
+    rows: Iterable[dict],
+    file_of: Callable[[dict], tuple[Path, str]],
+    trust_anchor: bytes | None,
+) -> tuple[Counter, list[tuple[dict, str]]]:
+    """Every row's signed file (`file_of(row)`: path and MIME type) read back: the validation
+    states counted ("missing" for no manifest), and each row with its problems
+    (`c2pa_problems`; Trusted required when a trust anchor is given)."""
+    states: Counter = Counter()
+    failing = []
+    for row in rows:
+        back = read_manifest(*file_of(row), trust_anchor)
+        states[back.state or "missing"] += 1
+        found = c2pa_problems(row, back, trusted_required=trust_anchor is not None)
+        if found:
+            failing.append((row, "; ".join(found)))
+    return states, failing
 
 
 def row_problems(row: dict) -> list[str]:

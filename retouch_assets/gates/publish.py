@@ -40,6 +40,7 @@ from PIL import Image, ImageCms, PngImagePlugin
 
 from retouch_assets.gates.locks import TemplateLock, lock_reason
 from retouch_assets.provenance.manifest import (
+    GENERATION_PARAMETERS,
     TRAINED_ALGORITHMIC_MEDIA,
     Claim,
     master_ingredient,
@@ -261,20 +262,6 @@ def week_folder(outputs_root: Path, week: date) -> Path:
     return inside(outputs_root, week.isoformat())
 
 
-_GENERATION_FIELDS = (
-    "model_version",
-    "retouch_version",
-    "prompt",
-    "prompt_version",
-    "prompt_hash",
-    "negative_prompt",
-    "sampler",
-    "seed",
-    "steps",
-    "cfg_scale",
-)
-
-
 def provenance(row: dict, gates: list[dict]) -> dict:
     """What the published file says about itself: ids, generation parameters, gate results."""
     return {
@@ -286,7 +273,7 @@ def provenance(row: dict, gates: list[dict]) -> dict:
         "channel": row["channel"],
         "generated_at": row["generated_at"].isoformat(),
         "digital_source_type": TRAINED_ALGORITHMIC_MEDIA,
-        **{k: row[k] for k in _GENERATION_FIELDS},
+        **{k: row[k] for k in GENERATION_PARAMETERS},
         "final_delta_e_mean": row["final_delta_e_mean"],
         "final_hist_delta_pct": row["final_hist_delta"],
         "heal_actions": json.loads(row["heal_actions"]),
@@ -414,10 +401,12 @@ class Signer(Protocol):
     def sign(self, data: bytes, mime: str, claim: Claim) -> bytes: ...
 
 
-def signing_input_sha256(unsigned_sha256: str, claim: Claim, signer_key: str) -> str:
-    """The hash of everything a signature covers but its random parts: the unsigned PNG, the
+def signing_input_sha256(
+    unsigned_sha256: str, claim: Claim, signer_key: str, mime: str = PNG_MIME
+) -> str:
+    """The hash of everything a signature covers but its random parts: the unsigned file, the
     manifest definition and ingredients, and the signing certificate."""
-    content = [unsigned_sha256, claim.digest(PNG_MIME), signer_key]
+    content = [unsigned_sha256, claim.digest(mime), signer_key]
     return hashlib.sha256(json.dumps(content).encode()).hexdigest()
 
 
@@ -470,7 +459,8 @@ class PublicationPlan:
     previous: dict[tuple, dict] = field(default_factory=dict, kw_only=True)
 
 
-def _read_master(path: Path) -> bytes | None:
+def read_master(path: Path) -> bytes | None:
+    """A master's bytes (the manifest's ingredient), None when it can no longer be read."""
     try:
         with open_regular_file(path) as handle:
             return handle.read()
@@ -507,7 +497,7 @@ def publish_week(
                 return record | {"hold_reason": "image no longer decodes: not published"}
             encode = partial(write_png, pixels, facts)
         master_path = plan.master(row)
-        master = _read_master(master_path)
+        master = read_master(master_path)
         if master is None:
             return record | {"hold_reason": "master no longer readable: not published"}
         unsigned = _encoded(encode)

@@ -48,14 +48,8 @@ _PRESET_ACTIONS = {
     "unsharp_mask": FILTERED,
 }
 
-# The generation parameters of a published image's facts (`gates.publish.provenance`).
-GENERATION_FIELDS = (
-    "artifact_id",
-    "attempt",
-    "campaign_id",
-    "template_id",
-    "channel",
-    "generated_at",
+# The generation parameters of an artifact, as its published file states them.
+GENERATION_PARAMETERS = (
     "model_version",
     "retouch_version",
     "prompt",
@@ -66,6 +60,16 @@ GENERATION_FIELDS = (
     "seed",
     "steps",
     "cfg_scale",
+)
+# The generation facts of a published image (`gates.publish.provenance`) its claim asserts.
+GENERATION_FIELDS = (
+    "artifact_id",
+    "attempt",
+    "campaign_id",
+    "template_id",
+    "channel",
+    "generated_at",
+    *GENERATION_PARAMETERS,
 )
 GATE_FIELDS = ("status", "final_delta_e_mean", "final_hist_delta_pct", "heal_actions", "gates")
 

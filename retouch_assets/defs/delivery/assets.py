@@ -32,7 +32,7 @@ from retouch_assets.defs.shared import (
 )
 from retouch_assets.delivery.queries import replace_renditions, week_renditions
 from retouch_assets.delivery.renditions import image_jobs, render_week, renditions_folder
-from retouch_assets.delivery.signing import RenditionSigner, previous_by_key, readable
+from retouch_assets.delivery.signing import RenditionSigner, previous_by_key
 from retouch_assets.delivery.tables import RENDITIONS
 from retouch_assets.gates import queries as gate_queries
 from retouch_assets.gates.publish import week_folder
@@ -79,8 +79,8 @@ def renditions(
     masters = {(r["artifact_id"], r["attempt"]): landing.file(r, "master") for r in rows}
     # A master that can no longer be read cannot be the manifest's ingredient: its images get
     # no renditions (publication holds them the same way).
-    signable = [r for r in rows if readable(masters[r["artifact_id"], r["attempt"]])]
     finalise = RenditionSigner(signer, lambda aid, attempt: masters[aid, attempt], previous)
+    signable = [r for r in rows if finalise.can_sign(r["artifact_id"], r["attempt"])]
     jobs = image_jobs(signable, gates_of, lambda row: landing.file(row, "image"), background)
     folder = renditions_folder(week_folder(outputs.root, week))
     made = render_week(

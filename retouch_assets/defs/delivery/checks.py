@@ -1,6 +1,5 @@
 """Blocking check on each week's renditions: every file carries a valid C2PA manifest."""
 
-from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +8,6 @@ from retouch_assets.defs.shared import key_of, md, week_of_context, weekly_check
 from retouch_assets.delivery.queries import week_renditions
 from retouch_assets.delivery.tables import RENDITIONS
 from retouch_assets.gates import audit
-from retouch_assets.provenance.c2pa_io import read_manifest
 from retouch_assets.resources import ProvenanceResource, RetouchConfigResource, WarehouseResource
 
 
@@ -27,15 +25,12 @@ def renditions_carry_valid_c2pa(
     anchor = provenance.trust_anchor(retouch_config.load(), retouch_config.path)
     with warehouse.connect() as con:
         rows = [r for rs in week_renditions(con, week).values() for r in rs]
-    states: Counter = Counter()
-    violations = []
-    for row in rows:
-        back = read_manifest(Path(row["path"]), row["mime"], anchor)
-        states[back.state or "missing"] += 1
-        found = audit.c2pa_problems(row, back, trusted_required=anchor is not None)
-        if found:
-            name = f"{row['channel']}/{row['format']}/{row['width']}w"
-            violations.append((row["artifact_id"], row["attempt"], name, "; ".join(found)))
+    states, failing = audit.c2pa_read_back(
+        rows, lambda row: (Path(row["path"]), row["mime"]), anchor
+    )
+    violations = [
+        (row["artifact_id"], row["attempt"], _name(row), problem) for row, problem in failing
+    ]
     return dg.AssetCheckResult(
         passed=not violations,
         metadata={
@@ -47,3 +42,7 @@ def renditions_carry_valid_c2pa(
             ),
         },
     )
+
+
+def _name(row: dict) -> str:
+    return f"{row['channel']}/{row['format']}/{row['width']}w"

@@ -2,7 +2,6 @@
 prove that nothing published violates a gate, a freeze, its recorded file, or its signed C2PA
 manifest."""
 
-from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +15,6 @@ from retouch_assets.gates.publish import PNG_MIME
 from retouch_assets.gates.tables import GATE_DECISIONS, GATED_OUTPUTS
 from retouch_assets.ingest.queries import first_seen
 from retouch_assets.partitions import week_window
-from retouch_assets.provenance.c2pa_io import read_manifest
 from retouch_assets.quality.artifact import QualitySettings, artifact_input, measure_all
 from retouch_assets.resources import (
     LandingResource,
@@ -139,14 +137,10 @@ def published_images_carry_valid_c2pa(
     anchor = provenance.trust_anchor(retouch_config.load(), retouch_config.path)
     with warehouse.connect() as con:
         published = queries.published(con, week)
-    states: Counter = Counter()
-    violations = []
-    for row in published:
-        back = read_manifest(Path(row["output_path"]), PNG_MIME, anchor)
-        states[back.state or "missing"] += 1
-        found = audit.c2pa_problems(row, back, trusted_required=anchor is not None)
-        if found:
-            violations.append((row["artifact_id"], row["attempt"], "; ".join(found)))
+    states, failing = audit.c2pa_read_back(
+        published, lambda row: (Path(row["output_path"]), PNG_MIME), anchor
+    )
+    violations = [(row["artifact_id"], row["attempt"], problem) for row, problem in failing]
     return dg.AssetCheckResult(
         passed=not violations,
         metadata={
