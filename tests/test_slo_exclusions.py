@@ -394,3 +394,19 @@ def test_a_partition_with_a_signed_window_is_refused_then_idempotent(
         {"w": WEEK},
     )
     assert budget[0][0] > 0
+
+
+def test_the_run_summary_always_says_how_many_events_exclusion_windows_left_out(sample_run):
+    from retouch_assets.cli import _summary
+
+    text = _summary(
+        sample_run.db,
+        sample_run.settings.outputs_dir,
+        [],
+        [],
+        0.0,
+        sample_run.settings.business_dir,
+    )
+    (line,) = [line for line in text.splitlines() if "exclusion windows:" in line]
+    assert line.startswith("  exclusion windows: 0 applied; 0 events excluded")
+    assert "none configured" in line
