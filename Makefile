@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -c "from retouch_assets.quality.delta_e import compile_kernels; compile_kernels()"
 	$(BIN)/python -c "from retouch_assets.delivery.fidelity import compile_kernel; compile_kernel()"
+	$(BIN)/python -c "from retouch_assets.gates.heal import compile_kernel; compile_kernel()"
 	$(BIN)/python -c "$(PREPARE_DBT)(force=True)"
 	$(BIN)/uv pip install --quiet --target $(VENV)/duckdb14 duckdb==1.4.5
 	@touch $(STAMP)

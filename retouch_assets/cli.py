@@ -7,6 +7,7 @@ Heavy imports (Dagster, the definitions, image libraries) happen inside the comm
 import argparse
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -327,6 +328,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings, signer) -> int
     failures: dict[str, list[str]] = {}
     warnings: dict[str, list[str]] = {}
     snapshot_by: str | None = None  # the last week whose run published the analyst snapshot
+    read_back = Counter()  # C2PA validation states, as the weeks' read-back checks found them
     with _instance() as instance:
         for week in tqdm(weeks, unit="week", desc="retouch_weekly"):
             result = job.execute_in_process(
@@ -342,6 +344,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings, signer) -> int
                 failures[week] = problems or ["run failed"]
             if any(e.asset_key == SNAPSHOT_KEY for e in result.get_asset_materialization_events()):
                 snapshot_by = week
+            read_back += c2pa_states_read_back(result.get_asset_check_evaluations())
         # The executive report of every month the weeks touch, after their weekly runs.
         monthly = definitions.resolve_job_def("retouch_monthly")
         months = months_of_weeks(weeks)
@@ -356,7 +359,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings, signer) -> int
                 failures[f"month {month}"] = _run_problems(result)[0] or ["run failed"]
     elapsed = time.perf_counter() - started
     print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed, settings.business_dir))
-    print(_provenance_summary(Path(args.db), signer))
+    print(_provenance_summary(Path(args.db), signer, weeks, read_back))
     print(report_paths(Path(settings.reports_dir), weeks[-1], months[-1] if months else None))
     # Every successful weekly run ends by publishing the snapshot (`analytics/snapshot`).
     snapshot = Path(settings.analytics_file).resolve()
@@ -492,29 +495,45 @@ def _summary(
     return "\n".join(out)
 
 
-def _provenance_summary(db: Path, signer) -> str:
-    """Every published image's and rendition's C2PA manifest read back, by validation state."""
-    from collections import Counter
+# The blocking checks that read every signed file back (`gates.audit.c2pa_read_back`); their
+# metadata counts the validation states as `state/<state>`.
+C2PA_READ_BACK_CHECKS = ("published_images_carry_valid_c2pa", "renditions_carry_valid_c2pa")
 
-    from retouch_assets.gates.publish import PNG_MIME
-    from retouch_assets.provenance.c2pa_io import read_manifest
+
+def c2pa_states_read_back(evaluations) -> Counter:
+    """The C2PA validation states counted by one run's read-back checks."""
+    states: Counter = Counter()
+    for evaluation in evaluations:
+        if evaluation.check_name in C2PA_READ_BACK_CHECKS:
+            for label, value in evaluation.metadata.items():
+                if label.startswith("state/"):
+                    states[label.removeprefix("state/")] += int(value.value)
+    return states
+
+
+def _provenance_summary(db: Path, signer, weeks: list[str], read_back: Counter) -> str:
+    """The run's weeks' published images and renditions, with their C2PA manifests' validation
+    states as the weeks' blocking read-back checks found them (each file is read back once, by
+    its check, not again here); files whose check did not run are counted as such."""
     from retouch_assets.warehouse import connect
 
     with connect(db, read_only=True) as con:
-        files = con.execute(
-            "SELECT output_path, $png FROM retouch.gated_outputs WHERE output_path IS NOT NULL "
-            "UNION ALL SELECT path, mime FROM retouch.renditions",
-            {"png": PNG_MIME},
-        ).fetchall()
+        row = con.execute(
+            "SELECT (SELECT count(*) FROM retouch.gated_outputs "
+            "        WHERE output_path IS NOT NULL AND list_contains($weeks, week)), "
+            "(SELECT count(*) FROM retouch.renditions WHERE list_contains($weeks, week))",
+            {"weeks": [date.fromisoformat(w) for w in weeks]},
+        ).fetchone()
+    images, renditions = row if row else (0, 0)
+    found = ", ".join(f"{state} {n}" for state, n in read_back.most_common())
+    unread = images + renditions - read_back.total()
+    if unread > 0:
+        found = f"{found}, " if found else ""
+        found += f"not read back {unread} (their week's check did not run)"
     anchor = signer.identity.trust_anchor_pem
-    states = Counter(
-        read_manifest(Path(path), mime, anchor).state or "no manifest" for path, mime in files
-    )
-    images = sum(1 for _, mime in files if mime == PNG_MIME)
-    found = ", ".join(f"{state} {n}" for state, n in states.most_common()) or "nothing published"
     return (
-        f"  C2PA: {images} published images and {len(files) - images} renditions signed as "
-        f"{signer.identity.subject!r}; read back: {found}"
+        f"  C2PA: {images} published images and {renditions} renditions signed as "
+        f"{signer.identity.subject!r}; read back: {found or 'nothing published'}"
         + (
             ""
             if anchor

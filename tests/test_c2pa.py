@@ -619,3 +619,32 @@ def test_an_image_whose_master_is_gone_gets_no_renditions_and_the_step_succeeds(
         {"a": artifact, "n": attempt},
     )
     assert left == [(0,)]
+
+
+def test_the_run_summary_counts_the_read_back_checks_states_without_reading_again(
+    sample_run, c2pa_signer
+):
+    """The summary's C2PA line takes the validation states from the weeks' blocking read-back
+    checks (each signed file is read once, by its check): the same counts as reading every
+    published image and rendition again."""
+    from collections import Counter
+
+    from retouch_assets.cli import _provenance_summary, c2pa_states_read_back
+
+    read_back = Counter()
+    for result in sample_run.results.values():
+        read_back += c2pa_states_read_back(result.get_asset_check_evaluations())
+    files = sample_run.query(
+        "SELECT output_path, $png FROM retouch.gated_outputs WHERE output_path IS NOT NULL "
+        "UNION ALL SELECT path, mime FROM retouch.renditions",
+        {"png": PNG_MIME},
+    )
+    anchor = _anchor()
+    again = Counter(read_manifest(Path(p), mime, anchor).state or "missing" for p, mime in files)
+    assert read_back == again and again.total() == len(files) > 0
+
+    line = _provenance_summary(sample_run.db, c2pa_signer, list(SAMPLE_WEEKS), read_back)
+    assert line.endswith(f"read back: Trusted {len(files)}"), line
+    # A week whose checks did not run is said so, not counted as read.
+    missing_week = _provenance_summary(sample_run.db, c2pa_signer, list(SAMPLE_WEEKS), Counter())
+    assert f"not read back {len(files)} (their week's check did not run)" in missing_week

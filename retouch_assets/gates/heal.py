@@ -14,6 +14,7 @@ re-applies it to exactly the pixels that were re-measured."""
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -162,8 +163,60 @@ def fit_colour_matrix(
     return Correction("colour_matrix", _rounded(matrix))
 
 
+# `_encode`'s index: for each of `_ENCODE_BINS` equal bins of [0, 1), how many edges lie below
+# the bin's start. Edges are at least 1 / (255 · 12.92) ≈ 3.0e-4 apart (the sRGB curve's
+# steepest part) and a bin is 2.4e-4 wide, so the code of a value is its bin's count or one
+# more; the kernel's two loops make the result `np.searchsorted`'s by construction.
+_ENCODE_BINS = 4096
+_ENCODE_INDEX = np.searchsorted(
+    _ENCODE_EDGES, np.arange(_ENCODE_BINS, dtype=np.float64) / _ENCODE_BINS
+).astype(np.int32)
+
+
+def _encode_values(linear, edges, index, bins, out):  # pragma: no cover - compiled by numba
+    """out[i] = the number of edges below linear[i] (`np.searchsorted(edges, linear[i])`,
+    NaN sorting last), from the value's bin and at most a step either way."""
+    last = edges.shape[0]
+    for i in range(linear.shape[0]):
+        x = linear[i]
+        if x != x:  # NaN: above every edge, as np.searchsorted sorts it
+            out[i] = last
+            continue
+        if x <= 0.0:
+            b = 0
+        elif x >= 1.0:
+            b = bins - 1
+        else:
+            b = min(int(x * bins), bins - 1)
+        k = index[b]
+        while k > 0 and edges[k - 1] >= x:
+            k -= 1
+        while k < last and edges[k] < x:
+            k += 1
+        out[i] = k
+
+
+@cache
+def _encode_kernel():
+    """Compiled on first use (numba is imported here, not at module import); cached on disk."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(_encode_values)
+
+
 def _encode(linear: np.ndarray) -> np.ndarray:
-    return np.searchsorted(_ENCODE_EDGES, linear).astype(np.uint8)
+    """8-bit sRGB codes of linear values: the code whose rounding interval holds the value
+    (`np.searchsorted` over `_ENCODE_EDGES`, tested equal), ~15× faster than a binary search."""
+    values = np.ascontiguousarray(linear).reshape(-1)
+    out = np.empty(values.shape[0], dtype=np.uint8)
+    _encode_kernel()(values, _ENCODE_EDGES, _ENCODE_INDEX, _ENCODE_BINS, out)
+    return out.reshape(linear.shape)
+
+
+def compile_kernel() -> None:
+    """Compile `_encode`'s kernel into numba's on-disk cache (`make install` does it once)."""
+    for dtype in (np.float32, np.float64):
+        _encode(np.zeros(4, dtype=dtype))
 
 
 def _apply_matrix(image: np.ndarray, matrix) -> np.ndarray:
