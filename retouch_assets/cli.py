@@ -329,6 +329,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings, signer) -> int
     warnings: dict[str, list[str]] = {}
     snapshot_by: str | None = None  # the last week whose run published the analyst snapshot
     read_back = Counter()  # C2PA validation states, as the weeks' read-back checks found them
+    run_ids: list[str] = []
     with _instance() as instance:
         for week in tqdm(weeks, unit="week", desc="retouch_weekly"):
             result = job.execute_in_process(
@@ -337,6 +338,7 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings, signer) -> int
                 run_config=_quiet_run_config(),
                 raise_on_error=False,
             )
+            run_ids.append(result.run_id)
             problems, warned = _run_problems(result)
             if warned:
                 warnings[week] = warned
@@ -355,8 +357,13 @@ def _run_weeks(args: argparse.Namespace, landing: Path, settings, signer) -> int
                 run_config=_quiet_run_config(),
                 raise_on_error=False,
             )
+            run_ids.append(result.run_id)
             if not result.success:
                 failures[f"month {month}"] = _run_problems(result)[0] or ["run failed"]
+        if args.step_timings:
+            from retouch_assets.bench import write_step_timings
+
+            write_step_timings(instance, run_ids, args.step_timings)
     elapsed = time.perf_counter() - started
     print(_summary(Path(args.db), args.outputs, batches, weeks, elapsed, settings.business_dir))
     print(_provenance_summary(Path(args.db), signer, weeks, read_back))
@@ -817,6 +824,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a test-chain folder (`retouch provenance test-chain`) signed with only when "
         "neither RETOUCH_C2PA_CERT/KEY nor provenance: of the config names an identity "
         "(`make demo` passes data/c2pa-test)",
+    )
+    run.add_argument(
+        "--step-timings",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the seconds of every step of the runs as JSON to FILE (what `retouch bench "
+        "e2e` reads; the runs themselves are unchanged)",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -41,6 +41,21 @@ def test_bench_e2e_runs_the_pipeline_against_the_decode_floor(capsys):
     assert 0 < result["startup_s"] < result["run_s"] and result["peak_rss_mb"] > 0
     assert "retouch__artifact_quality" in result["steps"]
     assert isinstance(result["dbt"], bool)
+    # The work apart from how it filled the cores: CPU of the run's whole process tree (the
+    # measurement workers included, so more than the run's own process could use alone).
+    assert result["cpu_s"] > 0 and result["decode_floor_cpu_s"] > 0
+    assert result["cpu_ratio"] == pytest.approx(
+        result["cpu_s"] / result["decode_floor_cpu_s"], rel=0.05
+    )
+    assert 0 < result["utilisation"] <= 1.05
+    # The renditions step reported on its own, and the ratio without it.
+    assert result["renditions"] > 0 and result["renditions_s"] > 0
+    assert result["renditions_per_s"] == pytest.approx(
+        result["renditions"] / result["renditions_s"], rel=0.05
+    )
+    assert result["ratio_without_renditions"] == pytest.approx(
+        (result["run_s"] - result["renditions_s"]) / result["decode_floor_s"], rel=0.05
+    )
 
 
 def test_tree_memory_counts_a_process_and_its_children():
