@@ -62,6 +62,14 @@ def test_master_cache_decodes_each_content_once(tmp_path):
     assert cache.get(a) is not first and cache.stats.misses == 2
 
 
+def test_a_cached_master_computes_its_sharpness_tiles_once(tmp_path):
+    from retouch_assets.quality.measures import tile_energies
+
+    master = MasterCache().get(_png(tmp_path / "m.png", 3, size=(96, 64)))
+    assert np.array_equal(master.tiles, tile_energies(master.decoded.pixels))
+    assert master.tiles is master.tiles  # kept with the entry, not recomputed per artifact
+
+
 def test_master_cache_is_bounded_in_bytes(tmp_path):
     paths = [_png(tmp_path / f"m{k}.png", k) for k in range(4)]
     entry = MasterCache().get(paths[0]).nbytes  # 40 x 30: 3.6 kB of pixels, 28.8 kB of Lab

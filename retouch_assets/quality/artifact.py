@@ -149,7 +149,7 @@ def measure_artifact(
         return result
     result.delta_e_mean, result.delta_e_p95 = delta_e_summary(delta_e_map(pixels, master_lab))
     result.hist_delta = histogram_delta_pct(pixels, master.pixels)
-    tiles, master_tiles = tile_energies(pixels), tile_energies(master.pixels)
+    tiles, master_tiles = tile_energies(pixels), cached.tiles
     size = max(pixels.shape[0] - 1, 1) * max(pixels.shape[1] - 1, 1)
     result.sharpness = float(tiles.sum()) / size
     result.master_sharpness = float(master_tiles.sum()) / size
