@@ -20,6 +20,8 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from retouch_assets.cores import available_cores
+
 T = TypeVar("T")
 
 
@@ -76,7 +78,7 @@ def bench_delta_e(megapixels: float = 4.2, repeat: int = 3, workers: int | None 
         percentile,
     )
 
-    workers = workers or os.cpu_count() or 1
+    workers = workers or available_cores()
     master, output = _photo_pair(megapixels)
     load_before = os.getloadavg()[0]
 
@@ -171,7 +173,7 @@ def bench_quality(artifacts: int = 48, megapixels: float = 1.0, repeat: int = 2)
                     1000,
                 )
             )
-        workers = os.cpu_count() or 2
+        workers = available_cores()
 
         def decode_only():
             paths = [p for item in items for p in (item.image_path, item.master_path)]
@@ -233,7 +235,7 @@ def _decode_floor(paths: list[Path], repeat: int) -> tuple[float, float]:
 
     def decode_all() -> tuple[int, float]:
         cpu = time.process_time()
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        with ThreadPoolExecutor(max_workers=available_cores()) as pool:
             decoded = sum(1 for shape in pool.map(decode, paths) if shape)
         return decoded, time.process_time() - cpu
 
@@ -477,7 +479,7 @@ def bench_e2e(
     best = min(runs, key=lambda r: r["run_s"])
     steps_total = sum(best["steps"].values())
     startup_s = best["startup_s"]
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     renditions_s = best["steps"].get(RENDITIONS_STEP)
     return {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",

@@ -108,6 +108,13 @@ def test_per_step_kubernetes_config_names_real_steps():
         assert limits["nvidia.com/gpu"] == 1
     # Steps one at a time within a run: every step opens the one DuckDB file.
     assert config["max_concurrent"] == 1
+    # The heavy CPU steps have their own pods, with a CPU limit equal to the request: `auto`
+    # worker and thread counts follow the cgroup's quota (retouch_assets/cores.py), not the
+    # node's cores.
+    for step in ("retouch__artifact_quality", "retouch__renditions", "retouch__gated_outputs"):
+        resources = config["per_step_k8s_config"][step]["container_config"]["resources"]
+        assert resources["limits"]["cpu"] == resources["requests"]["cpu"], step
+        assert int(resources["requests"]["cpu"]) > 1, step
 
 
 def test_the_gpu_step_job_gets_its_gpu_node_the_volume_and_the_settings():

@@ -155,6 +155,31 @@ def test_the_finalise_hook_sees_each_rendition_and_the_budget_is_judged_on_its_b
     assert all(len(r.data) > 50_000 and not r.within_budget and r.meets_floor for r in made)
 
 
+def test_a_weeks_renditions_are_written_then_let_go_of(photo, tmp_path):
+    """`render_week` writes each rendition as it is made and keeps only its numbers: memory
+    does not grow with the week's renditions (issue 14's bounded memory); the rows' bytes are
+    the files' sizes."""
+    from datetime import date
+
+    from retouch_assets.delivery.renditions import render_week
+
+    jobs = [
+        ImageJob(f"art-{k}", 1, "web", lambda k=k: np.roll(photo, 7 * k, axis=1), XMP)
+        for k in range(3)
+    ]
+    channel = _channel(formats=("webp", "jpeg"), widths=((320, 200), (240, 200)))
+    week = render_week(jobs, {"web": channel}, Renditions(), tmp_path, date(2026, 10, 5))
+    assert len(week.rows) == len(week.paths) == 3 * 4
+    for row, path in zip(week.rows, week.paths, strict=True):
+        assert row["bytes"] == path.stat().st_size and row["path"] == str(path)
+        assert row["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert {g["metric"].rsplit(":", 1)[1] for g in week.gate_rows} == {
+        "bytes",
+        "delta_e_mean",
+        "ssim",
+    }
+
+
 def test_channel_config_errors_name_the_field_and_the_fix():
     with pytest.raises(ConfigError) as raised:
         parse_config(

@@ -31,6 +31,7 @@ import numpy as np
 from retouch_assets.clip.manifest import ClipModelError, read_manifest, verify_files
 from retouch_assets.clip.preprocess import PreprocessParams, preprocess, read_params
 from retouch_assets.clip.tokenizer import ClipTokenizer, load_tokenizer
+from retouch_assets.cores import available_cores
 
 __all__ = ["ClipInfo", "ClipModelError", "ClipRuntime", "load_clip"]
 
@@ -113,7 +114,7 @@ def _session_options(fp16: bool):
 
     options = ort.SessionOptions()
     # One inference at a time, spread over every core.
-    options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+    options.intra_op_num_threads = available_cores()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Idle inference threads sleep instead of spinning, leaving the cores to the decoding
@@ -265,7 +266,7 @@ class ClipRuntime:
         self.info = info
         self.params = params
         self.batch_size = batch_size
-        self.decode_workers = decode_workers or max(1, min(8, os.cpu_count() or 1))
+        self.decode_workers = decode_workers or max(1, min(8, available_cores()))
         # Decode alongside inference only when inference does not run on these CPU cores:
         # on 2 cores, decoding next to ONNX Runtime's CPU threads cost 10–50 % of the
         # throughput (contention, and the slowest thread sets the pace of each operator),

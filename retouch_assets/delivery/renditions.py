@@ -12,16 +12,16 @@ needs no pickling of pixels and shares the sRGB profile and the encoded bytes wi
 """
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from retouch_assets.config import Channel, Renditions
+from retouch_assets.cores import available_cores
 from retouch_assets.delivery.encode import MIME, SUFFIX, EncoderSettings, resize, target_size
 from retouch_assets.delivery.fidelity import Reference
 from retouch_assets.delivery.search import Floor, search_quality
@@ -76,7 +76,9 @@ def plan(channel: Channel, source_width: int, source_height: int) -> list[Target
 
 @dataclass(frozen=True)
 class Rendition:
-    """One made rendition: its final bytes and how they measured against budget and floor."""
+    """One made rendition: its final bytes (`size` of them; `data` is emptied once the file is
+    written, so a week's renditions are not all held in memory) and how they measured against
+    budget and floor."""
 
     channel: str
     target: Target
@@ -87,10 +89,11 @@ class Rendition:
     floor: Floor
     meets_floor: bool
     probes: tuple[tuple[int, int, float, float], ...]
+    size: int
 
     @property
     def within_budget(self) -> bool:
-        return len(self.data) <= self.target.max_bytes
+        return self.size <= self.target.max_bytes
 
     @property
     def ok(self) -> bool:
@@ -149,6 +152,7 @@ def render_image(
                 floor,
                 chosen.meets_floor,
                 result.probes,
+                size=len(data),
             )
         )
     return made
@@ -247,9 +251,14 @@ def render_week(
             job.artifact_id, job.attempt, job.channel, "", 0, 0, job.provenance
         )
         made = render_image(pixels, job.channel, channel, job.xmp, config, context, finalise)
-        return None, [(r, *write_rendition(folder, job.artifact_id, job.attempt, r)) for r in made]
+        written = []
+        for r in made:
+            path, sha = write_rendition(folder, job.artifact_id, job.attempt, r)
+            # The bytes are on disk: only what the rows need stays in memory for the week.
+            written.append((replace(r, data=b""), path, sha))
+        return None, written
 
-    workers = (os.cpu_count() or 2) if config.workers == "auto" else config.workers
+    workers = available_cores() if config.workers == "auto" else config.workers
     results = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for done, result in enumerate(pool.map(one, jobs), start=1):
@@ -278,7 +287,7 @@ def rendition_row(week, job: ImageJob, r: Rendition, path: Path, sha256: str) ->
         "width": r.target.width,
         "height": r.target.height,
         "quality": r.quality,
-        "bytes": len(r.data),
+        "bytes": r.size,
         "max_bytes": r.target.max_bytes,
         "delta_e_mean": r.delta_e_mean,
         "delta_e_mean_max": r.floor.delta_e_mean_max,
@@ -300,7 +309,7 @@ def rendition_gate_rows(week, job: ImageJob, r: Rendition) -> list[dict]:
     against the floor (phase `rendition`, final)."""
     key = rendition_key(r)
     measured = (
-        ("bytes", float(len(r.data)), float(r.target.max_bytes), r.within_budget),
+        ("bytes", float(r.size), float(r.target.max_bytes), r.within_budget),
         (
             "delta_e_mean",
             r.delta_e_mean,

@@ -1,13 +1,13 @@
 """What the blocking publication checks verify, as pure functions over plain rows."""
 
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from retouch_assets.config import ColourGate
+from retouch_assets.cores import available_cores
 from retouch_assets.gates.publish import canonical_json
 from retouch_assets.provenance.c2pa_io import NO_MANIFEST, TRUSTED, VALID, ReadBack, read_manifest
 from retouch_assets.provenance.manifest import GENERATION_LABEL
@@ -90,7 +90,7 @@ def c2pa_read_back(
     rows = list(rows)
     states: Counter = Counter()
     failing = []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=available_cores()) as pool:
         backs = list(pool.map(lambda row: read_manifest(*file_of(row), trust_anchor), rows))
     for row, back in zip(rows, backs, strict=True):
         states[back.state or "missing"] += 1

@@ -38,6 +38,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
+from retouch_assets.cores import available_cores
 from retouch_assets.gates.locks import TemplateLock, lock_reason
 from retouch_assets.provenance.manifest import (
     GENERATION_PARAMETERS,
@@ -527,5 +528,5 @@ def publish_week(
         }
 
     # PNG encoding (zlib) and decoding release the GIL: one thread per core.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=available_cores()) as pool:
         return list(pool.map(one, rows))

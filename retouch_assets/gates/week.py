@@ -1,7 +1,6 @@
 """A week of gating: measurements in, decisions, gate rows, review queue and events out."""
 
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from retouch_assets.config import RetouchConfig
+from retouch_assets.cores import available_cores
 from retouch_assets.gates.decide import Decision, decide
 from retouch_assets.gates.heal import Correction, apply_correction, make_healer
 from retouch_assets.ops.events import event_row
@@ -105,7 +105,7 @@ def gate_week(
         return decide(item.measurement, item.text_layers, config, healer, template)
 
     decisions = []
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=workers or available_cores()) as pool:
         for done, decision in enumerate(pool.map(one, items), start=1):
             decisions.append(decision)
             if on_done:

@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from retouch_assets.cores import available_cores
 from retouch_assets.ingest.manifest import (
     ManifestRecord,
     Rejection,
@@ -380,7 +381,7 @@ def decode_error(path: Path) -> str | None:
 def _decode_errors(paths: Iterable[Path], workers: int | None) -> dict[Path, str | None]:
     unique = sorted(set(paths))
     # Pillow releases the GIL while decoding, so threads use every core.
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=workers or available_cores()) as pool:
         return dict(zip(unique, pool.map(decode_error, unique), strict=True))
 
 

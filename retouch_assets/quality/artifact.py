@@ -8,7 +8,6 @@ A master's Lab is computed once per master content and reused by every attempt t
 """
 
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
@@ -19,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from retouch_assets.config import RetouchConfig
+from retouch_assets.cores import available_cores
 from retouch_assets.quality.decode import DecodeError, decode_srgb8
 from retouch_assets.quality.delta_e import delta_e_map, delta_e_summary
 from retouch_assets.quality.masters import MasterCache, hash_masters
@@ -170,7 +170,7 @@ def measure_all(
     # Attempts that share a master run next to each other, so its Lab stays cached.
     order = sorted(range(len(items)), key=lambda k: keys[items[k].master_path])
     results: list[ArtifactMeasurement | None] = [None] * len(items)
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=workers or available_cores()) as pool:
         futures = {
             pool.submit(
                 measure_artifact, items[k], masters, settings, with_hash, keys[items[k].master_path]

@@ -9,7 +9,6 @@ and not kept (recomputed when asked again), so memory stays within the bound plu
 entries in use. Thread-safe: one thread decodes a given master while the others wait for it.
 """
 
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retouch_assets.cores import available_cores
 from retouch_assets.quality.decode import DEFAULT_BACKGROUND, DecodedImage, decode_srgb8
 from retouch_assets.quality.measures import tile_energies
 from retouch_assets.safe_paths import sha256_file
@@ -135,5 +135,5 @@ def hash_masters(paths: list[Path], workers: int | None = None) -> dict[Path, st
     from concurrent.futures import ThreadPoolExecutor
 
     distinct = list(dict.fromkeys(paths))
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+    with ThreadPoolExecutor(max_workers=workers or available_cores()) as pool:
         return dict(zip(distinct, pool.map(master_key, distinct), strict=True))

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from retouch_assets.config import RetouchConfig
+from retouch_assets.cores import available_cores
 from retouch_assets.quality.artifact import (
     ArtifactInput,
     QualitySettings,
@@ -48,14 +49,6 @@ class MeasureOptions:
             chunk_size=quality.chunk_size,
             master_cache_mb=quality.master_cache_mb,
         )
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity, e.g. a container's share)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def resolve_workers(workers: int | str) -> int:

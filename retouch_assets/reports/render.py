@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from retouch_assets.cores import available_cores
 from retouch_assets.reports.weekly import ReviewImage, pct
 from retouch_assets.safe_paths import TEMP_PREFIX, UnsafePath, inside
 
@@ -72,7 +73,7 @@ def review_images(rows: list[dict], landing_root: Path, report_dir: Path) -> dic
             path = None
         paths[(r["artifact_id"], r["attempt"])] = path if path and path.is_file() else None
     found = [path for path in paths.values() if path is not None]
-    with ThreadPoolExecutor(max_workers=min(len(found), os.cpu_count() or 1) or 1) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(found), available_cores()) or 1) as pool:
         thumbnails = dict(zip(found, pool.map(thumbnail_data_uri, found), strict=True))
     return {
         key: ReviewImage(thumbnails[path], relative_href(path, report_dir))
