@@ -244,9 +244,14 @@ def _decode_floor(paths: list[Path], repeat: int) -> tuple[float, float]:
     return floor_s, best[1]
 
 
-def step_timings(instance, run_ids: list[str]) -> tuple[float | None, dict[str, float], bool]:
+Span = tuple[str, float, float]  # step key, start and end epochs
+
+
+def step_timings(
+    instance, run_ids: list[str]
+) -> tuple[float | None, dict[str, float], bool, list[Span]]:
     """From the instance's records of the runs: (epoch of the first STEP_START, seconds per
-    step summed over the runs, whether a dbt step succeeded)."""
+    step summed over the runs, whether a dbt step succeeded, every step's spans)."""
     import dagster as dg
 
     kinds = {
@@ -256,6 +261,7 @@ def step_timings(instance, run_ids: list[str]) -> tuple[float | None, dict[str, 
     }
     first_start: float | None = None
     steps: dict[str, float] = {}
+    spans: list[Span] = []
     dbt_ran = False
     for run_id in run_ids:
         started: dict[str, float] = {}
@@ -267,10 +273,12 @@ def step_timings(instance, run_ids: list[str]) -> tuple[float | None, dict[str, 
                 started[key] = entry.timestamp
                 first_start = min(first_start or entry.timestamp, entry.timestamp)
             elif key in started:
-                steps[key] = steps.get(key, 0.0) + entry.timestamp - started.pop(key)
+                start = started.pop(key)
+                steps[key] = steps.get(key, 0.0) + entry.timestamp - start
+                spans.append((key, start, entry.timestamp))
                 if event.event_type == dg.DagsterEventType.STEP_SUCCESS:
                     dbt_ran = dbt_ran or key.startswith(DBT_STEP_PREFIX)
-    return first_start, steps, dbt_ran
+    return first_start, steps, dbt_ran, spans
 
 
 def write_step_timings(instance, run_ids: list[str], path: Path) -> None:
@@ -278,14 +286,33 @@ def write_step_timings(instance, run_ids: list[str], path: Path) -> None:
     from the instance the runs used (the default temporary one included, so that the
     benchmark measures the run as a user runs it, without a persistent DAGSTER_HOME's
     per-event SQLite writes)."""
-    first_start, steps, dbt_ran = step_timings(instance, run_ids)
-    payload = {"first_step_start": first_start, "steps": steps, "dbt": dbt_ran}
+    first_start, steps, dbt_ran, spans = step_timings(instance, run_ids)
+    payload = {"first_step_start": first_start, "steps": steps, "dbt": dbt_ran, "spans": spans}
     path.write_text(json.dumps(payload), encoding="utf-8")
 
 
-def read_step_timings(path: Path) -> tuple[float | None, dict[str, float], bool]:
+def read_step_timings(path: Path) -> tuple[float | None, dict[str, float], bool, list[Span]]:
     payload = json.loads(path.read_text(encoding="utf-8"))
-    return payload["first_step_start"], payload["steps"], payload["dbt"]
+    spans = [(key, float(start), float(end)) for key, start, end in payload["spans"]]
+    return payload["first_step_start"], payload["steps"], payload["dbt"], spans
+
+
+def step_cores(
+    spans: list[Span], memory: "TreeMemory", min_seconds: float = 1.0
+) -> dict[str, float]:
+    """Average cores each step kept busy over its spans (steps of `min_seconds` or more)."""
+    busy: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for key, start, end in spans:
+        cores = memory.cores_busy(start, end)
+        if cores is not None:
+            busy[key] = busy.get(key, 0.0) + cores * (end - start)
+            seconds[key] = seconds.get(key, 0.0) + end - start
+    return {
+        key: round(busy[key] / seconds[key], 2)
+        for key in sorted(busy, key=lambda k: -seconds[k])
+        if seconds[key] >= min_seconds
+    }
 
 
 class TreeMemory:
@@ -293,13 +320,16 @@ class TreeMemory:
     workers) every `interval_s` while in use; `peak_mb` is the largest sum seen. Each process
     counts its proportional set size (PSS, from /proc/<pid>/smaps_rollup: pages shared between
     the workers are split among them, not counted once per worker), or its RSS where PSS
-    cannot be read. Linux only: elsewhere `peak_mb` stays None."""
+    cannot be read. Each sample also records the tree's CPU seconds so far (`cpu`: (epoch,
+    seconds) pairs; `_tree_cpu_s`), from which `cores_busy` tells how many cores a time span
+    kept busy. Linux only: elsewhere `peak_mb` stays None and `cpu` empty."""
 
     def __init__(self, pid: int, interval_s: float = 0.25):
         import threading
 
         self.pid, self.interval_s = pid, interval_s
         self.peak_mb: float | None = None
+        self.cpu: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -315,10 +345,36 @@ class TreeMemory:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            total = sum(_process_kb(pid) for pid in _descendants(self.pid)) / 1024
+            tree = _descendants(self.pid)
+            total = sum(_process_kb(pid) for pid in tree) / 1024
             if total > 0:
                 self.peak_mb = max(self.peak_mb or 0.0, total)
+                self.cpu.append((time.time(), _tree_cpu_s(tree)))
             self._stop.wait(self.interval_s)
+
+    def cores_busy(self, start: float, end: float) -> float | None:
+        """Average cores the tree kept busy from `start` to `end` (epochs), from the samples
+        around them (None without two samples in the span)."""
+        inside = [(t, c) for t, c in self.cpu if start <= t <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
+def _tree_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) of the processes and of their children already reaped: a
+    worker that ends moves its seconds into its parent's children's counts, so the sum over a
+    live tree only grows."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / ticks
 
 
 def _descendants(pid: int) -> list[int]:
@@ -399,7 +455,7 @@ def _run_pipeline(
     # The run and every process under it (the fork server and its workers are reaped by it).
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (usage.ru_utime - children.ru_utime) + (usage.ru_stime - children.ru_stime)
-    first_start, steps, dbt_ran = read_step_timings(timings)
+    first_start, steps, dbt_ran, spans = read_step_timings(timings)
     return {
         "run_s": run_s,
         "cpu_s": cpu_s,
@@ -407,6 +463,8 @@ def _run_pipeline(
         "rc": process.returncode,
         "startup_s": (first_start - started_at) if first_start is not None else None,
         "steps": steps,
+        "step_cores": step_cores(spans, memory),
+        "startup_cores": memory.cores_busy(started_at, first_start) if first_start else None,
         "dbt": dbt_ran,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "peak_tree_mb": memory.peak_mb,
@@ -515,6 +573,12 @@ def bench_e2e(
             key: round(seconds, 3)
             for key, seconds in sorted(best["steps"].items(), key=lambda kv: -kv[1])
         },
+        # How many of the cores each step of a second or more kept busy (the run's process
+        # tree, sampled every 0.25 s): below the core count, the step left cores idle.
+        "step_cores": best["step_cores"],
+        "startup_cores": round(best["startup_cores"], 2)
+        if best["startup_cores"] is not None
+        else None,
         "dbt": best["dbt"],
         "run_rc": best["rc"],
         # The 1-minute load average when the benchmark started and when it ended: on a shared

@@ -1,6 +1,7 @@
 """The benchmark commands run and report their same-run baseline (no timing assertions)."""
 
 import json
+import os
 
 import pytest
 
@@ -48,6 +49,10 @@ def test_bench_e2e_runs_the_pipeline_against_the_decode_floor(capsys):
         result["cpu_s"] / result["decode_floor_cpu_s"], rel=0.05
     )
     assert 0 < result["utilisation"] <= 1.05
+    # Cores kept busy per step (sampled): between 0 and the cores (a little over: sampling).
+    assert isinstance(result["step_cores"], dict) and all(
+        0 <= cores <= os.cpu_count() * 1.25 for cores in result["step_cores"].values()
+    )
     # The renditions step reported on its own, and the ratio without it.
     assert result["renditions"] > 0 and result["renditions_s"] > 0
     assert result["renditions_per_s"] == pytest.approx(
