@@ -452,9 +452,14 @@ def _run_pipeline(
     # 1: the run finished and some gate failed (the sample's defects are there to fail gates).
     if process.returncode not in (0, 1):
         raise RuntimeError(f"retouch run exited with {process.returncode}")
-    # The run and every process under it (the fork server and its workers are reaped by it).
+    # The run and every process under it. What `wait` reports for the run misses its
+    # measurement workers: their fork server is not waited for by the run (it is left to exit
+    # when the run does), so their seconds never reach the run's children's counts. The tree's
+    # samples see them (the fork server's reaped workers, the live ones); their largest value
+    # is the run's CPU up to the last sample, a quarter of a second before the end.
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = (usage.ru_utime - children.ru_utime) + (usage.ru_stime - children.ru_stime)
+    waited_cpu_s = (usage.ru_utime - children.ru_utime) + (usage.ru_stime - children.ru_stime)
+    cpu_s = max([waited_cpu_s] + [cpu for _, cpu in memory.cpu])
     first_start, steps, dbt_ran, spans = read_step_timings(timings)
     return {
         "run_s": run_s,
