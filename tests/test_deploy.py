@@ -111,7 +111,14 @@ def test_per_step_kubernetes_config_names_real_steps():
     # The heavy CPU steps have their own pods, with a CPU limit equal to the request: `auto`
     # worker and thread counts follow the cgroup's quota (retouch_assets/cores.py), not the
     # node's cores.
-    for step in ("retouch__artifact_quality", "retouch__renditions", "retouch__gated_outputs"):
+    heavy = (
+        "ingest_landing_batches",
+        "retouch__artifact_quality",
+        "evaluate_gates",
+        "retouch__renditions",
+        "retouch__gated_outputs",
+    )
+    for step in heavy:
         resources = config["per_step_k8s_config"][step]["container_config"]["resources"]
         assert resources["limits"]["cpu"] == resources["requests"]["cpu"], step
         assert int(resources["requests"]["cpu"]) > 1, step
