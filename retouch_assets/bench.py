@@ -292,6 +292,9 @@ def write_step_timings(instance, run_ids: list[str], path: Path) -> None:
 
 
 def read_step_timings(path: Path) -> tuple[float | None, dict[str, float], bool, list[Span]]:
+    """What `write_step_timings` wrote; nothing when the run wrote no file (no week to run)."""
+    if not path.exists():
+        return None, {}, False, []
     payload = json.loads(path.read_text(encoding="utf-8"))
     spans = [(key, float(start), float(end)) for key, start, end in payload["spans"]]
     return payload["first_step_start"], payload["steps"], payload["dbt"], spans
