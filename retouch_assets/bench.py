@@ -480,9 +480,9 @@ def _run_pipeline(
 
 
 def _count(db: Path, table: str) -> int:
-    import duckdb
+    from retouch_assets.warehouse import connect
 
-    with duckdb.connect(str(db), read_only=True) as con:
+    with connect(db, read_only=True) as con:
         row = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # a fixed table name
     return int(row[0]) if row else 0
 

@@ -277,14 +277,16 @@ def fit_sharpening(
     master_lab: np.ndarray,
     bounds: Sharpening,
     colour: ColourGate,
+    master_tiles: np.ndarray | None = None,
 ) -> tuple[Correction | None, str | None]:
     """The unsharp mask whose output is as sharp as the master (`sharpness_ratio` 1): for each
     radius in the bounds, the amount solved on the per-tile quadratics; of those within
     `amount_max`, the one closest to the master by the gate's own measures is kept (within the
     ΔE and histogram limits first, then the lowest ΔE mean). (None, why) when every radius
-    needs more than `amount_max`."""
+    needs more than `amount_max`. `master_tiles`: the master's `tile_energies` when the caller
+    has them."""
     y = luma(image)
-    master_tiles = tile_energies(master)
+    master_tiles = tile_energies(master) if master_tiles is None else master_tiles
     detailed = detailed_tiles(master_tiles)
     best: tuple[bool, float, float, float] | None = None  # (fails, ΔE mean, radius, amount)
     reach = 0.0  # the best sharpness ratio the bound allows
@@ -428,11 +430,13 @@ def make_healer(
     master_lab: np.ndarray,
     healing: Healing,
     colour: ColourGate,
+    master_tiles: np.ndarray | None = None,
 ) -> Healer:
     """A `Healer` for one artifact: check that the preset applies, fit it within its bounds,
     apply it and re-measure ΔE, histogram and sharpness. Sharpening applies when the image is
-    softer than the gate allows, masking when the damage is local (`find_damage`)."""
-    master_tiles = tile_energies(master)
+    softer than the gate allows, masking when the damage is local (`find_damage`).
+    `master_tiles`: the master's `tile_energies` when the caller has them (`Master.tiles`)."""
+    master_tiles = tile_energies(master) if master_tiles is None else master_tiles
     found: dict[str, Damage | None] = {}
 
     def damage() -> Damage | None:
@@ -452,7 +456,9 @@ def make_healer(
             ratio = sharpness_ratio(tile_energies(image), master_tiles)
             if ratio is None or ratio >= colour.sharpness_ratio_min:
                 return None  # not soft
-            return fit_sharpening(image, master, master_lab, healing.sharpening, colour)
+            return fit_sharpening(
+                image, master, master_lab, healing.sharpening, colour, master_tiles
+            )
         where = damage()
         if where is None or where.excess_share < healing.masking.min_excess_share:
             return None  # no local damage: spread over the image, or none

@@ -97,7 +97,12 @@ def gate_week(
                 image = decode_srgb8(item.image_path, background).pixels
                 master = masters.get(item.master_path)
                 healer = make_healer(
-                    image, master.decoded.pixels, master.lab, config.healing, config.gates.colour
+                    image,
+                    master.decoded.pixels,
+                    master.lab,
+                    config.healing,
+                    config.gates.colour,
+                    master.tiles,
                 )
             except DecodeError:
                 healer = None  # changed on disk since measured: decided without healing
