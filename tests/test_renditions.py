@@ -155,7 +155,7 @@ def test_the_finalise_hook_sees_each_rendition_and_the_budget_is_judged_on_its_b
     assert all(len(r.data) > 50_000 and not r.within_budget and r.meets_floor for r in made)
 
 
-def test_a_weeks_renditions_are_written_then_let_go_of(photo, tmp_path):
+def test_a_weeks_renditions_are_written_then_let_go_of(photo, tmp_path, monkeypatch):
     """`render_week` writes each rendition as it is made and keeps only its numbers: memory
     does not grow with the week's renditions (issue 14's bounded memory); the rows' bytes are
     the files' sizes."""
@@ -167,8 +167,20 @@ def test_a_weeks_renditions_are_written_then_let_go_of(photo, tmp_path):
         ImageJob(f"art-{k}", 1, "web", lambda k=k: np.roll(photo, 7 * k, axis=1), XMP)
         for k in range(3)
     ]
+    from retouch_assets.delivery import renditions as module
+
+    recorded = []
+    real_row = module.rendition_row
+
+    def row_of(week, job, r, path, sha):
+        recorded.append((r, path))
+        return real_row(week, job, r, path, sha)
+
+    monkeypatch.setattr(module, "rendition_row", row_of)
     channel = _channel(formats=("webp", "jpeg"), widths=((320, 200), (240, 200)))
     week = render_week(jobs, {"web": channel}, Renditions(), tmp_path, date(2026, 10, 5))
+    # By the time the rows are built, each rendition's bytes are on disk and let go of.
+    assert all(r.data == b"" and r.size == path.stat().st_size for r, path in recorded)
     assert len(week.rows) == len(week.paths) == 3 * 4
     for row, path in zip(week.rows, week.paths, strict=True):
         assert row["bytes"] == path.stat().st_size and row["path"] == str(path)
